@@ -1,0 +1,1 @@
+"""tap-segment-analytics: Braze segment sizes and App Store Connect analytics reports for Singer."""

@@ -1,0 +1,1 @@
+"""App Store Connect Analytics Reports: requests, reports, instances, segments and report rows."""

@@ -1,0 +1,131 @@
+"""The base stream for App Store Connect: JWT auth, JSON:API paging, errors, pacing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.pagination import BaseHATEOASPaginator
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+from tap_segment_analytics.errors import SourceError, redact
+from tap_segment_analytics.retries import RetryingStream
+from tap_segment_analytics.schemas import load_schema
+
+if TYPE_CHECKING:
+    from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator
+    from tap_segment_analytics.appstore.rate_limit import RateBudget
+
+PAGE_LIMIT = 200  # JSON:API `limit` maximum
+_HINTS = {
+    HTTPStatus.UNAUTHORIZED: "check appstore_key_id, appstore_issuer_id and the private key",
+    HTTPStatus.FORBIDDEN: "the API key's role lacks access to analytics reports",
+}
+
+
+class LinksNextPaginator(BaseHATEOASPaginator):
+    """Follows the absolute `links.next` URL of JSON:API responses."""
+
+    def get_next_url(self, response: requests.Response) -> str | None:
+        links = response.json().get("links") or {}
+        return links.get("next")
+
+
+def api_errors(response: requests.Response) -> str:
+    """`code: detail` of each error in a JSON:API error body (or the start of the body)."""
+    try:
+        errors = response.json().get("errors") or []
+        text = "; ".join(
+            f"{e.get('code', e.get('status', '?'))}: {e.get('detail') or e.get('title', '')}"
+            for e in errors
+        )
+    except (ValueError, AttributeError):
+        text = ""
+    return " ".join((text or response.text[:200]).split())
+
+
+class AppStoreStream(RetryingStream):
+    """Shared behaviour of every App Store Connect stream."""
+
+    records_jsonpath = "$.data[*]"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, schema=load_schema(self.name), **kwargs)
+
+    @property
+    def url_base(self) -> str:
+        """`appstore_api_url` (Apple's by default)."""
+        return str(self.config["appstore_api_url"]).rstrip("/")
+
+    @property
+    def authenticator(self) -> AppStoreJWTAuthenticator:
+        """One authenticator per tap, so every stream reuses the same token."""
+        return self._tap.appstore_authenticator  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def rate_budget(self) -> RateBudget:
+        """The hourly budget shared by every stream of the tap."""
+        return self._tap.appstore_rate_budget  # type: ignore[attr-defined, no-any-return]
+
+    def get_new_paginator(self) -> LinksNextPaginator:
+        """JSON:API paging through `links.next`."""
+        return LinksNextPaginator()
+
+    def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
+        """The largest page Apple allows."""
+        return {"limit": PAGE_LIMIT}
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """The first page from `path`; later pages from `links.next`, which carries the query."""
+        request = super().get_http_request(page=page)
+        if page.next_page_token:
+            request.url = page.next_page_token.geturl()
+            request.params = {}
+        return request
+
+    def describe(self) -> str:
+        """The path being read, with the ids of the current context."""
+        ids = ", ".join(f"{k}={v}" for k, v in (self.context or {}).items() if k.endswith("_id"))
+        return f"{self.path}" + (f" ({ids})" if ids else "")
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Pace under the hourly budget; retry 429/5xx; one-line errors for the rest."""
+        self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
+        pause = self.rate_budget.pause_seconds()
+        if pause:
+            self.logger.info(
+                "App Store Connect hourly budget low (%s left): pausing %.1f s",
+                self.rate_budget.remaining,
+                pause,
+            )
+            time.sleep(pause)
+        status = response.status_code
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(f"App Store Connect answered {status} on {self.path}", response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise SourceError(self.error_message(response))
+
+    def error_message(self, response: requests.Response) -> str:
+        """`App Store Connect answered 404 on <path> (<ids>): NOT_FOUND: <detail>` plus a hint."""
+        status = response.status_code
+        hint = _HINTS.get(HTTPStatus(status)) if status in iter(HTTPStatus) else None
+        message = (
+            f"App Store Connect answered {status} on {self.describe()}: {api_errors(response)}"
+            + (f" ({hint})" if hint else "")
+        )
+        return redact(message)
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The JSON:API `data` items, or a clear error for a body that is not JSON:API."""
+        try:
+            body = response.json()
+        except ValueError:
+            raise SourceError(f"App Store Connect sent malformed JSON on {self.describe()}") from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if data is None:
+            raise SourceError(f"App Store Connect sent no 'data' on {self.describe()}")
+        yield from data if isinstance(data, list) else [data]

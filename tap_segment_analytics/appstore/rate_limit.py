@@ -1,0 +1,50 @@
+"""Keeps the tap's pace under App Store Connect's hourly request budget.
+
+Every response carries `X-Rate-Limit: user-hour-lim:3600;user-hour-rem:N;` (per key, rolling
+hour). Past it Apple answers 429 without Retry-After, so the tap slows down before that: once
+less than `LOW_WATER` of the budget is left, requests are spaced at the budget's hourly rate.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+HOUR_SECONDS = 3600.0
+LOW_WATER = 0.1
+_FIELD = re.compile(r"([\w-]+):(\d+)")
+
+
+def parse_rate_limit(header: str | None) -> tuple[int, int] | None:
+    """(hourly limit, remaining) from an `X-Rate-Limit` header, or None."""
+    fields = dict(_FIELD.findall(header or ""))
+    try:
+        return int(fields["user-hour-lim"]), int(fields["user-hour-rem"])
+    except (KeyError, ValueError):
+        return None
+
+
+class RateBudget:
+    """The latest budget Apple reported, shared by every App Store stream of a tap."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None
+
+    def observe(self, header: str | None) -> None:
+        """Record a response's `X-Rate-Limit` header."""
+        parsed = parse_rate_limit(header)
+        if parsed:
+            with self._lock:
+                self.limit, self.remaining = parsed
+
+    def pause_seconds(self) -> float:
+        """How long to wait before the next request: 0 while the budget is comfortable."""
+        with self._lock:
+            if not self.limit or self.remaining is None:
+                return 0.0
+            if self.remaining > self.limit * LOW_WATER:
+                return 0.0
+            # At the hourly rate, the rolling window frees one request per HOUR/limit seconds.
+            return HOUR_SECONDS / self.limit

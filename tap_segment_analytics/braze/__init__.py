@@ -1,0 +1,1 @@
+"""Braze REST API: segments, their details and their daily size series."""

@@ -1,0 +1,110 @@
+"""The base stream for Braze: URL, Bearer auth, rate-limit waits and error sorting."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from functools import cached_property
+from http import HTTPStatus
+from typing import Any
+
+import requests
+from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_segment_analytics.braze.endpoint import braze_base_url
+from tap_segment_analytics.errors import SourceError, redact
+from tap_segment_analytics.retries import RetryingStream
+
+# Each endpoint needs its own permission on the REST API key.
+PERMISSIONS = {
+    "/segments/list": "segments.list",
+    "/segments/details": "segments.details",
+    "/segments/data_series": "segments.data_series",
+}
+MAX_RATE_LIMIT_WAIT_SECONDS = 3600.0
+
+
+class BrazeStream(RetryingStream):
+    """Shared behaviour of every Braze stream."""
+
+    @property
+    def url_base(self) -> str:
+        """The customer's REST endpoint, from `braze_rest_endpoint`."""
+        return braze_base_url(self.config["braze_rest_endpoint"])
+
+    @cached_property
+    def authenticator(self) -> BearerTokenAuthenticator:
+        """`Authorization: Bearer <braze_api_key>`."""
+        return BearerTokenAuthenticator(token=self.config["braze_api_key"])
+
+    def rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Braze says when the window resets: `Retry-After` when present, else `X-RateLimit-Reset`.
+
+        A 429 may come without Retry-After (api-notes); the reset header is epoch seconds.
+        """
+        retry_after = response.headers.get("Retry-After")
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after), MAX_RATE_LIMIT_WAIT_SECONDS)
+        reset = response.headers.get("X-RateLimit-Reset")
+        try:
+            wait = float(reset) - time.time() if reset else None
+        except ValueError:
+            wait = None
+        if wait is None:
+            return None
+        return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT_SECONDS)
+
+    def describe(self) -> str:
+        """Where a problem happened: endpoint, and the segment being synced when there is one."""
+        segment = (self.context or {}).get("segment_id")
+        return f"{self.path}" + (f" for segment {segment}" if segment else "")
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Sort answers into retriable (429, 5xx) and fatal ones with a one-line message."""
+        status = response.status_code
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(f"Braze answered {status} on {self.path}", response)
+        if status == HTTPStatus.UNAUTHORIZED:
+            raise SourceError(
+                f"Braze rejected braze_api_key (401 on {self.path}): check the key and that "
+                "braze_rest_endpoint is the key's instance"
+            )
+        if status == HTTPStatus.FORBIDDEN:
+            permission = PERMISSIONS.get(self.path or "", "this endpoint")
+            raise SourceError(
+                f"braze_api_key lacks the '{permission}' permission (403 on {self.path}): "
+                "add it to the REST API key in Braze"
+            )
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise SourceError(
+                f"Braze answered {status} on {self.path}: {self.error_detail(response)}"
+            )
+
+    def error_detail(self, response: requests.Response) -> str:
+        """The `message` of a Braze error body, redacted and kept to one line."""
+        try:
+            detail = str(response.json().get("message", ""))
+        except (ValueError, AttributeError):
+            detail = response.text[:200]
+        return redact(" ".join(detail.split()), [self.config.get("braze_api_key", "")])
+
+    def json_body(self, response: requests.Response) -> dict[str, Any]:
+        """The response as a JSON object, or a clear error naming endpoint and segment."""
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, ValueError):
+            raise SourceError(
+                f"Braze sent malformed JSON on {self.describe()}"
+            ) from None
+        if not isinstance(body, dict):
+            raise SourceError(
+                f"Braze sent an unexpected body on {self.describe()}: "
+                f"a JSON {type(body).__name__}, not an object"
+            )
+        return body
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """Subclasses read their records from `json_body`."""
+        raise NotImplementedError

@@ -1,0 +1,1170 @@
+"""A fake of the App Store Connect Analytics Reports API, and of the S3 host serving its files.
+
+Serves the tests and the sandbox demo. It checks the ES256 bearer token like Apple does, pages every
+list JSON:API style, meters a per-key hourly quota (`X-Rate-Limit`), and hands out presigned S3 URLs
+that expire after 5 minutes. Report files are gzipped TSV with columns in a per-file order; a newer
+DAILY instance restates earlier Dates, and `truth()` says what a correct reader ends up with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import gzip
+import hashlib
+import hmac
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlencode
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
+
+AUDIENCE = "appstoreconnect-v1"
+JWT_ALGORITHM = "ES256"
+MAX_TOKEN_LIFETIME = 20 * 60  # seconds; Apple rejects tokens whose exp - iat is longer
+IAT_CLOCK_SKEW = 60  # seconds an `iat` may lie in the future
+DEFAULT_PAGE_LIMIT = 50
+MAX_PAGE_LIMIT = 200
+HOUR_LIMIT = 3600  # requests per key per rolling hour
+RATE_LIMIT_WINDOW = 3600  # seconds
+URL_LIFETIME = 300  # seconds a presigned report-file URL stays valid (X-Amz-Expires)
+
+ACCESS_TYPES = ("ONGOING", "ONE_TIME_SNAPSHOT")
+GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
+CATEGORIES = ("APP_USAGE", "APP_STORE_ENGAGEMENT", "COMMERCE", "FRAMEWORK_USAGE", "PERFORMANCE")
+
+REPORT_COLUMNS: dict[str, list[str]] = {
+    "App Downloads Standard": [
+        "Date", "App Name", "App Apple Identifier", "Download Type", "App Version", "Device",
+        "Platform Version", "Source Type", "Page Type", "Pre-Order", "Territory", "Counts",
+    ],
+    "App Downloads Detailed": [
+        "Date", "App Apple Identifier", "Counts", "Processing Date", "App Name", "Download Type",
+        "App Version", "Device", "Platform Version", "Source Type", "Source Info", "Campaign",
+        "Page Type", "Page Title", "Pre-Order", "Territory",
+    ],
+    "App Store Discovery and Engagement Standard": [
+        "Date", "App Name", "App Apple Identifier", "Event", "Page Type", "Source Type",
+        "Engagement Type", "Device", "Platform Version", "Territory", "Counts", "Unique Counts",
+    ],
+    "App Store Discovery and Engagement Detailed": [
+        "Date", "App Name", "App Apple Identifier", "Event", "Page Type", "Page Title",
+        "Source Type", "Source Info", "Campaign", "Engagement Type", "Device", "Platform Version",
+        "Territory", "Processing Date", "Counts", "Unique Counts",
+    ],
+    "App Sessions Standard": [
+        "Date", "App Name", "App Apple Identifier", "App Version", "Device", "Platform Version",
+        "Source Type", "Territory", "Sessions", "Total Session Duration", "Unique Devices",
+    ],
+    "App Sessions Detailed": [
+        "Date", "App Name", "App Apple Identifier", "App Version", "Device", "Platform Version",
+        "Source Type", "Source Info", "Campaign", "Page Type", "Page Title", "App Download Date",
+        "Territory", "Processing Date", "Sessions", "Total Session Duration", "Unique Devices",
+    ],
+    "App Store Installation and Deletion Standard": [
+        "Date", "App Name", "App Apple Identifier", "Event", "Download Type", "App Version",
+        "Device", "Platform Version", "Source Type", "Territory", "Counts", "Unique Devices",
+    ],
+    "App Store Installation and Deletion Detailed": [
+        "Date", "App Name", "App Apple Identifier", "Event", "Download Type", "App Version",
+        "Device", "Platform Version", "Source Type", "Source Info", "Campaign", "Page Type",
+        "Page Title", "App Download Date", "Territory", "Processing Date", "Counts",
+        "Unique Devices",
+    ],
+    "App Crashes": [
+        "Date", "App Name", "App Apple Identifier", "App Version", "Build", "Device",
+        "Platform Version", "Crashes", "Unique Devices",
+    ],
+    "App Crashes Expanded": [
+        "Date", "App Name", "App Apple Identifier", "App Version", "Build", "Device",
+        "Platform Version", "Crash Type", "Crash Location", "Crashes", "Unique Devices",
+    ],
+}  # fmt: skip
+
+# Apple's "Downloading Analytics Reports": downloads are App Store Commerce; sessions,
+# installations and crashes are App Usage (PERFORMANCE is for other metrics).
+REPORT_CATEGORIES: dict[str, str] = {
+    "App Downloads Standard": "COMMERCE",
+    "App Downloads Detailed": "COMMERCE",
+    "App Store Discovery and Engagement Standard": "APP_STORE_ENGAGEMENT",
+    "App Store Discovery and Engagement Detailed": "APP_STORE_ENGAGEMENT",
+    "App Sessions Standard": "APP_USAGE",
+    "App Sessions Detailed": "APP_USAGE",
+    "App Store Installation and Deletion Standard": "APP_USAGE",
+    "App Store Installation and Deletion Detailed": "APP_USAGE",
+    "App Crashes": "APP_USAGE",
+    "App Crashes Expanded": "APP_USAGE",
+}
+
+# A report the tap has no dedicated stream for (its generic stream reads it).
+WEB_PREVIEWS_REPORT = "App Store Web Previews"
+WEB_PREVIEWS_COLUMNS = [
+    "Date",
+    "App Apple Identifier",
+    "App Name",
+    "Territory",
+    "Device",
+    "Previews",
+]
+WEB_PREVIEWS_CATEGORY = "APP_STORE_ENGAGEMENT"
+
+MEASURE_COLUMNS = frozenset(
+    {"Counts", "Unique Counts", "Sessions", "Total Session Duration", "Unique Devices", "Crashes",
+     "Previews"}
+)  # fmt: skip
+# Columns that vary between instances for one fact, so they are not part of its identity.
+NON_KEY_COLUMNS = frozenset({"Processing Date", "App Name"})
+
+_NOT_AUTHORIZED = {
+    "status": "401",
+    "code": "NOT_AUTHORIZED",
+    "title": "Authentication credentials are missing or invalid.",
+    "detail": "Provide a properly configured and signed bearer token, and make sure that it has "
+    "not expired. Learn more about Generating Tokens for API Requests "
+    "https://developer.apple.com/go/?id=api-generating-tokens",
+}
+_RATE_LIMIT_EXCEEDED = {
+    "status": "429",
+    "code": "RATE_LIMIT_EXCEEDED",
+    "title": "The API request rate limit has been reached.",
+    "detail": "We've received too many requests for this API. Please wait and try again or slow "
+    "down your request rate.",
+}
+
+_T = TypeVar("_T")
+_ID_NAMESPACE = uuid.UUID("0d6f3c1a-5e2b-4f8e-9a71-3b4c2d1e0f99")
+_S3_SECRET = b"fake-s3-signing-secret"
+_S3_ACCESS_KEY = "ASIAFAKEANALYTICS0001"
+_S3_REGION = "us-west-2"
+_S3_SECURITY_TOKEN = base64.b64encode(b"fake-session-token-for-analytics-reports").decode()
+_CORRUPT_MODES = ("bytes", "truncate", "size")
+
+_APP_NAMES = ("Pocket Planner", "Trail Notes", "Tiny Tasks", "Sky Journal")
+_POOLS: dict[str, tuple[str, ...]] = {
+    "Territory": ("US", "GB", "DE", "FR", "JP"),
+    "Device": ("iPhone", "iPad", "Mac"),
+    "Source Type": ("App Store Search", "App Store Browse", "Web Referrer", "App Referrer"),
+    "Download Type": ("First-time download", "Redownload", "Manual update", "Auto-update"),
+    "App Version": ("4.2.0", "4.2.1", "4.3.0"),
+    "Build": ("4200", "4211", "4305"),
+    "Page Type": ("Product page", "Store sheet", "In-app event", "No page"),
+    "Page Title": ("Default product page", "Spring custom page", ""),
+    "Pre-Order": ("No", "No", "No", "Yes"),
+    "Campaign": ("", "", "", "spring_launch", "newsletter"),
+    "Engagement Type": ("", "Get", "Open"),
+    "Crash Type": ("Crash", "Hang", "Launch failure"),
+    "Crash Location": ("EXC_BAD_ACCESS", "SIGABRT", "EXC_BREAKPOINT"),
+}
+_PLATFORM_VERSIONS = {
+    "iPhone": ("iOS 18.1", "iOS 18.2", "iOS 17.6"),
+    "iPad": ("iPadOS 18.1", "iPadOS 17.7"),
+    "Mac": ("macOS 15.1", "macOS 14.7"),
+}
+_SOURCE_INFO = {
+    "Web Referrer": ("www.example.com", "news.example.org"),
+    "App Referrer": ("com.example.social", "com.example.chat"),
+}
+_EVENTS = {
+    "App Store Discovery and Engagement": ("Impression", "Page view", "Tap"),
+    "App Store Installation and Deletion": ("Install", "Delete"),
+}
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """A new EC P-256 key pair: (PKCS#8 private PEM, like Apple's .p8 file; public PEM)."""
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
+
+
+# Model
+
+
+@dataclass
+class ReportFile:
+    """One segment of a report instance: a gzipped TSV object in the fake S3 bucket."""
+
+    id: str
+    key: str
+    checksum: str  # md5 hex of the gzipped bytes
+    size_in_bytes: int
+    rows: list[dict[str, str]]  # every column of the report, "" where a row had none
+
+
+@dataclass
+class _Instance:
+    id: str
+    report_id: str
+    granularity: str
+    processing_date: date
+    segments: list[ReportFile]
+
+
+@dataclass
+class _Report:
+    id: str
+    request_id: str
+    name: str
+    category: str
+    instances: list[_Instance] = field(default_factory=list)
+
+
+@dataclass
+class _ReportRequest:
+    id: str
+    app_id: str
+    access_type: str
+    stopped_due_to_inactivity: bool = False
+    reports: list[_Report] = field(default_factory=list)
+
+
+@dataclass
+class _App:
+    id: str
+    name: str
+    requests: list[_ReportRequest] = field(default_factory=list)
+
+
+# Responses
+
+
+def _apple_error(
+    status: int, code: str, title: str, detail: str, *, parameter: str | None = None
+) -> Response:
+    error: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "status": str(status),
+        "code": code,
+        "title": title,
+        "detail": detail,
+    }
+    if parameter is not None:
+        error["source"] = {"parameter": parameter}
+    return json_response(status, {"errors": [error]})
+
+
+def _not_found(resource_type: str, resource_id: str) -> Response:
+    return _apple_error(
+        404,
+        "NOT_FOUND",
+        "The specified resource does not exist",
+        f"There is no resource of type '{resource_type}' with id '{resource_id}'",
+    )
+
+
+def _invalid_parameter(parameter: str, detail: str) -> Response:
+    return _apple_error(
+        400,
+        "PARAMETER_ERROR.INVALID",
+        "A parameter has an invalid value",
+        detail,
+        parameter=parameter,
+    )
+
+
+def _unprocessable(code: str, detail: str) -> Response:
+    return _apple_error(422, code, "The request entity is not valid.", detail)
+
+
+def _rate_limit_header(limit: int, remaining: int) -> str:
+    return f"user-hour-lim:{limit};user-hour-rem:{remaining};"
+
+
+def _s3_error(status: int, code: str, message: str, **extra: str) -> Response:
+    request_id = uuid.uuid4().hex[:16].upper()
+    parts = [f"<Code>{code}</Code>", f"<Message>{message}</Message>"]
+    parts += [f"<{name}>{value}</{name}>" for name, value in extra.items()]
+    parts += [f"<RequestId>{request_id}</RequestId>", "<HostId>fake-s3</HostId>"]
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' + "".join(parts) + "</Error>"
+    return Response(status, body.encode(), {"Content-Type": "application/xml"})
+
+
+def _encode_cursor(offset: int) -> str:
+    document = json.dumps({"offset": str(offset)}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(document).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        offset = int(json.loads(base64.urlsafe_b64decode(padded.encode()))["offset"])
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+    return offset if offset >= 0 else None
+
+
+def _gzip_tsv(columns: list[str], rows: list[dict[str, str]]) -> bytes:
+    lines = ["\t".join(columns)] + ["\t".join(row.get(c, "") for c in columns) for row in rows]
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+
+
+# S3
+
+
+class FakeS3(FakeAPI):
+    """Serves presigned report-file URLs like Apple's S3 bucket."""
+
+    def __init__(self, *, port: int = 0) -> None:
+        super().__init__(port)
+        self._objects: dict[str, bytes] = {}
+        self._corruptions: dict[str, list[str]] = {}
+        self._state = threading.Lock()
+        self.downloads: list[str] = []  # keys served with 200, corrupted or not
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store an object."""
+        with self._state:
+            self._objects[key] = data
+
+    def presign(self, key: str, *, expired: bool = False) -> str:
+        """An absolute presigned GET URL for `key`, valid URL_LIFETIME seconds (or already not)."""
+        signed_at = time.time() - (2 * URL_LIFETIME if expired else 0)
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(signed_at))
+        expires = str(URL_LIFETIME)
+        query = {
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"{_S3_ACCESS_KEY}/{amz_date[:8]}/{_S3_REGION}/s3/aws4_request",
+            "X-Amz-Date": amz_date,
+            "X-Amz-Expires": expires,
+            "X-Amz-SignedHeaders": "host",
+            "X-Amz-Security-Token": _S3_SECURITY_TOKEN,
+            "X-Amz-Signature": self._signature(key, amz_date, expires),
+        }
+        return f"{self.base_url}/{quote(key)}?{urlencode(query)}"
+
+    def corrupt(self, key: str, mode: str, *, times: int = 1) -> None:
+        """Serve the next `times` downloads of `key` damaged.
+
+        "bytes": bytes flipped, same size (checksum mismatch); "truncate": the gzip cut short;
+        "size": extra bytes appended.
+        """
+        if mode not in _CORRUPT_MODES:
+            raise ValueError(f"unknown corruption {mode!r}; use one of {_CORRUPT_MODES}")
+        with self._state:
+            self._corruptions.setdefault(key, []).extend([mode] * times)
+
+    @staticmethod
+    def _signature(key: str, amz_date: str, expires: str) -> str:
+        message = f"{key}\n{amz_date}\n{expires}".encode()
+        return hmac.new(_S3_SECRET, message, hashlib.sha256).hexdigest()
+
+    def handle(self, request: Request) -> Response:
+        """Answer a GET of a presigned object URL."""
+        if request.method not in ("GET", "HEAD"):
+            return _s3_error(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            )
+        if request.header("authorization") is not None:
+            return _s3_error(
+                400,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                "Signature query string parameter or the Authorization header should be specified",
+                ArgumentName="Authorization",
+            )
+        key = unquote(request.path.lstrip("/"))
+        query = request.query
+        amz_date = query.get("X-Amz-Date", "")
+        expires = query.get("X-Amz-Expires", "")
+        if "X-Amz-Signature" not in query:
+            return _s3_error(403, "AccessDenied", "Access Denied")
+        if not hmac.compare_digest(
+            query["X-Amz-Signature"], self._signature(key, amz_date, expires)
+        ):
+            return _s3_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. "
+                "Check your key and signing method.",
+                AWSAccessKeyId=_S3_ACCESS_KEY,
+            )
+        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        if signed_at + int(expires) < time.time():
+            return _s3_error(
+                403,
+                "AccessDenied",
+                "Request has expired",
+                **{"X-Amz-Expires": expires},
+                Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed_at + int(expires))),
+                ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )
+        with self._state:
+            data = self._objects.get(key)
+            if data is None:
+                return _s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+            pending = self._corruptions.get(key)
+            mode = pending.pop(0) if pending else None
+            self.downloads.append(key)
+        body = data if mode is None else _damage(data, mode)
+        return Response(
+            200,
+            body,
+            {
+                "Content-Type": "binary/octet-stream",
+                "ETag": f'"{hashlib.md5(data).hexdigest()}"',  # noqa: S324 - S3's ETag is md5
+                "Accept-Ranges": "bytes",
+                "x-amz-server-side-encryption": "AES256",
+            },
+        )
+
+
+def _damage(data: bytes, mode: str) -> bytes:
+    if mode == "bytes":
+        middle = len(data) // 2
+        return (
+            data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 4]) + data[middle + 4 :]
+        )
+    if mode == "truncate":
+        return data[: len(data) // 2]
+    return data + b"\x1f\x8b extra bytes"
+
+
+# App Store Connect
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[[Request, str], Response]
+    params: frozenset[str]
+
+
+class FakeAppStoreConnect(FakeAPI):
+    """The Analytics Reports endpoints of the App Store Connect API, for one API key."""
+
+    def __init__(
+        self,
+        *,
+        public_key_pem: str,
+        key_id: str,
+        issuer_id: str | None,
+        s3: FakeS3,
+        hour_limit: int = HOUR_LIMIT,
+        port: int = 0,
+    ) -> None:
+        super().__init__(port)
+        self.public_key_pem = public_key_pem
+        self.key_id = key_id
+        self.issuer_id = issuer_id  # None: an individual key (payload "sub": "user", no "iss")
+        self.s3 = s3
+        self.hour_limit = hour_limit
+        self.tokens_seen: list[dict[str, Any]] = []
+        self.created_requests: list[str] = []
+        self._state = threading.Lock()
+        self._spent: deque[float] = deque()
+        self._expire_next = 0
+        self._counter = 0
+        self._apps: dict[str, _App] = {}
+        self._requests: dict[str, _ReportRequest] = {}
+        self._reports: dict[str, _Report] = {}
+        self._instances: dict[str, _Instance] = {}
+        self._segments: dict[str, ReportFile] = {}
+        fields = "fields[{}]".format
+        paging = ("limit", "cursor")
+        self._routes = [
+            _Route("GET", re.compile(r"/v1/apps/([^/]+)/analyticsReportRequests"),
+                   self._list_requests,
+                   frozenset({"filter[accessType]", fields("analyticsReportRequests"), *paging})),
+            _Route("POST", re.compile(r"/v1/analyticsReportRequests"), self._create_request,
+                   frozenset()),
+            _Route("GET", re.compile(r"/v1/analyticsReportRequests/([^/]+)"), self._read_request,
+                   frozenset({fields("analyticsReportRequests")})),
+            _Route("GET", re.compile(r"/v1/analyticsReportRequests/([^/]+)/reports"),
+                   self._list_reports,
+                   frozenset({"filter[category]", "filter[name]", fields("analyticsReports"),
+                              *paging})),
+            _Route("GET", re.compile(r"/v1/analyticsReports/([^/]+)"), self._read_report,
+                   frozenset({fields("analyticsReports")})),
+            _Route("GET", re.compile(r"/v1/analyticsReports/([^/]+)/instances"),
+                   self._list_instances,
+                   frozenset({"filter[granularity]", "filter[processingDate]",
+                              fields("analyticsReportInstances"), *paging})),
+            _Route("GET", re.compile(r"/v1/analyticsReportInstances/([^/]+)"),
+                   self._read_instance, frozenset({fields("analyticsReportInstances")})),
+            _Route("GET", re.compile(r"/v1/analyticsReportInstances/([^/]+)/segments"),
+                   self._list_segments, frozenset({fields("analyticsReportSegments"), *paging})),
+            _Route("GET", re.compile(r"/v1/analyticsReportSegments/([^/]+)"), self._read_segment,
+                   frozenset({fields("analyticsReportSegments")})),
+        ]  # fmt: skip
+
+    # Test and demo controls
+
+    def add_app(
+        self, app_id: str, *, ongoing_request: bool = True, stopped_due_to_inactivity: bool = False
+    ) -> None:
+        """Register an app, by default with an ONGOING report request."""
+        with self._state:
+            if app_id in self._apps:
+                raise ValueError(f"app {app_id!r} already exists")
+            app = _App(app_id, _APP_NAMES[len(self._apps) % len(_APP_NAMES)])
+            self._apps[app_id] = app
+            if ongoing_request:
+                self._new_request(app, "ONGOING", stopped_due_to_inactivity)
+
+    def add_report(self, app_id: str, name: str, *, category: str | None = None) -> str:
+        """Add a report to the app's (latest) ONGOING request; returns its id."""
+        with self._state:
+            return self._report_for(app_id, name, category).id
+
+    def add_instance(
+        self,
+        app_id: str,
+        report_name: str,
+        granularity: str,
+        processing_date: date,
+        rows_by_segment: list[list[dict[str, str]]],
+    ) -> str:
+        """Publish one instance, one gzip TSV segment per inner list of rows; returns its id."""
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {GRANULARITIES}")
+        with self._state:
+            report = self._report_for(app_id, report_name, None)
+            known = REPORT_COLUMNS.get(report_name) or (
+                WEB_PREVIEWS_COLUMNS if report_name == WEB_PREVIEWS_REPORT else None
+            )
+            columns = list(
+                known or dict.fromkeys(c for seg in rows_by_segment for r in seg for c in r)
+            )
+            unknown = {c for seg in rows_by_segment for r in seg for c in r} - set(columns)
+            if unknown:
+                raise ValueError(f"columns {sorted(unknown)} are not in {report_name!r}")
+            instance = _Instance(self._new_id("instance"), report.id, granularity,
+                                 processing_date, [])  # fmt: skip
+            stamp = processing_date.strftime("%Y%m%d")
+            code = re.sub(r"\W+", "_", report_name).upper()
+            for index, rows in enumerate(rows_by_segment):
+                key = (
+                    f"reports/{app_id}/{code}/{granularity}/ONGOING/{stamp}/"
+                    f"{instance.id}/{index}.csv.gz"
+                )
+                shuffled = list(columns)
+                random.Random(key).shuffle(shuffled)  # Apple's column order varies by file
+                data = _gzip_tsv(shuffled, rows)
+                self.s3.put(key, data)
+                segment = ReportFile(
+                    id=self._new_id("segment"),
+                    key=key,
+                    checksum=hashlib.md5(data).hexdigest(),  # noqa: S324 - Apple's checksum
+                    size_in_bytes=len(data),
+                    rows=[{c: row.get(c, "") for c in columns} for row in rows],
+                )
+                instance.segments.append(segment)
+                self._segments[segment.id] = segment
+            report.instances.append(instance)
+            self._instances[instance.id] = instance
+            return instance.id
+
+    def populate_sample(
+        self,
+        *,
+        app_ids: list[str],
+        today: date,
+        days: int = 8,
+        reports: list[str] | None = None,
+        rows_per_day: int = 6,
+        restate_window: int = 3,
+        seed: int = 7,
+    ) -> None:
+        """Realistic, deterministic demo data: DAILY instances for today-days .. today-1 that
+        each restate the previous `restate_window` Dates, a few 2-segment instances, and one
+        WEEKLY instance per report (plus the App Store Web Previews report)."""
+        names = list(dict.fromkeys([*(reports or REPORT_COLUMNS), WEB_PREVIEWS_REPORT]))
+        last_sunday = today - timedelta(days=today.weekday() + 1)
+        week_start = last_sunday - timedelta(days=6)
+        for app_id in app_ids:
+            if app_id not in self._apps:
+                self.add_app(app_id)
+            for report_index, name in enumerate(names):
+                category = WEB_PREVIEWS_CATEGORY if name == WEB_PREVIEWS_REPORT else None
+                self.add_report(app_id, name, category=category)
+                for offset in range(days, 0, -1):
+                    processing = today - timedelta(days=offset)
+                    rows = [
+                        row
+                        for back in range(restate_window, 0, -1)
+                        for row in self._sample_rows(
+                            app_id, name, "DAILY", processing - timedelta(days=back),
+                            processing, rows_per_day, seed,
+                        )
+                    ]  # fmt: skip
+                    split = (offset + report_index) % 4 == 0 and len(rows) > 1
+                    segments = [rows[: len(rows) // 2], rows[len(rows) // 2 :]] if split else [rows]
+                    self.add_instance(app_id, name, "DAILY", processing, segments)
+                weekly = self._sample_rows(
+                    app_id, name, "WEEKLY", week_start, last_sunday + timedelta(days=1),
+                    rows_per_day, seed,
+                )  # fmt: skip
+                self.add_instance(app_id, name, "WEEKLY", last_sunday + timedelta(days=1), [weekly])
+
+    def truth(self, app_id: str, report_name: str, granularity: str) -> list[dict[str, str]]:
+        """The rows a correct reader keeps: per (Date, dimensions), the newest instance's row."""
+        with self._state:
+            report = self._find_report(app_id, report_name)
+            instances = sorted(
+                (i for i in report.instances if i.granularity == granularity),
+                key=lambda i: i.processing_date,
+            )
+            kept: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+            for instance in instances:
+                for segment in instance.segments:
+                    for row in segment.rows:
+                        kept[_fact_key(row)] = dict(row)
+        return [kept[key] for key in sorted(kept, key=lambda k: (dict(k).get("Date", ""), k))]
+
+    def rate_limit(self, *, times: int = 1, path: str | None = None, after: int = 0) -> None:
+        """Answer the next matching requests with 429 RATE_LIMIT_EXCEEDED (no Retry-After)."""
+        body = {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
+        self.inject(429, times=times, path=path, body=body, after=after)
+
+    def expire_next_urls(self, count: int = 1) -> None:
+        """Make the next `count` presigned URLs this fake hands out already expired."""
+        with self._state:
+            self._expire_next += count
+
+    def segment(self, segment_id: str) -> ReportFile:
+        """A segment by id (its S3 key, checksum, size and rows)."""
+        return self._segments[segment_id]
+
+    # Sample data
+
+    def _sample_rows(
+        self,
+        app_id: str,
+        report_name: str,
+        granularity: str,
+        day: date,
+        processing: date,
+        count: int,
+        seed: int,
+    ) -> list[dict[str, str]]:
+        """`count` rows with distinct dimensions for one Date; measures grow with the lag
+        between Date and processing date, so a later instance restates different values."""
+        columns = REPORT_COLUMNS.get(report_name, WEB_PREVIEWS_COLUMNS)
+        rng = random.Random(f"{seed}|{app_id}|{report_name}|{granularity}|{day}")
+        fixed = {
+            "Date": day.isoformat(),
+            "App Name": self._apps[app_id].name,
+            "App Apple Identifier": app_id,
+            "Processing Date": processing.isoformat(),
+        }
+        lag = (processing - day).days
+        rows: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        for _ in range(count * 20):
+            if len(rows) == count:
+                break
+            row = dict(fixed)
+            for column in columns:
+                if column not in fixed and column not in MEASURE_COLUMNS:
+                    row[column] = _sample_dimension(rng, column, row, report_name, day)
+            base = rng.randint(20, 900)
+            grown = base + lag * max(1, base // 30)
+            for column in columns:
+                if column in MEASURE_COLUMNS:
+                    row[column] = _sample_measure(column, grown)
+            rows.setdefault(_fact_key(row), {c: row[c] for c in columns})
+        return list(rows.values())
+
+    # Dispatch
+
+    def common_headers(self, request: Request, response: Response) -> dict[str, str]:
+        """X-Rate-Limit on every response (requests that spent quota set their own)."""
+        with self._state:
+            self._forget_old_requests(time.time())
+            remaining = max(0, self.hour_limit - len(self._spent))
+        return {"X-Rate-Limit": _rate_limit_header(self.hour_limit, remaining)}
+
+    def handle(self, request: Request) -> Response:
+        """Authenticate, meter, then route."""
+        if not self._authenticate(request):
+            return json_response(401, {"errors": [{"id": str(uuid.uuid4()), **_NOT_AUTHORIZED}]})
+        remaining = self._spend_quota()
+        if remaining is None:
+            body = {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
+            response = json_response(429, body)
+            remaining = 0
+        else:
+            response = self._route(request)
+        response.headers["X-Rate-Limit"] = _rate_limit_header(self.hour_limit, remaining)
+        return response
+
+    def _authenticate(self, request: Request) -> bool:
+        authorization = request.header("authorization") or ""
+        scheme, _, token = authorization.partition(" ")
+        if scheme != "Bearer" or not token:
+            return False
+        try:
+            header = jwt.get_unverified_header(token)
+            # Time claims are checked below against time.time(), so tests can move the clock.
+            payload = jwt.decode(
+                token,
+                self.public_key_pem,
+                algorithms=[JWT_ALGORITHM],
+                audience=AUDIENCE,
+                options={
+                    "require": ["exp", "iat", "aud"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.PyJWTError:
+            return False
+        if header.get("kid") != self.key_id or header.get("typ") != "JWT":
+            return False
+        if self.issuer_id is None:
+            if payload.get("sub") != "user" or "iss" in payload:
+                return False
+        elif payload.get("iss") != self.issuer_id:
+            return False
+        iat, exp = payload["iat"], payload["exp"]
+        # Apple documents both as integer epoch seconds.
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
+            return False
+        now = time.time()
+        if exp <= now or iat > now + IAT_CLOCK_SKEW or exp - iat > MAX_TOKEN_LIFETIME:
+            return False
+        with self._state:
+            self.tokens_seen.append(
+                {**payload, "header": header, "payload": payload, "token": token}
+            )
+        return True
+
+    def _forget_old_requests(self, now: float) -> None:
+        while self._spent and self._spent[0] <= now - RATE_LIMIT_WINDOW:
+            self._spent.popleft()
+
+    def _spend_quota(self) -> int | None:
+        """Count one request in the rolling hour: the quota left, or None when none was."""
+        now = time.time()
+        with self._state:
+            self._forget_old_requests(now)
+            if len(self._spent) >= self.hour_limit:
+                return None
+            self._spent.append(now)
+            return self.hour_limit - len(self._spent)
+
+    def _route(self, request: Request) -> Response:
+        allowed_methods = []
+        for route in self._routes:
+            match = route.pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            if route.method != request.method:
+                allowed_methods.append(route.method)
+                continue
+            for name in request.query:
+                if name not in route.params:
+                    return _apple_error(
+                        400,
+                        "PARAMETER_ERROR.ILLEGAL",
+                        "A parameter is not allowed for this request",
+                        f"The parameter '{name}' can not be used with this request",
+                        parameter=name,
+                    )
+            return route.handler(request, match.group(1) if match.groups() else "")
+        if allowed_methods:
+            return _apple_error(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "The request method is not supported",
+                f"The resource does not allow the '{request.method}' method",
+            )
+        return _apple_error(
+            404,
+            "NOT_FOUND",
+            "The specified resource does not exist",
+            "The path provided does not match a defined resource type.",
+        )
+
+    # Endpoints
+
+    def _list_requests(self, request: Request, app_id: str) -> Response:
+        app = self._apps.get(app_id)
+        if app is None:
+            return _not_found("apps", app_id)
+        wanted, error = _filter_values(request, "filter[accessType]", ACCESS_TYPES)
+        if error:
+            return error
+        items = [r for r in app.requests if wanted is None or r.access_type in wanted]
+        return self._page(request, items, self._request_resource)
+
+    def _read_request(self, request: Request, request_id: str) -> Response:
+        report_request = self._requests.get(request_id)
+        if report_request is None:
+            return _not_found("analyticsReportRequests", request_id)
+        return self._single(request, self._request_resource(report_request))
+
+    def _create_request(self, request: Request, _: str) -> Response:
+        try:
+            data = request.json()["data"]
+            access_type = data["attributes"]["accessType"]
+            app_type, app_id = (data["relationships"]["app"]["data"][k] for k in ("type", "id"))
+        except (ValueError, KeyError, TypeError):
+            return _unprocessable(
+                "ENTITY_UNPROCESSABLE",
+                "The request entity must be a JSON:API document with data.attributes.accessType "
+                "and data.relationships.app.data.",
+            )
+        if data.get("type") != "analyticsReportRequests":
+            return _unprocessable(
+                "ENTITY_ERROR.TYPE.INVALID", "The resource type must be 'analyticsReportRequests'."
+            )
+        if access_type not in ACCESS_TYPES:
+            return _unprocessable(
+                "ENTITY_ERROR.ATTRIBUTE.INVALID",
+                f"'{access_type}' is not a valid value for the attribute 'accessType'.",
+            )
+        with self._state:
+            app = self._apps.get(app_id) if app_type == "apps" else None
+            if app is None:
+                return _unprocessable(
+                    "ENTITY_ERROR.RELATIONSHIP.INVALID",
+                    f"There is no resource of type 'apps' with id '{app_id}'.",
+                )
+            if access_type == "ONGOING" and any(
+                r.access_type == "ONGOING" and not r.stopped_due_to_inactivity for r in app.requests
+            ):
+                # Apple answers 409; the exact code is unconfirmed (STATE_ERROR is also seen).
+                return _apple_error(
+                    409,
+                    "ENTITY_ERROR.ATTRIBUTE.INVALID.DUPLICATE",
+                    "The provided entity includes an attribute with a value that has already "
+                    "been used",
+                    "You already have such an entity: this app has an ongoing report request.",
+                )
+            created = self._new_request(app, access_type, stopped=False)
+            self.created_requests.append(created.id)
+        resource = self._request_resource(created)
+        return json_response(201, {"data": resource, "links": {"self": resource["links"]["self"]}})
+
+    def _list_reports(self, request: Request, request_id: str) -> Response:
+        report_request = self._requests.get(request_id)
+        if report_request is None:
+            return _not_found("analyticsReportRequests", request_id)
+        categories, error = _filter_values(request, "filter[category]", CATEGORIES)
+        if error:
+            return error
+        names, _ = _filter_values(request, "filter[name]", None)
+        items = [
+            r
+            for r in report_request.reports
+            if (categories is None or r.category in categories)
+            and (names is None or r.name in names)
+        ]
+        return self._page(request, items, self._report_resource)
+
+    def _read_report(self, request: Request, report_id: str) -> Response:
+        report = self._reports.get(report_id)
+        if report is None:
+            return _not_found("analyticsReports", report_id)
+        return self._single(request, self._report_resource(report))
+
+    def _list_instances(self, request: Request, report_id: str) -> Response:
+        report = self._reports.get(report_id)
+        if report is None:
+            return _not_found("analyticsReports", report_id)
+        granularities, error = _filter_values(request, "filter[granularity]", GRANULARITIES)
+        if error:
+            return error
+        dates, _ = _filter_values(request, "filter[processingDate]", None)
+        for value in dates or ():
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                return _invalid_parameter(
+                    "filter[processingDate]",
+                    f"'{value}' is not a valid value for the parameter 'filter[processingDate]'; "
+                    "use YYYY-MM-DD",
+                )
+        items = [
+            i
+            for i in report.instances
+            if (granularities is None or i.granularity in granularities)
+            and (dates is None or i.processing_date.isoformat() in dates)
+        ]
+        # Newest first, like the real listing: clients must not rely on date order.
+        items.sort(key=lambda i: (i.processing_date, i.granularity, i.id), reverse=True)
+        return self._page(request, items, self._instance_resource)
+
+    def _read_instance(self, request: Request, instance_id: str) -> Response:
+        instance = self._instances.get(instance_id)
+        if instance is None:
+            return _not_found("analyticsReportInstances", instance_id)
+        return self._single(request, self._instance_resource(instance))
+
+    def _list_segments(self, request: Request, instance_id: str) -> Response:
+        instance = self._instances.get(instance_id)
+        if instance is None:
+            return _not_found("analyticsReportInstances", instance_id)
+        return self._page(request, instance.segments, self._segment_resource)
+
+    def _read_segment(self, request: Request, segment_id: str) -> Response:
+        segment = self._segments.get(segment_id)
+        if segment is None:
+            return _not_found("analyticsReportSegments", segment_id)
+        return self._single(request, self._segment_resource(segment))
+
+    # Documents
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def _request_resource(self, r: _ReportRequest) -> dict[str, Any]:
+        self_url = self._url(f"/v1/analyticsReportRequests/{r.id}")
+        return {
+            "type": "analyticsReportRequests",
+            "id": r.id,
+            "attributes": {
+                "accessType": r.access_type,
+                "stoppedDueToInactivity": r.stopped_due_to_inactivity,
+            },
+            "relationships": {
+                "reports": {
+                    "links": {
+                        "self": f"{self_url}/relationships/reports",
+                        "related": f"{self_url}/reports",
+                    }
+                }
+            },
+            "links": {"self": self_url},
+        }
+
+    def _report_resource(self, r: _Report) -> dict[str, Any]:
+        self_url = self._url(f"/v1/analyticsReports/{r.id}")
+        return {
+            "type": "analyticsReports",
+            "id": r.id,
+            "attributes": {"name": r.name, "category": r.category},
+            "relationships": {
+                "instances": {
+                    "links": {
+                        "self": f"{self_url}/relationships/instances",
+                        "related": f"{self_url}/instances",
+                    }
+                }
+            },
+            "links": {"self": self_url},
+        }
+
+    def _instance_resource(self, i: _Instance) -> dict[str, Any]:
+        self_url = self._url(f"/v1/analyticsReportInstances/{i.id}")
+        return {
+            "type": "analyticsReportInstances",
+            "id": i.id,
+            "attributes": {
+                "granularity": i.granularity,
+                "processingDate": i.processing_date.isoformat(),
+            },
+            "relationships": {
+                "segments": {
+                    "links": {
+                        "self": f"{self_url}/relationships/segments",
+                        "related": f"{self_url}/segments",
+                    }
+                }
+            },
+            "links": {"self": self_url},
+        }
+
+    def _segment_resource(self, s: ReportFile) -> dict[str, Any]:
+        with self._state:
+            expired = self._expire_next > 0
+            self._expire_next -= int(expired)
+        return {
+            "type": "analyticsReportSegments",
+            "id": s.id,
+            "attributes": {
+                "checksum": s.checksum,
+                "sizeInBytes": s.size_in_bytes,
+                "url": self.s3.presign(s.key, expired=expired),
+            },
+            "links": {"self": self._url(f"/v1/analyticsReportSegments/{s.id}")},
+        }
+
+    def _single(self, request: Request, resource: dict[str, Any]) -> Response:
+        error = _apply_fields(request, [resource])
+        if error:
+            return error
+        return json_response(200, {"data": resource, "links": {"self": resource["links"]["self"]}})
+
+    def _page(
+        self, request: Request, items: Sequence[_T], build: Callable[[_T], dict[str, Any]]
+    ) -> Response:
+        """One JSON:API page of `items`: `limit` (default 50, at most 200) from the offset in
+        `cursor`; only the page's items are built (so only they get fresh presigned URLs)."""
+        raw_limit = request.query.get("limit", str(DEFAULT_PAGE_LIMIT))
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_LIMIT:
+            return _invalid_parameter(
+                "limit",
+                f"'{raw_limit}' is not a valid value for the parameter 'limit'; it must be an "
+                f"integer from 1 to {MAX_PAGE_LIMIT}",
+            )
+        limit = int(raw_limit)
+        offset = 0
+        if "cursor" in request.query:
+            decoded = _decode_cursor(request.query["cursor"])
+            if decoded is None:
+                return _invalid_parameter(
+                    "cursor", "The value of the parameter 'cursor' is not a valid cursor"
+                )
+            offset = decoded
+        resources = [build(item) for item in items[offset : offset + limit]]
+        error = _apply_fields(request, resources)
+        if error:
+            return error
+        links = {"self": self._url(request.path) + _query_string(request.query)}
+        if offset + limit < len(items):
+            next_query = {**request.query, "cursor": _encode_cursor(offset + limit)}
+            links["next"] = self._url(request.path) + _query_string(next_query)
+        return json_response(
+            200,
+            {
+                "data": resources,
+                "links": links,
+                "meta": {"paging": {"total": len(items), "limit": limit}},
+            },
+        )
+
+    # Model helpers (callers hold self._state)
+
+    def _new_id(self, kind: str) -> str:
+        self._counter += 1
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{kind}:{self._counter}"))
+
+    def _new_request(self, app: _App, access_type: str, stopped: bool) -> _ReportRequest:
+        report_request = _ReportRequest(self._new_id("request"), app.id, access_type, stopped)
+        app.requests.append(report_request)
+        self._requests[report_request.id] = report_request
+        return report_request
+
+    def _ongoing_request(self, app_id: str) -> _ReportRequest:
+        app = self._apps.get(app_id)
+        if app is None:
+            raise KeyError(f"unknown app {app_id!r}: call add_app first")
+        ongoing = [r for r in app.requests if r.access_type == "ONGOING"]
+        if not ongoing:
+            raise ValueError(f"app {app_id!r} has no ONGOING report request")
+        return ongoing[-1]
+
+    def _report_for(self, app_id: str, name: str, category: str | None) -> _Report:
+        report_request = self._ongoing_request(app_id)
+        for report in report_request.reports:
+            if report.name == name:
+                return report
+        category = category or REPORT_CATEGORIES.get(name) or "APP_USAGE"
+        report = _Report(self._new_id("report"), report_request.id, name, category)
+        report_request.reports.append(report)
+        self._reports[report.id] = report
+        return report
+
+    def _find_report(self, app_id: str, name: str) -> _Report:
+        for report in self._ongoing_request(app_id).reports:
+            if report.name == name:
+                return report
+        raise KeyError(f"app {app_id!r} has no report named {name!r}")
+
+
+def _fact_key(row: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What identifies one fact across instances: Date and dimensions, not measures."""
+    return tuple(
+        sorted((c, v) for c, v in row.items() if c not in MEASURE_COLUMNS | NON_KEY_COLUMNS)
+    )
+
+
+def _sample_dimension(
+    rng: random.Random, column: str, row: dict[str, str], report_name: str, day: date
+) -> str:
+    if column == "Platform Version":
+        return rng.choice(_PLATFORM_VERSIONS[row.get("Device", "iPhone")])
+    if column == "Device" and report_name == WEB_PREVIEWS_REPORT:
+        return rng.choice(("Desktop", "iPhone", "iPad"))
+    if column == "Source Info":
+        return rng.choice(_SOURCE_INFO.get(row.get("Source Type", ""), ("",)))
+    if column == "Event":
+        family = next(f for f in _EVENTS if report_name.startswith(f))
+        return rng.choice(_EVENTS[family])
+    if column == "App Download Date":
+        # Only filled when the download happened in the previous 30 days.
+        back = rng.randint(0, 40)
+        return (day - timedelta(days=back)).isoformat() if back < 30 else ""
+    return rng.choice(_POOLS[column])
+
+
+def _sample_measure(column: str, grown: int) -> str:
+    if column in ("Unique Counts", "Unique Devices"):
+        return str(max(1, grown * 3 // 4))
+    if column == "Total Session Duration":
+        return f"{grown * 41.5:.1f}"
+    if column == "Crashes":
+        return str(grown // 12 + 1)
+    return str(grown)
+
+
+def _filter_values(
+    request: Request, name: str, allowed: tuple[str, ...] | None
+) -> tuple[set[str] | None, Response | None]:
+    """The comma-separated values of a filter (None when absent), or a 400 for a bad one."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None, None
+    values = {v for v in raw.split(",") if v}
+    for value in values:
+        if allowed is not None and value not in allowed:
+            return None, _invalid_parameter(
+                name,
+                f"'{value}' is not a valid value for the parameter '{name}'; "
+                f"allowed values: {', '.join(allowed)}",
+            )
+    return values, None
+
+
+def _apply_fields(request: Request, resources: list[dict[str, Any]]) -> Response | None:
+    """Sparse fieldsets: `fields[<type>]` keeps only the listed attributes and relationships."""
+    if not resources:
+        return None
+    name = f"fields[{resources[0]['type']}]"
+    if name not in request.query:
+        return None
+    wanted = set(request.query[name].split(","))
+    known = set(resources[0]["attributes"]) | set(resources[0].get("relationships", {}))
+    if not wanted <= known:
+        bad = sorted(wanted - known)[0]
+        return _invalid_parameter(
+            name, f"'{bad}' is not a valid field name for the parameter '{name}'"
+        )
+    for resource in resources:
+        resource["attributes"] = {k: v for k, v in resource["attributes"].items() if k in wanted}
+        relationships = {k: v for k, v in resource.pop("relationships", {}).items() if k in wanted}
+        if relationships:
+            resource["relationships"] = relationships
+    return None
+
+
+def _query_string(query: dict[str, str]) -> str:
+    return "?" + urlencode(query, safe="[],") if query else ""

@@ -1,0 +1,231 @@
+"""A small threaded HTTP server base for the local fake APIs (sandbox and tests).
+
+Each fake API subclasses `FakeAPI` and implements `handle`. The base keeps a request log the
+tests assert on and a queue of injected faults (status codes, bodies, headers) that replace
+the real answer for matching requests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the fake server received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive header lookup."""
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    """What the fake server answers."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response."""
+    return Response(
+        status=status,
+        body=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One entry of the request log: the request and the status it got."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    status: int
+
+
+@dataclass
+class _Fault:
+    response: Response
+    path: str | None
+    remaining: int | None  # None: until cleared
+    skip: int = 0  # let this many matching requests through first
+
+
+class FakeAPI:
+    """A fake HTTP API on 127.0.0.1, served from a daemon thread.
+
+    The socket is bound and listening when `start()` returns, so callers never wait.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+        self.requests: list[RecordedRequest] = []
+
+    # Lifecycle
+
+    def start(self) -> FakeAPI:
+        """Bind and start serving; returns self."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                split = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Request(
+                    method=self.command,
+                    path=split.path,
+                    query={k: v[-1] for k, v in parse_qs(split.query).items()},
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length) if length else b"",
+                )
+                response = fake._dispatch(request)
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silence the default stderr access log."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        assert self._server is not None, "server not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # Faults
+
+    def inject(
+        self,
+        status: int,
+        *,
+        times: int | None = 1,
+        path: str | None = None,
+        body: bytes | dict | None = None,
+        headers: dict[str, str] | None = None,
+        after: int = 0,
+    ) -> None:
+        """Answer matching requests with `status` instead of the real answer.
+
+        `path` matches as a prefix; `times=None` keeps failing until `clear_faults()`;
+        `after` lets that many matching requests through first.
+        """
+        if isinstance(body, dict):
+            response = json_response(status, body, headers)
+        else:
+            response = Response(status=status, body=body or b"", headers=dict(headers or {}))
+        with self._lock:
+            self._faults.append(_Fault(response, path, times, after))
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, request: Request) -> Response | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path is not None and not request.path.startswith(fault.path):
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                return fault.response
+        return None
+
+    # Dispatch
+
+    def _dispatch(self, request: Request) -> Response:
+        response = self._take_fault(request)
+        if response is None:
+            try:
+                response = self.handle(request)
+            except Exception as exc:  # a bug in a fake must show up as a 500, not a hang
+                response = json_response(500, {"message": f"fake server error: {exc!r}"})
+        response.headers = {**self.common_headers(request, response), **response.headers}
+        with self._lock:
+            self.requests.append(
+                RecordedRequest(
+                    request.method, request.path, request.query, request.headers, response.status
+                )
+            )
+        return response
+
+    def common_headers(self, request: Request, response: Response) -> dict[str, str]:
+        """Headers every response carries (e.g. rate-limit headers)."""
+        return {}
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; subclasses implement the API."""
+        raise NotImplementedError
+
+    # Request log helpers
+
+    def requests_to(self, path_prefix: str) -> list[RecordedRequest]:
+        """Logged requests whose path starts with `path_prefix`."""
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith(path_prefix)]
+
+    def clear_log(self) -> None:
+        """Forget the request log."""
+        with self._lock:
+            self.requests.clear()

@@ -1,0 +1,76 @@
+"""Runs the tap's real CLI in a subprocess and reads its Singer messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECRET_KEYS = ("braze_api_key", "appstore_private_key")
+
+
+@dataclass
+class TapRun:
+    """What one tap run printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        """RECORD payloads of one stream, in order."""
+        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+
+    def record_counts(self) -> Counter[str]:
+        """Records per stream."""
+        return Counter(m["stream"] for m in self.messages if m["type"] == "RECORD")
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        """Every STATE value, in order."""
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def final_state(self) -> dict[str, Any]:
+        """The last STATE value."""
+        return self.states[-1]
+
+    def error_lines(self) -> list[str]:
+        """stderr lines logged at ERROR level."""
+        return [line for line in self.stderr.splitlines() if "ERROR" in line]
+
+
+def run_tap(
+    config: dict[str, Any],
+    tmp_path: Path,
+    *,
+    state: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
+    secrets: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> TapRun:
+    """Run `tap-segment-analytics` with this config (and state); assert no secret is printed."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)]
+    if state is not None:
+        state_path = tmp_path / "state.json"
+        state_path.write_text(json.dumps(state))
+        command += ["--state", str(state_path)]
+    result = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    run = TapRun(result.returncode, result.stdout, result.stderr)
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            run.messages.append(json.loads(line))
+    for secret in (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS)):
+        for text in (result.stdout, result.stderr):
+            if secret:
+                assert secret not in text, "a secret was printed"
+    return run

@@ -1,0 +1,153 @@
+"""braze_segment_sizes: windows, bookmarks per segment, lookback, resumption."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+from tests.conftest import FIRST_RUN_DAYS, braze_config, utc_today
+from tests.fakes import FakeBraze
+from tests.tap_runner import run_tap
+
+STREAM = "braze_segment_sizes"
+
+
+def days_between(first: date, end: date) -> set[str]:
+    """ISO days from `first` up to (not including) `end`."""
+    return {(first + timedelta(days=n)).isoformat() for n in range((end - first).days)}
+
+
+def tracked(fake: FakeBraze) -> list[str]:
+    return [s.id for s in fake.segments if s.analytics_tracking_enabled]
+
+
+def test_first_run_emits_every_day_once_per_tracked_segment(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    run = run_tap(braze_config(fake_braze), tmp_path)
+    assert run.returncode == 0, run.stderr
+
+    start = utc_today() - timedelta(days=FIRST_RUN_DAYS)
+    expected_days = days_between(start, utc_today())
+    records = run.records(STREAM)
+    per_segment = Counter(r["segment_id"] for r in records)
+    assert set(per_segment) == set(tracked(fake_braze))
+    for segment_id in tracked(fake_braze):
+        days = [r["time"] for r in records if r["segment_id"] == segment_id]
+        assert len(days) == len(set(days)), "a day arrived twice"
+        assert set(days) == expected_days
+    assert all(
+        r["size"] == fake_braze.size_for(r["segment_id"], date.fromisoformat(r["time"]))
+        for r in records
+    )
+    names = {s.id: s.name for s in fake_braze.segments}
+    assert all(r["name"] == names[r["segment_id"]] for r in records)
+
+
+def test_first_run_windows_are_contiguous_and_at_most_100_days(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    run_tap(braze_config(fake_braze), tmp_path)
+
+    for segment_id in tracked(fake_braze):
+        calls = [(n, end) for s, n, end in fake_braze.data_series_calls() if s == segment_id]
+        assert [n for n, _ in calls] == [100, 100, 50]
+        ends = [date.fromisoformat(end[:10]) for _, end in calls]
+        assert ends[-1] == utc_today()
+        # Each window starts where the previous one ended: nothing missed, nothing twice.
+        assert [b - a for a, b in zip(ends, ends[1:])] == [timedelta(days=n) for n, _ in calls[1:]]
+        served = fake_braze.days_served(segment_id)
+        assert len(served) == FIRST_RUN_DAYS
+
+
+def test_untracked_segments_are_skipped_with_a_log_line(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    run = run_tap(braze_config(fake_braze), tmp_path)
+
+    untracked = [s for s in fake_braze.segments if not s.analytics_tracking_enabled]
+    assert untracked
+    called = {s for s, _, _ in fake_braze.data_series_calls()}
+    for segment in untracked:
+        assert segment.id not in called
+        assert sum(segment.id in line and "tracking is off" in line
+                   for line in run.stderr.splitlines()) == 1
+    # Its details are still synced.
+    assert {r["segment_id"] for r in run.records("braze_segment_details")} == {
+        s.id for s in fake_braze.segments
+    }
+
+
+def test_second_run_requests_only_the_lookback_days(fake_braze: FakeBraze, tmp_path: Path) -> None:
+    config = braze_config(fake_braze, braze_lookback_days=3)
+    first = run_tap(config, tmp_path)
+    fake_braze.clear_log()
+
+    second = run_tap(config, tmp_path, state=first.final_state)
+
+    assert second.returncode == 0, second.stderr
+    calls = fake_braze.data_series_calls()
+    assert sorted(s for s, _, _ in calls) == sorted(tracked(fake_braze)), "one request a segment"
+    assert {(n, end[:10]) for _, n, end in calls} == {(4, utc_today().isoformat())}
+    yesterday = utc_today() - timedelta(days=1)
+    assert {r["time"] for r in second.records(STREAM)} == days_between(
+        yesterday - timedelta(days=3), utc_today()
+    )
+
+
+def test_restated_sizes_arrive_on_the_next_run(fake_braze: FakeBraze, tmp_path: Path) -> None:
+    config = braze_config(fake_braze)
+    first = run_tap(config, tmp_path)
+    segment_id = tracked(fake_braze)[0]
+    restated_day = utc_today() - timedelta(days=2)
+    fake_braze.restate(segment_id, restated_day, 4242)
+
+    second = run_tap(config, tmp_path, state=first.final_state)
+
+    restated = [
+        r for r in second.records(STREAM)
+        if r["segment_id"] == segment_id and r["time"] == restated_day.isoformat()
+    ]
+    assert [r["size"] for r in restated] == [4242]
+
+
+def test_each_segment_keeps_its_own_bookmark(fake_braze: FakeBraze, tmp_path: Path) -> None:
+    run = run_tap(braze_config(fake_braze), tmp_path)
+
+    partitions = run.final_state["bookmarks"][STREAM]["partitions"]
+    bookmarks = {
+        p["context"]["segment_id"]: p.get("replication_key_value") for p in partitions
+    }
+    yesterday = (utc_today() - timedelta(days=1)).isoformat()
+    assert {bookmarks[s] for s in tracked(fake_braze)} == {yesterday}
+
+
+def test_interrupted_run_resumes_from_its_last_state_without_losing_a_day(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    config = braze_config(fake_braze, request_max_tries=2)
+    # The server starts failing after 5 data_series answers: mid-way through segment 2.
+    fake_braze.inject(503, times=None, path="/segments/data_series", after=5)
+
+    interrupted = run_tap(config, tmp_path)
+    assert interrupted.returncode != 0
+    assert interrupted.records(STREAM), "the first segments were emitted before the failure"
+
+    fake_braze.clear_faults()
+    fake_braze.clear_log()
+    resumed = run_tap(config, tmp_path, state=interrupted.final_state)
+    assert resumed.returncode == 0, resumed.stderr
+
+    expected = days_between(utc_today() - timedelta(days=FIRST_RUN_DAYS), utc_today())
+    for segment_id in tracked(fake_braze):
+        days = {
+            r["time"]
+            for run in (interrupted, resumed)
+            for r in run.records(STREAM)
+            if r["segment_id"] == segment_id
+        }
+        assert days == expected, f"days lost for segment {segment_id}"
+    # Segments finished before the failure are not fetched from the start again.
+    first_segment = tracked(fake_braze)[0]
+    assert [n for s, n, _ in fake_braze.data_series_calls() if s == first_segment] == [4]
