@@ -6,7 +6,9 @@ import sys
 from functools import cached_property
 from typing import Any
 
+import requests
 from singer_sdk import Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from singer_sdk import typing as th
 
 from tap_segment_analytics.appstore.auth import (
@@ -25,7 +27,7 @@ from tap_segment_analytics.appstore.streams import (
 )
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
-from tap_segment_analytics.errors import SourceError, install_redaction
+from tap_segment_analytics.errors import SourceError, install_redaction, redact
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -179,8 +181,6 @@ class TapSegmentAnalytics(Tap):
         errors = super()._validate_config(raise_errors=raise_errors)
         source_errors = self.source_config_errors(dict(self._config))
         if source_errors and raise_errors:
-            from singer_sdk.exceptions import ConfigValidationError
-
             raise ConfigValidationError(
                 "Config validation failed", errors=source_errors, schema=self.config_jsonschema
             )
@@ -274,6 +274,12 @@ class TapSegmentAnalytics(Tap):
             super().invoke(*args, **kwargs)
         except SourceError as exc:
             cls.logger.error("%s", exc)
+            sys.exit(1)
+        except RetriableAPIError as exc:
+            cls.logger.error("%s, still after %s tries", exc, "request_max_tries")
+            sys.exit(1)
+        except requests.RequestException as exc:
+            cls.logger.error("could not reach the API: %s", redact(str(exc)))
             sys.exit(1)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeBraze
+from tests.fakes import FakeAppStoreConnect, FakeBraze, FakeS3, generate_key_pair
 
 
 # Days from start_date to yesterday on a first run: three windows of 100, 100 and 50 days.
@@ -36,3 +38,59 @@ def braze_config(fake: FakeBraze, **overrides: object) -> dict[str, object]:
         "request_backoff_seconds": 0.01,
         **overrides,
     }
+
+
+@dataclass
+class AppStore:
+    """A fake App Store Connect with its S3, the key pair, and a config pointing at them."""
+
+    api: FakeAppStoreConnect
+    s3: FakeS3
+    private_key_pem: str
+    key_path: Path
+
+    def config(self, **overrides: object) -> dict[str, object]:
+        return {
+            "start_date": (utc_today() - timedelta(days=60)).isoformat(),
+            "appstore_key_id": APPSTORE_KEY_ID,
+            "appstore_issuer_id": APPSTORE_ISSUER_ID,
+            "appstore_private_key_path": str(self.key_path),
+            "appstore_app_ids": [APP_ID],
+            "appstore_api_url": self.api.base_url,
+            "request_backoff_seconds": 0.01,
+            **overrides,
+        }
+
+
+APP_ID = "1234567890"
+APPSTORE_KEY_ID = "TESTKEY123"
+APPSTORE_ISSUER_ID = "69a6de7f-0000-47e3-e053-5b8c7c11a4d1"
+
+
+@pytest.fixture(scope="session")
+def key_pair() -> tuple[str, str]:
+    """An EC P-256 key pair, like an App Store Connect .p8 and its public half."""
+    return generate_key_pair()
+
+
+def start_appstore(
+    key_pair: tuple[str, str], key_path: Path, *, issuer_id: str | None = APPSTORE_ISSUER_ID
+) -> AppStore:
+    """Start a fake App Store Connect + S3 (no data yet) and write the .p8 file."""
+    private_pem, public_pem = key_pair
+    key_path.write_text(private_pem)
+    s3 = FakeS3().start()
+    api = FakeAppStoreConnect(
+        public_key_pem=public_pem, key_id=APPSTORE_KEY_ID, issuer_id=issuer_id, s3=s3
+    ).start()
+    return AppStore(api, s3, private_pem, key_path)
+
+
+@pytest.fixture
+def appstore(key_pair: tuple[str, str], tmp_path: Path) -> Iterator[AppStore]:
+    """A fake App Store Connect with one app and four days of every report."""
+    store = start_appstore(key_pair, tmp_path / "AuthKey.p8")
+    store.api.populate_sample(app_ids=[APP_ID], today=utc_today(), days=4, rows_per_day=3)
+    yield store
+    store.api.stop()
+    store.s3.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -25,6 +26,17 @@ _HINTS = {
     HTTPStatus.UNAUTHORIZED: "check appstore_key_id, appstore_issuer_id and the private key",
     HTTPStatus.FORBIDDEN: "the API key's role lacks access to analytics reports",
 }
+
+
+def _flatten(item: dict[str, Any]) -> dict[str, Any]:
+    """A JSON:API resource as one flat record: `id` plus its attributes in snake case."""
+    attributes = item.get("attributes") or {}
+    return {"id": item["id"], **{_snake(k): v for k, v in attributes.items()}}
+
+
+def _snake(name: str) -> str:
+    """`sizeInBytes` → `size_in_bytes`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class LinksNextPaginator(BaseHATEOASPaginator):
@@ -120,7 +132,8 @@ class AppStoreStream(RetryingStream):
         return redact(message)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The JSON:API `data` items, or a clear error for a body that is not JSON:API."""
+        """The JSON:API `data` items as flat records, or a clear error for a body that is not
+        JSON:API."""
         try:
             body = response.json()
         except ValueError:
@@ -128,4 +141,5 @@ class AppStoreStream(RetryingStream):
         data = body.get("data") if isinstance(body, dict) else None
         if data is None:
             raise SourceError(f"App Store Connect sent no 'data' on {self.describe()}")
-        yield from data if isinstance(data, list) else [data]
+        for item in data if isinstance(data, list) else [data]:
+            yield _flatten(item)

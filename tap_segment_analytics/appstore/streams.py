@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date
 from http import HTTPStatus
@@ -36,17 +35,6 @@ ONGOING = "ONGOING"
 DOWNLOAD_TRIES = 3
 
 
-def _flatten(item: dict[str, Any]) -> dict[str, Any]:
-    """A JSON:API resource as one flat record: `id` plus its attributes in snake case."""
-    attributes = item.get("attributes") or {}
-    return {"id": item["id"], **{_snake(k): v for k, v in attributes.items()}}
-
-
-def _snake(name: str) -> str:
-    """`sizeInBytes` → `size_in_bytes`."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 def strip_query(url: str | None) -> str | None:
     """A presigned URL without its query string: the signature is a credential."""
     if not url:
@@ -70,7 +58,7 @@ class ReportRequests(AppStoreStream):
 
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the app id."""
-        return {**_flatten(row), "app_id": context["app_id"]}
+        return {**row, "app_id": context["app_id"]}
 
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The app's requests; warns about stopped ones and creates one when needed and allowed."""
@@ -159,7 +147,7 @@ class Reports(AppStoreStream):
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the request and app ids."""
         record = {
-            **_flatten(row), "request_id": context["request_id"], "app_id": context["app_id"]
+            **row, "request_id": context["request_id"], "app_id": context["app_id"]
         }
         self.listed[record["id"]] = record
         return record
@@ -223,7 +211,7 @@ class ReportInstances(AppStoreStream):
         assert isinstance(reports, Reports)
         report = reports.listed[context["report_id"]]
         return {
-            **_flatten(row),
+            **row,
             "app_id": report["app_id"],
             "report_id": report["id"],
             "report_name": report["name"],
@@ -265,7 +253,7 @@ class ReportSegments(AppStoreStream):
 
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the ids of its instance, report and app; URL without credentials."""
-        record = {**_flatten(row), **context}
+        record = {**row, **context}
         record["url"] = strip_query(record.get("url"))
         return record
 
@@ -315,13 +303,12 @@ class ReportRows(AppStoreStream):
     def segment_file(self, context: dict[str, Any]) -> SegmentFile:
         """A fresh presigned URL with the checksum and size to verify against."""
         for item in super().get_records(context):
-            attributes = item.get("attributes") or {}
-            if not attributes.get("url"):
+            if not item.get("url"):
                 break
-            size = attributes.get("sizeInBytes")
+            size = item.get("size_in_bytes")
             return SegmentFile(
-                url=attributes["url"],
-                checksum=str(attributes.get("checksum") or ""),
+                url=item["url"],
+                checksum=str(item.get("checksum") or ""),
                 size_in_bytes=int(size) if size is not None else None,
             )
         raise SourceError(f"App Store Connect sent no download url on {self.describe()}")

@@ -35,12 +35,14 @@ def braze_base_url(value: str) -> str:
             f"braze_rest_endpoint: unknown Braze instance '{text}' (known: {known}); "
             "or give the full URL, e.g. https://rest.iad-01.braze.com"
         )
-    parts = urlsplit(text if "://" in text else f"https://{text}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    raw = value.strip()
+    parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not ("." in host or host == "localhost"):
         raise ValueError(
             f"braze_rest_endpoint: '{text}' is neither a URL like https://rest.iad-01.braze.com "
             "nor an instance id like iad-01"
         )
     if parts.query or parts.fragment:
         raise ValueError("braze_rest_endpoint: give the base URL without a query string")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")

@@ -4,7 +4,22 @@ They live in `tap_segment_analytics.sandbox` so that the README's demo can serve
 from an installed wheel; this package is where the tests import them from.
 """
 
+from tap_segment_analytics.sandbox.appstore import (
+    REPORT_COLUMNS,
+    FakeAppStoreConnect,
+    FakeS3,
+    generate_key_pair,
+)
 from tap_segment_analytics.sandbox.braze import BrazeSegment, FakeBraze, sample_segments
 from tap_segment_analytics.sandbox.http import FakeAPI
 
-__all__ = ["BrazeSegment", "FakeAPI", "FakeBraze", "sample_segments"]
+__all__ = [
+    "REPORT_COLUMNS",
+    "BrazeSegment",
+    "FakeAPI",
+    "FakeAppStoreConnect",
+    "FakeBraze",
+    "FakeS3",
+    "generate_key_pair",
+    "sample_segments",
+]

@@ -1,0 +1,1 @@
+"""Local fake Braze and App Store Connect APIs: the demo's data source and the tests' servers."""

@@ -1,0 +1,204 @@
+"""App Store Connect: the chain down to the rows, restatements, incremental runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_segment_analytics.appstore.reports import (
+    KNOWN_REPORTS,
+    row_key,
+    rows_stream_name,
+    snake_case,
+)
+from tests.conftest import APP_ID, AppStore, utc_today
+from tests.fakes import REPORT_COLUMNS
+from tests.tap_runner import TapRun, run_tap
+
+WEB_PREVIEWS = "App Store Web Previews"
+
+
+def upserted(run: TapRun, stream: str) -> dict[str, dict[str, Any]]:
+    """What a target that upserts by key ends up with: the last record per row_key."""
+    return {r["row_key"]: r for r in run.records(stream)}
+
+
+def test_every_row_lands_and_the_newest_instance_wins(appstore: AppStore, tmp_path: Path) -> None:
+    run = run_tap(appstore.config(), tmp_path)
+    assert run.returncode == 0, run.stderr
+
+    for report in (*KNOWN_REPORTS, WEB_PREVIEWS):
+        stream = rows_stream_name(report)
+        truth = appstore.api.truth(APP_ID, report, "DAILY")
+        assert truth, report
+        table = {
+            key: record
+            for key, record in upserted(run, stream).items()
+            if record["granularity"] == "DAILY"
+            and (stream != "appstore_report_rows" or record["report_name"] == report)
+        }
+        expected = {
+            row_key(app_id=APP_ID, report_name=report, granularity="DAILY", row=row): row
+            for row in truth
+        }
+        assert set(table) == set(expected), report
+        for key, row in expected.items():
+            record = table[key]
+            if stream == "appstore_report_rows":
+                assert record["row"] == {snake_case(c): v for c, v in row.items()}
+                continue
+            for column, value in row.items():
+                if column in ("Counts", "Unique Counts", "Sessions", "Crashes", "Unique Devices"):
+                    assert record[snake_case(column)] == int(value), (report, column)
+            assert record["date"] == row["Date"]
+
+
+def test_every_file_row_is_emitted_with_its_lineage(appstore: AppStore, tmp_path: Path) -> None:
+    run = run_tap(appstore.config(), tmp_path)
+
+    segments = run.records("appstore_report_segments")
+    files = {s["id"]: appstore.api.segment(s["id"]) for s in segments}
+    emitted = Counter(
+        r["segment_id"]
+        for stream in {rows_stream_name(n) for n in (*KNOWN_REPORTS, WEB_PREVIEWS)}
+        for r in run.records(stream)
+    )
+    assert emitted == {segment_id: len(f.rows) for segment_id, f in files.items()}
+    record = run.records("appstore_app_downloads_standard")[0]
+    assert {"app_id", "report_id", "granularity", "processing_date", "instance_id",
+            "segment_id", "row_key"} <= set(record)
+    assert record["app_id"] == APP_ID
+
+
+def test_instances_are_read_oldest_first(appstore: AppStore, tmp_path: Path) -> None:
+    run = run_tap(appstore.config(), tmp_path)
+
+    for report in KNOWN_REPORTS:
+        dates = [
+            i["processing_date"] for i in run.records("appstore_report_instances")
+            if i["report_name"] == report
+        ]
+        assert dates == sorted(dates)
+        assert len(dates) == 4
+
+
+def test_segment_urls_are_emitted_without_their_signature(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    run = run_tap(appstore.config(), tmp_path)
+
+    urls = [s["url"] for s in run.records("appstore_report_segments")]
+    assert urls
+    assert all(u.startswith(appstore.s3.base_url) and "?" not in u for u in urls)
+    assert "X-Amz-Signature=" not in run.stdout + run.stderr.replace("X-Amz-Signature=<redacted>", "")
+    assert all(s["checksum"] and s["size_in_bytes"] for s in run.records("appstore_report_segments"))
+
+
+def test_downloads_never_carry_the_authorization_header(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    run_tap(appstore.config(), tmp_path)
+
+    downloads = appstore.s3.requests
+    assert downloads
+    assert all("authorization" not in r.headers for r in downloads)
+    assert {r.status for r in downloads} == {200}
+
+
+def test_second_run_with_state_downloads_nothing(appstore: AppStore, tmp_path: Path) -> None:
+    config = appstore.config()
+    first = run_tap(config, tmp_path)
+    appstore.api.clear_log()
+    appstore.s3.clear_log()
+
+    second = run_tap(config, tmp_path, state=first.final_state)
+
+    assert second.returncode == 0, second.stderr
+    assert appstore.s3.requests == []
+    assert appstore.api.requests_to("/v1/analyticsReportSegments/") == []
+    assert appstore.api.requests_to("/v1/analyticsReportInstances/") == []
+    assert all(not n.startswith("appstore_app") for n in second.record_counts())
+
+
+def test_a_new_instance_is_the_only_one_read_next_run(appstore: AppStore, tmp_path: Path) -> None:
+    config = appstore.config(appstore_report_names=["App Crashes"])
+    first = run_tap(config, tmp_path)
+    restated_date = (utc_today() - timedelta(days=2)).isoformat()
+    old = [
+        r for r in upserted(first, "appstore_app_crashes").values() if r["date"] == restated_date
+    ][0]
+    row = {
+        "Date": restated_date, "App Name": "Renamed App", "App Apple Identifier": APP_ID,
+        "App Version": old["app_version"], "Build": old["build"], "Device": old["device"],
+        "Platform Version": old["platform_version"], "Crashes": "999", "Unique Devices": "7",
+    }
+    appstore.api.add_instance(APP_ID, "App Crashes", "DAILY", utc_today(), [[row]])
+    appstore.s3.clear_log()
+
+    second = run_tap(config, tmp_path, state=first.final_state)
+
+    assert len(appstore.s3.requests) == 1
+    rows = second.records("appstore_app_crashes")
+    assert len(rows) == 1
+    assert rows[0]["row_key"] == old["row_key"], "a restated row upserts over the old one"
+    assert rows[0]["crashes"] == 999
+
+
+def test_only_configured_reports_and_granularities_are_read(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    config = appstore.config(
+        appstore_report_names=["App Sessions Standard"], appstore_granularities=["WEEKLY"]
+    )
+
+    run = run_tap(config, tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert {r["name"] for r in run.records("appstore_reports")} == {"App Sessions Standard"}
+    assert {i["granularity"] for i in run.records("appstore_report_instances")} == {"WEEKLY"}
+    rows = run.records("appstore_app_sessions_standard")
+    assert rows
+    assert {r["granularity"] for r in rows} == {"WEEKLY"}
+    assert set(run.record_counts()) <= {
+        "appstore_report_requests", "appstore_reports", "appstore_report_instances",
+        "appstore_report_segments", "appstore_app_sessions_standard",
+    }
+
+
+def test_unknown_column_is_kept_and_logged_once(
+    appstore: AppStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Apple adds a column to a report the tap has a schema for.
+    columns = [*REPORT_COLUMNS["App Crashes"], "Crash Rate"]
+    monkeypatch.setitem(REPORT_COLUMNS, "App Crashes", columns)
+    rows = [
+        {c: "x" for c in columns} | {"Date": utc_today().isoformat(), "Crashes": str(n),
+                                     "Unique Devices": "1", "Crash Rate": f"0.{n}",
+                                     "Device": f"iPhone{n}"}
+        for n in range(1, 4)
+    ]
+    appstore.api.add_instance(APP_ID, "App Crashes", "DAILY", utc_today(), [rows])
+
+    run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    extras = [r["extra_columns"] for r in run.records("appstore_app_crashes") if r["extra_columns"]]
+    assert sorted(e["crash_rate"] for e in extras) == ["0.1", "0.2", "0.3"]
+    assert sum("'Crash Rate' is not in the schema" in line for line in run.stderr.splitlines()) == 1
+
+
+def test_measures_are_numbers_dimensions_strings_dates_dates(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    run = run_tap(appstore.config(appstore_report_names=["App Sessions Detailed"]), tmp_path)
+
+    record = run.records("appstore_app_sessions_detailed")[0]
+    assert isinstance(record["sessions"], int)
+    assert isinstance(record["total_session_duration"], (int, float))
+    assert isinstance(record["territory"], str)
+    assert len(record["date"]) == 10
+    assert record["date"][4] == "-"
