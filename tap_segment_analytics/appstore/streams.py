@@ -195,10 +195,8 @@ class ReportInstances(AppStoreStream):
     replication_key = "processing_date"
     parent_stream_type = Reports
     state_partitioning_keys = ("report_id", "granularity")
-    # Instances are emitted in processing-date order, and an instance's record (and so its
-    # bookmark) is written only after all its segments' rows: a run that stops resumes at the
-    # first instance it had not finished.
-    is_sorted = True
+    # The child context is exactly this partition, so the SDK finalizes the bookmark when a
+    # report and granularity are done: an interrupted run keeps every partition it finished.
 
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """One granularity per partition."""

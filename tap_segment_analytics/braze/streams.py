@@ -141,13 +141,9 @@ class SegmentSizes(BrazeStream):
     replication_key = "time"
     parent_stream_type = Segments
     state_partitioning_keys = ("segment_id",)
-    # Days arrive oldest first within a segment, so the bookmark can advance record by record
-    # and an interrupted run resumes where it stopped. The lookback makes a run start before
-    # the stored bookmark, which `check_sorted` would flag: that step back only re-reads days.
-    is_sorted = True
-    check_sorted = False
-    # A STATE message after every full window of days.
-    STATE_MSG_FREQUENCY = 100
+    # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
+    # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
+    # in is read again from its previous bookmark.
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, schema=load_schema(self.name), **kwargs)

@@ -93,6 +93,9 @@ class FakeAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; without TCP_NODELAY the client's
+            # delayed ACK stalls every response by ~40 ms.
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 split = urlsplit(self.path)

@@ -1,0 +1,104 @@
+"""`tap-segment-analytics-sandbox`: the built-in demo, with no credentials and no internet.
+
+- `run`: start the fake APIs, run the tap against them, print what it emitted per stream
+  (optionally writing each stream's records to `--output DIR/<stream>.jsonl`).
+- `serve`: start the fake APIs and print their settings as environment variables, until
+  interrupted (for pointing Meltano's `demo` environment at them).
+- `demo`: the full job: Meltano runs the tap into a throwaway PostgreSQL (see demo.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
+
+
+def run_tap(sandbox: Sandbox, output: Path | None) -> int:
+    """Run the tap's CLI against the sandbox; print a summary; return its exit code."""
+    with tempfile.TemporaryDirectory() as scratch:
+        config_path = Path(scratch) / "config.json"
+        config_path.write_text(json.dumps(sandbox.tap_config()))
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdout is not None
+        counts: Counter[str] = Counter()
+        files: dict[str, Any] = {}
+        if output:
+            output.mkdir(parents=True, exist_ok=True)
+        for line in process.stdout:
+            message = json.loads(line)
+            if message.get("type") != "RECORD":
+                continue
+            stream = message["stream"]
+            counts[stream] += 1
+            if output:
+                if stream not in files:
+                    files[stream] = (output / f"{stream}.jsonl").open("w")
+                files[stream].write(json.dumps(message["record"]) + "\n")
+        for handle in files.values():
+            handle.close()
+        code = process.wait()
+        elapsed = time.monotonic() - started
+    print(f"tap-segment-analytics ran against the sandbox in {elapsed:.1f} s (exit {code})")
+    print(f"{'stream':<52} {'records':>8}")
+    for stream, count in sorted(counts.items()):
+        print(f"{stream:<52} {count:>8}")
+    print(f"{'total':<52} {sum(counts.values()):>8}")
+    if output:
+        print(f"records written to {output}/<stream>.jsonl")
+    return code
+
+
+def serve(sandbox: Sandbox) -> int:
+    """Print the sandbox settings as `export` lines and wait for Ctrl-C or SIGTERM."""
+    for name, value in sandbox.env().items():
+        print(f"export {name}={value}")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `tap-segment-analytics-sandbox`."""
+    parser = argparse.ArgumentParser(prog="tap-segment-analytics-sandbox", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the tap against the sandbox")
+    run_parser.add_argument("--output", type=Path, help="write <stream>.jsonl files here")
+    commands.add_parser("serve", help="serve the fake APIs until interrupted")
+    demo_parser = commands.add_parser("demo", help="Meltano → target-postgres → PostgreSQL")
+    demo_parser.add_argument("--output", type=Path, default=Path("output"),
+                             help="JSONL fallback folder when PostgreSQL is unavailable")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from tap_segment_analytics.sandbox.demo import run_demo
+
+        return run_demo(output=args.output)
+    sandbox = start_sandbox()
+    try:
+        return run_tap(sandbox, args.output) if args.command == "run" else serve(sandbox)
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
