@@ -50,9 +50,12 @@ class RetryingStream(RESTStream):
             while True:
                 hinted = None
                 response = getattr(exception, "response", None)
-                if isinstance(exception, RetriableAPIError) and response is not None:
-                    if response.status_code == TOO_MANY_REQUESTS:
-                        hinted = self.rate_limit_wait(response)
+                if (
+                    isinstance(exception, RetriableAPIError)
+                    and response is not None
+                    and response.status_code == TOO_MANY_REQUESTS
+                ):
+                    hinted = self.rate_limit_wait(response)
                 exponential = min(base * 2**attempt, MAX_BACKOFF_SECONDS)
                 attempt += 1
                 exception = yield exponential if hinted is None else hinted
@@ -68,9 +71,7 @@ class RetryingStream(RESTStream):
         exception = details.get("exception")
         response = getattr(exception, "response", None)
         reason = (
-            f"HTTP {response.status_code}"
-            if response is not None
-            else type(exception).__name__
+            f"HTTP {response.status_code}" if response is not None else type(exception).__name__
         )
         self.logger.warning(
             "%s: %s on %s, retry %d of %d in %.1f s",
@@ -81,4 +82,3 @@ class RetryingStream(RESTStream):
             self.backoff_max_tries() - 1,
             details.get("wait", 0.0),
         )
-

@@ -1,39 +1,27 @@
-"""Loads the JSON Schema files: one per stream, named `<stream name>.json`.
+"""Where the JSON Schema files are: one per stream, named `<stream name>.json`.
 
 They live in `schemas/` at the project root and ship inside the wheel as
-`tap_segment_analytics/schemas/` (see pyproject.toml), so both locations are searched.
+`tap_segment_analytics/schemas/` (see pyproject.toml); an editable install reads the former.
+Streams load them through the SDK's `StreamSchema(SCHEMAS)` descriptor.
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
-from typing import Any
+
+from singer_sdk import SchemaDirectory
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 SCHEMA_DIRS = (_PACKAGE_DIR / "schemas", _PACKAGE_DIR.parent / "schemas")
 
 
-def schema_path(stream_name: str) -> Path | None:
-    """The schema file for a stream, or None when there is none."""
+def schema_dir() -> Path:
+    """The first schema directory that exists."""
     for directory in SCHEMA_DIRS:
-        candidate = directory / f"{stream_name}.json"
-        if candidate.is_file():
-            return candidate
-    return None
+        if directory.is_dir():
+            return directory
+    searched = ", ".join(str(d) for d in SCHEMA_DIRS)
+    raise FileNotFoundError(f"no schemas directory in {searched}")
 
 
-@cache
-def _load(stream_name: str) -> str:
-    path = schema_path(stream_name)
-    if path is None:
-        searched = ", ".join(str(d) for d in SCHEMA_DIRS)
-        raise FileNotFoundError(f"no schema file {stream_name}.json in {searched}")
-    return path.read_text(encoding="utf-8")
-
-
-def load_schema(stream_name: str) -> dict[str, Any]:
-    """A fresh copy of the stream's JSON Schema."""
-    schema: dict[str, Any] = json.loads(_load(stream_name))
-    return schema
+SCHEMAS = SchemaDirectory(schema_dir())

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 from singer_sdk import Stream, Tap
-from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
@@ -259,16 +259,8 @@ class TapSegmentAnalytics(Tap):
         """App Store Connect's hourly request budget, as last reported."""
         return RateBudget()
 
-    def sync_all(self) -> None:
-        """Sync, and on failure still emit the state reached so far, so nothing emitted is lost."""
-        try:
-            super().sync_all()
-        except Exception:
-            self.state_writer.write_state(self.state)
-            raise
-
     @classmethod
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Run the CLI; a source problem ends it with one error line and exit code 1."""
         try:
             super().invoke(*args, **kwargs)

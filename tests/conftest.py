@@ -11,7 +11,6 @@ import pytest
 
 from tests.fakes import FakeAppStoreConnect, FakeBraze, FakeS3, generate_key_pair
 
-
 # Days from start_date to yesterday on a first run: three windows of 100, 100 and 50 days.
 FIRST_RUN_DAYS = 250
 

@@ -24,7 +24,9 @@ class TapRun:
 
     def records(self, stream: str) -> list[dict[str, Any]]:
         """RECORD payloads of one stream, in order."""
-        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     def record_counts(self) -> Counter[str]:
         """Records per stream."""

@@ -69,8 +69,15 @@ def test_every_file_row_is_emitted_with_its_lineage(appstore: AppStore, tmp_path
     )
     assert emitted == {segment_id: len(f.rows) for segment_id, f in files.items()}
     record = run.records("appstore_app_downloads_standard")[0]
-    assert {"app_id", "report_id", "granularity", "processing_date", "instance_id",
-            "segment_id", "row_key"} <= set(record)
+    assert {
+        "app_id",
+        "report_id",
+        "granularity",
+        "processing_date",
+        "instance_id",
+        "segment_id",
+        "row_key",
+    } <= set(record)
     assert record["app_id"] == APP_ID
 
 
@@ -79,7 +86,8 @@ def test_instances_are_read_oldest_first(appstore: AppStore, tmp_path: Path) -> 
 
     for report in KNOWN_REPORTS:
         dates = [
-            i["processing_date"] for i in run.records("appstore_report_instances")
+            i["processing_date"]
+            for i in run.records("appstore_report_instances")
             if i["report_name"] == report
         ]
         assert dates == sorted(dates)
@@ -94,13 +102,15 @@ def test_segment_urls_are_emitted_without_their_signature(
     urls = [s["url"] for s in run.records("appstore_report_segments")]
     assert urls
     assert all(u.startswith(appstore.s3.base_url) and "?" not in u for u in urls)
-    assert "X-Amz-Signature=" not in run.stdout + run.stderr.replace("X-Amz-Signature=<redacted>", "")
-    assert all(s["checksum"] and s["size_in_bytes"] for s in run.records("appstore_report_segments"))
+    assert "X-Amz-Signature=" not in run.stdout + run.stderr.replace(
+        "X-Amz-Signature=<redacted>", ""
+    )
+    assert all(
+        s["checksum"] and s["size_in_bytes"] for s in run.records("appstore_report_segments")
+    )
 
 
-def test_downloads_never_carry_the_authorization_header(
-    appstore: AppStore, tmp_path: Path
-) -> None:
+def test_downloads_never_carry_the_authorization_header(appstore: AppStore, tmp_path: Path) -> None:
     run_tap(appstore.config(), tmp_path)
 
     downloads = appstore.s3.requests
@@ -128,13 +138,19 @@ def test_a_new_instance_is_the_only_one_read_next_run(appstore: AppStore, tmp_pa
     config = appstore.config(appstore_report_names=["App Crashes"])
     first = run_tap(config, tmp_path)
     restated_date = (utc_today() - timedelta(days=2)).isoformat()
-    old = [
+    old = next(
         r for r in upserted(first, "appstore_app_crashes").values() if r["date"] == restated_date
-    ][0]
+    )
     row = {
-        "Date": restated_date, "App Name": "Renamed App", "App Apple Identifier": APP_ID,
-        "App Version": old["app_version"], "Build": old["build"], "Device": old["device"],
-        "Platform Version": old["platform_version"], "Crashes": "999", "Unique Devices": "7",
+        "Date": restated_date,
+        "App Name": "Renamed App",
+        "App Apple Identifier": APP_ID,
+        "App Version": old["app_version"],
+        "Build": old["build"],
+        "Device": old["device"],
+        "Platform Version": old["platform_version"],
+        "Crashes": "999",
+        "Unique Devices": "7",
     }
     appstore.api.add_instance(APP_ID, "App Crashes", "DAILY", utc_today(), [[row]])
     appstore.s3.clear_log()
@@ -164,8 +180,11 @@ def test_only_configured_reports_and_granularities_are_read(
     assert rows
     assert {r["granularity"] for r in rows} == {"WEEKLY"}
     assert set(run.record_counts()) <= {
-        "appstore_report_requests", "appstore_reports", "appstore_report_instances",
-        "appstore_report_segments", "appstore_app_sessions_standard",
+        "appstore_report_requests",
+        "appstore_reports",
+        "appstore_report_instances",
+        "appstore_report_segments",
+        "appstore_app_sessions_standard",
     }
 
 
@@ -176,9 +195,14 @@ def test_unknown_column_is_kept_and_logged_once(
     columns = [*REPORT_COLUMNS["App Crashes"], "Crash Rate"]
     monkeypatch.setitem(REPORT_COLUMNS, "App Crashes", columns)
     rows = [
-        {c: "x" for c in columns} | {"Date": utc_today().isoformat(), "Crashes": str(n),
-                                     "Unique Devices": "1", "Crash Rate": f"0.{n}",
-                                     "Device": f"iPhone{n}"}
+        {c: "x" for c in columns}
+        | {
+            "Date": utc_today().isoformat(),
+            "Crashes": str(n),
+            "Unique Devices": "1",
+            "Crash Rate": f"0.{n}",
+            "Device": f"iPhone{n}",
+        }
         for n in range(1, 4)
     ]
     appstore.api.add_instance(APP_ID, "App Crashes", "DAILY", utc_today(), [rows])

@@ -59,7 +59,9 @@ def test_a_bad_download_is_retried(appstore: AppStore, tmp_path: Path, mode: str
     run = run_tap(appstore.config(**CRASHES), tmp_path)
 
     assert run.returncode == 0, run.stderr
-    assert run.record_counts()["appstore_app_crashes"] == first.record_counts()["appstore_app_crashes"]
+    assert (
+        run.record_counts()["appstore_app_crashes"] == first.record_counts()["appstore_app_crashes"]
+    )
     assert "try 1 of 3" in run.stderr
 
 
@@ -141,9 +143,14 @@ def test_unknown_report_name_lists_the_ones_that_exist(appstore: AppStore, tmp_p
 @pytest.mark.parametrize(
     ("settings", "named"),
     [
-        ({"appstore_private_key_path": "/nonexistent/AuthKey.p8"}, "appstore_private_key_path: cannot read"),
-        ({"appstore_private_key_path": None, "appstore_private_key": "not a key"},
-         "appstore_private_key: not a PEM private key"),
+        (
+            {"appstore_private_key_path": "/nonexistent/AuthKey.p8"},
+            "appstore_private_key_path: cannot read",
+        ),
+        (
+            {"appstore_private_key_path": None, "appstore_private_key": "not a key"},
+            "appstore_private_key: not a PEM private key",
+        ),
         ({"appstore_key_id": None}, "appstore_key_id is required"),
         ({"appstore_app_ids": None}, "appstore_app_ids is required"),
         ({"appstore_private_key_path": None}, "exactly one of appstore_private_key"),
@@ -167,11 +174,15 @@ def test_rsa_key_is_refused_without_printing_it(appstore: AppStore, tmp_path: Pa
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     config = {**appstore.config(appstore_private_key=pem)}
     config.pop("appstore_private_key_path")
 
@@ -184,8 +195,9 @@ def test_rsa_key_is_refused_without_printing_it(appstore: AppStore, tmp_path: Pa
 def test_individual_key_signs_with_sub_user(key_pair: tuple[str, str], tmp_path: Path) -> None:
     store = start_appstore(key_pair, tmp_path / "key.p8", issuer_id=None)
     try:
-        store.api.populate_sample(app_ids=[APP_ID], today=utc_today(), days=1,
-                                  reports=["App Crashes"])
+        store.api.populate_sample(
+            app_ids=[APP_ID], today=utc_today(), days=1, reports=["App Crashes"]
+        )
         config = store.config(**CRASHES)
         config.pop("appstore_issuer_id")
 
@@ -207,10 +219,15 @@ def test_creates_an_ongoing_request_when_asked_and_handles_409(
         store.api.add_app("111", ongoing_request=False)
         store.api.add_app(APP_ID)
         # A race: the list says there is no request, but one exists by the time we POST.
-        store.api.inject(200, times=1, path=f"/v1/apps/{APP_ID}/analyticsReportRequests",
-                         body={"data": [], "links": {}, "meta": {"paging": {"total": 0}}})
-        config = store.config(appstore_app_ids=["111", APP_ID],
-                              appstore_create_report_requests=True)
+        store.api.inject(
+            200,
+            times=1,
+            path=f"/v1/apps/{APP_ID}/analyticsReportRequests",
+            body={"data": [], "links": {}, "meta": {"paging": {"total": 0}}},
+        )
+        config = store.config(
+            appstore_app_ids=["111", APP_ID], appstore_create_report_requests=True
+        )
 
         run = run_tap(config, tmp_path)
 

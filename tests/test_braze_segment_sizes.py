@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -56,7 +57,9 @@ def test_first_run_windows_are_contiguous_and_at_most_100_days(
         ends = [date.fromisoformat(end[:10]) for _, end in calls]
         assert ends[-1] == utc_today()
         # Each window starts where the previous one ended: nothing missed, nothing twice.
-        assert [b - a for a, b in zip(ends, ends[1:])] == [timedelta(days=n) for n, _ in calls[1:]]
+        assert [b - a for a, b in itertools.pairwise(ends)] == [
+            timedelta(days=n) for n, _ in calls[1:]
+        ]
         served = fake_braze.days_served(segment_id)
         assert len(served) == FIRST_RUN_DAYS
 
@@ -71,8 +74,12 @@ def test_untracked_segments_are_skipped_with_a_log_line(
     called = {s for s, _, _ in fake_braze.data_series_calls()}
     for segment in untracked:
         assert segment.id not in called
-        assert sum(segment.id in line and "tracking is off" in line
-                   for line in run.stderr.splitlines()) == 1
+        assert (
+            sum(
+                segment.id in line and "tracking is off" in line for line in run.stderr.splitlines()
+            )
+            == 1
+        )
     # Its details are still synced.
     assert {r["segment_id"] for r in run.records("braze_segment_details")} == {
         s.id for s in fake_braze.segments
@@ -106,7 +113,8 @@ def test_restated_sizes_arrive_on_the_next_run(fake_braze: FakeBraze, tmp_path: 
     second = run_tap(config, tmp_path, state=first.final_state)
 
     restated = [
-        r for r in second.records(STREAM)
+        r
+        for r in second.records(STREAM)
         if r["segment_id"] == segment_id and r["time"] == restated_day.isoformat()
     ]
     assert [r["size"] for r in restated] == [4242]
@@ -116,9 +124,7 @@ def test_each_segment_keeps_its_own_bookmark(fake_braze: FakeBraze, tmp_path: Pa
     run = run_tap(braze_config(fake_braze), tmp_path)
 
     partitions = run.final_state["bookmarks"][STREAM]["partitions"]
-    bookmarks = {
-        p["context"]["segment_id"]: p.get("replication_key_value") for p in partitions
-    }
+    bookmarks = {p["context"]["segment_id"]: p.get("replication_key_value") for p in partitions}
     yesterday = (utc_today() - timedelta(days=1)).isoformat()
     assert {bookmarks[s] for s in tracked(fake_braze)} == {yesterday}
 

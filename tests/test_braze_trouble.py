@@ -98,7 +98,9 @@ def test_malformed_json_names_endpoint_and_segment(fake_braze: FakeBraze, tmp_pa
 
 
 def test_unexpected_body_is_a_clear_error(fake_braze: FakeBraze, tmp_path: Path) -> None:
-    fake_braze.inject(200, body={"message": "success", "data": "soon"}, path="/segments/data_series")
+    fake_braze.inject(
+        200, body={"message": "success", "data": "soon"}, path="/segments/data_series"
+    )
 
     run = run_tap(braze_config(fake_braze), tmp_path)
 

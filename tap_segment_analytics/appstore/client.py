@@ -9,20 +9,21 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import requests
+from singer_sdk import StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_segment_analytics.errors import SourceError, redact
 from tap_segment_analytics.retries import RetryingStream
-from tap_segment_analytics.schemas import load_schema
+from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:
     from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator
     from tap_segment_analytics.appstore.rate_limit import RateBudget
 
 PAGE_LIMIT = 200  # JSON:API `limit` maximum
-_HINTS = {
+_HINTS: dict[int, str] = {
     HTTPStatus.UNAUTHORIZED: "check appstore_key_id, appstore_issuer_id and the private key",
     HTTPStatus.FORBIDDEN: "the API key's role lacks access to analytics reports",
 }
@@ -64,9 +65,7 @@ class AppStoreStream(RetryingStream):
     """Shared behaviour of every App Store Connect stream."""
 
     records_jsonpath = "$.data[*]"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, schema=load_schema(self.name), **kwargs)
+    schema = StreamSchema(SCHEMAS)
 
     @property
     def url_base(self) -> str:
@@ -76,12 +75,12 @@ class AppStoreStream(RetryingStream):
     @property
     def authenticator(self) -> AppStoreJWTAuthenticator:
         """One authenticator per tap, so every stream reuses the same token."""
-        return self._tap.appstore_authenticator  # type: ignore[attr-defined, no-any-return]
+        return self._tap.appstore_authenticator  # type: ignore[attr-defined]
 
     @property
     def rate_budget(self) -> RateBudget:
         """The hourly budget shared by every stream of the tap."""
-        return self._tap.appstore_rate_budget  # type: ignore[attr-defined, no-any-return]
+        return self._tap.appstore_rate_budget  # type: ignore[attr-defined]
 
     def get_new_paginator(self) -> LinksNextPaginator:
         """JSON:API paging through `links.next`."""
@@ -124,7 +123,7 @@ class AppStoreStream(RetryingStream):
     def error_message(self, response: requests.Response) -> str:
         """`App Store Connect answered 404 on <path> (<ids>): NOT_FOUND: <detail>` plus a hint."""
         status = response.status_code
-        hint = _HINTS.get(HTTPStatus(status)) if status in iter(HTTPStatus) else None
+        hint = _HINTS.get(status)
         message = (
             f"App Store Connect answered {status} on {self.describe()}: {api_errors(response)}"
             + (f" ({hint})" if hint else "")
@@ -137,7 +136,9 @@ class AppStoreStream(RetryingStream):
         try:
             body = response.json()
         except ValueError:
-            raise SourceError(f"App Store Connect sent malformed JSON on {self.describe()}") from None
+            raise SourceError(
+                f"App Store Connect sent malformed JSON on {self.describe()}"
+            ) from None
         data = body.get("data") if isinstance(body, dict) else None
         if data is None:
             raise SourceError(f"App Store Connect sent no 'data' on {self.describe()}")

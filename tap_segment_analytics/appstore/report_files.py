@@ -34,6 +34,10 @@ class BadFile(Exception):
     """The download does not match its checksum or size, or is not a whole gzip file."""
 
 
+class MalformedFile(Exception):
+    """A verified file whose rows do not fit its header."""
+
+
 @dataclass(frozen=True)
 class SegmentFile:
     """Where a segment's file is and what it must look like."""
@@ -44,9 +48,7 @@ class SegmentFile:
 
 
 @contextmanager
-def downloaded(
-    session: requests.Session, segment: SegmentFile, timeout: float
-) -> Iterator[Path]:
+def downloaded(session: requests.Session, segment: SegmentFile, timeout: float) -> Iterator[Path]:
     """Download to a temporary file and verify it; yields the file's path.
 
     Never sends an Authorization header: S3 rejects presigned requests that carry one.
@@ -95,7 +97,13 @@ def read_rows(path: Path) -> Iterator[dict[str, str]]:
         if not header:
             return
         header = [h.strip() for h in header]
-        for values in reader:
+        for line, values in enumerate(reader, start=2):
             if not values or values == [""]:
                 continue
-            yield dict(zip(header, values))
+            if len(values) > len(header):
+                raise MalformedFile(
+                    f"line {line} has {len(values)} fields for {len(header)} columns"
+                )
+            # Trailing empty fields may be left out: they are empty values.
+            values += [""] * (len(header) - len(values))
+            yield dict(zip(header, values, strict=True))

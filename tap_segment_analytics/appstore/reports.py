@@ -57,9 +57,7 @@ def is_measure(column: str) -> bool:
     return column in MEASURES
 
 
-def row_key(
-    *, app_id: str, report_name: str, granularity: str, row: Mapping[str, str]
-) -> str:
+def row_key(*, app_id: str, report_name: str, granularity: str, row: Mapping[str, str]) -> str:
     """A stable key for one row: app, report, granularity, `Date` and every dimension value.
 
     A newer instance that restates a day produces the same keys, so it upserts over the

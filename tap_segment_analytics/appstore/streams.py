@@ -14,6 +14,7 @@ from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedE
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.report_files import (
     BadFile,
+    MalformedFile,
     SegmentFile,
     URLExpired,
     downloaded,
@@ -71,11 +72,13 @@ class ReportRequests(AppStoreStream):
                     "produces no new reports%s",
                     record["id"],
                     app_id,
-                    "" if self.config.get("appstore_create_report_requests")
+                    ""
+                    if self.config.get("appstore_create_report_requests")
                     else "; set appstore_create_report_requests to create a new one",
                 )
         active = [
-            r for r in records
+            r
+            for r in records
             if r.get("access_type") == ONGOING and not r.get("stopped_due_to_inactivity")
         ]
         if not active:
@@ -100,18 +103,16 @@ class ReportRequests(AppStoreStream):
             }
         }
 
-        def post() -> requests.Response:
-            response = self.requests_session.post(
-                f"{self.url_base}/v1/analyticsReportRequests",
-                json=body,
-                auth=self.authenticator,
-                timeout=self.timeout,
-            )
+        def send(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
+            response = self.requests_session.send(prepared, timeout=self.timeout)
             if response.status_code != HTTPStatus.CONFLICT:
                 self.validate_response(response)
             return response
 
-        response = self.request_decorator(post)()
+        prepared = self.build_prepared_request(
+            method="POST", url=f"{self.url_base}/v1/analyticsReportRequests", json=body
+        )
+        response = self.request_decorator(send)(prepared, None)
         if response.status_code == HTTPStatus.CONFLICT:
             self.logger.info(
                 "appstore: app %s already has an ONGOING report request (409: %s)",
@@ -146,9 +147,7 @@ class Reports(AppStoreStream):
 
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the request and app ids."""
-        record = {
-            **row, "request_id": context["request_id"], "app_id": context["app_id"]
-        }
+        record = {**row, "request_id": context["request_id"], "app_id": context["app_id"]}
         self.listed[record["id"]] = record
         return record
 
@@ -177,9 +176,7 @@ class Reports(AppStoreStream):
                 continue
             yield report
 
-    def generate_child_contexts(
-        self, record: dict, context: Any
-    ) -> Iterable[dict[str, Any]]:
+    def generate_child_contexts(self, record: dict, context: Any) -> Iterable[dict[str, Any]]:
         """One context per configured granularity, exactly the instances' state partition, so
         the SDK finalizes each bookmark as soon as that report and granularity are done."""
         for granularity in self.config.get("appstore_granularities") or ["DAILY"]:
@@ -200,8 +197,10 @@ class ReportInstances(AppStoreStream):
 
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """One granularity per partition."""
-        return {**super().get_url_params(context, next_page_token),
-                "filter[granularity]": context["granularity"]}
+        return {
+            **super().get_url_params(context, next_page_token),
+            "filter[granularity]": context["granularity"],
+        }
 
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with report and app ids."""
@@ -221,7 +220,8 @@ class ReportInstances(AppStoreStream):
         bookmark = self.get_starting_replication_key_value(context)
         start_date = date.fromisoformat(str(self.config["start_date"])[:10]).isoformat()
         instances = [
-            i for i in super().get_records(context)
+            i
+            for i in super().get_records(context)
             if i["processing_date"] >= start_date
             and (bookmark is None or i["processing_date"] > str(bookmark))
         ]
@@ -333,6 +333,8 @@ class ReportRows(AppStoreStream):
                         f"{where}: the download URL was refused (403) again after a refresh"
                     ) from None
                 self.logger.info("appstore: %s: download URL expired, fetching a fresh one", where)
+            except MalformedFile as exc:
+                raise SourceError(f"{where}: {exc}") from None
             except BadFile as exc:
                 problem = str(exc)
                 self.logger.warning(
@@ -377,8 +379,7 @@ class KnownReportRows(ReportRows):
         properties = self.schema["properties"]
         self._columns = known_columns(self.schema)
         self._numbers = {
-            name for name, prop in properties.items()
-            if {"number", "integer"} & set(_types(prop))
+            name for name, prop in properties.items() if {"number", "integer"} & set(_types(prop))
         }
         self._dates = {n for n, p in properties.items() if p.get("format") == "date"}
 

@@ -10,12 +10,14 @@ from http import HTTPStatus
 from typing import Any
 
 import requests
+from singer_sdk import StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.errors import SourceError, redact
 from tap_segment_analytics.retries import RetryingStream
+from tap_segment_analytics.schemas import SCHEMAS
 
 # Each endpoint needs its own permission on the REST API key.
 PERMISSIONS = {
@@ -28,6 +30,8 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 3600.0
 
 class BrazeStream(RetryingStream):
     """Shared behaviour of every Braze stream."""
+
+    schema = StreamSchema(SCHEMAS)
 
     @property
     def url_base(self) -> str:
@@ -95,9 +99,7 @@ class BrazeStream(RetryingStream):
         try:
             body = response.json()
         except (json.JSONDecodeError, ValueError):
-            raise SourceError(
-                f"Braze sent malformed JSON on {self.describe()}"
-            ) from None
+            raise SourceError(f"Braze sent malformed JSON on {self.describe()}") from None
         if not isinstance(body, dict):
             raise SourceError(
                 f"Braze sent an unexpected body on {self.describe()}: "

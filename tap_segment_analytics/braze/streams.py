@@ -16,7 +16,6 @@ from tap_segment_analytics.braze.windows import (
     plan_windows,
 )
 from tap_segment_analytics.errors import SourceError
-from tap_segment_analytics.schemas import load_schema
 
 DEFAULT_LOOKBACK_DAYS = 3
 
@@ -29,7 +28,7 @@ class Segments(BrazeStream):
     primary_keys = ("id",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, schema=load_schema(self.name), **kwargs)
+        super().__init__(*args, **kwargs)
         self._seen_ids: set[str] = set()
         # The segments of this run by id, for the child streams (their context holds the id only).
         self.listed: dict[str, dict[str, Any]] = {}
@@ -91,9 +90,6 @@ class SegmentDetails(BrazeStream):
     # Full table: no per-segment bookmarks to keep.
     state_partitioning_keys: tuple[str, ...] = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, schema=load_schema(self.name), **kwargs)
-
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """The segment to describe."""
         return {"segment_id": context["segment_id"]}
@@ -144,9 +140,6 @@ class SegmentSizes(BrazeStream):
     # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
     # in is read again from its previous bookmark.
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, schema=load_schema(self.name), **kwargs)
 
     def today(self) -> date:
         """The current UTC day: the series ends before it (today is not complete yet)."""

@@ -47,7 +47,7 @@ def plan_windows(first_day: date, end: date, max_length: int = MAX_LENGTH) -> li
 
 
 def first_day_to_fetch(start_date: date, bookmark: date | None, lookback_days: int) -> date:
-    """`start_date` on a first run; later the bookmark minus the lookback, never before start_date."""
+    """`start_date` on a first run; then the bookmark minus the lookback, not before start_date."""
     if bookmark is None:
         return start_date
     return max(start_date, bookmark - timedelta(days=lookback_days))

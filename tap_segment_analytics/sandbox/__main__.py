@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
@@ -70,24 +71,29 @@ def serve(sandbox: Sandbox) -> int:
         print(f"export {name}={value}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tap-segment-analytics-sandbox`."""
-    parser = argparse.ArgumentParser(prog="tap-segment-analytics-sandbox", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="tap-segment-analytics-sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="run the tap against the sandbox")
     run_parser.add_argument("--output", type=Path, help="write <stream>.jsonl files here")
     commands.add_parser("serve", help="serve the fake APIs until interrupted")
     demo_parser = commands.add_parser("demo", help="Meltano → target-postgres → PostgreSQL")
-    demo_parser.add_argument("--output", type=Path, default=Path("output"),
-                             help="JSONL fallback folder when PostgreSQL is unavailable")
+    demo_parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("output"),
+        help="JSONL fallback folder when PostgreSQL is unavailable",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from tap_segment_analytics.sandbox.demo import run_demo

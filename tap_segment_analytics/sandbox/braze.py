@@ -205,14 +205,6 @@ class FakeBraze(FakeAPI):
         self._window = 0  # the rate-limit hour, as epoch seconds // RATE_LIMIT_WINDOW
         self._used = 0  # requests counted in that hour
 
-    def start(self) -> FakeBraze:
-        """Bind and start serving; returns self."""
-        super().start()
-        return self
-
-    def __enter__(self) -> FakeBraze:
-        return self.start()
-
     # The truth
 
     def size_for(self, segment_id: str, day: date) -> int:

@@ -11,7 +11,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -71,6 +71,9 @@ class _Fault:
     skip: int = 0  # let this many matching requests through first
 
 
+_Fake = TypeVar("_Fake", bound="FakeAPI")
+
+
 class FakeAPI:
     """A fake HTTP API on 127.0.0.1, served from a daemon thread.
 
@@ -87,7 +90,7 @@ class FakeAPI:
 
     # Lifecycle
 
-    def start(self) -> FakeAPI:
+    def start(self: _Fake) -> _Fake:
         """Bind and start serving; returns self."""
         fake = self
 
@@ -123,7 +126,9 @@ class FakeAPI:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -134,7 +139,7 @@ class FakeAPI:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FakeAPI:
+    def __enter__(self: _Fake) -> _Fake:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
