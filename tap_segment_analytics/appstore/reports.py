@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 # Reports with a typed stream of their own; any other report lands in `appstore_report_rows`.
 KNOWN_REPORTS = (
@@ -40,6 +41,7 @@ NOT_KEY_COLUMNS = frozenset({"Processing Date", "App Name"})
 DATE_COLUMN = "Date"
 
 
+@cache
 def snake_case(name: str) -> str:
     """`App Apple Identifier` → `app_apple_identifier`, `Pre-Order` → `pre_order`."""
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
