@@ -1,0 +1,127 @@
+"""Small pieces with sharp edges: windows, row keys, redaction, the hourly budget, the README."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tap_segment_analytics.appstore.rate_limit import RateBudget, parse_rate_limit
+from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
+from tap_segment_analytics.appstore.streams import strip_query
+from tap_segment_analytics.braze.windows import Window, first_day_to_fetch, plan_windows
+from tap_segment_analytics.errors import redact
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("days", [1, 99, 100, 101, 200, 250, 365])
+def test_windows_cover_every_day_once(days: int) -> None:
+    first = date(2025, 12, 30)
+    end = first + timedelta(days=days)
+
+    windows = plan_windows(first, end)
+
+    covered = [w.start + timedelta(days=n) for w in windows for n in range(w.length)]
+    assert covered == [first + timedelta(days=n) for n in range(days)]
+    assert all(1 <= w.length <= 100 for w in windows)
+
+
+def test_window_parameters_exclude_the_ending_at_day() -> None:
+    window = Window(date(2026, 1, 1), date(2026, 1, 11))
+
+    assert (window.length, window.ending_at) == (10, "2026-01-11T00:00:00Z")
+    assert date(2026, 1, 10) in window
+    assert date(2026, 1, 11) not in window
+
+
+def test_no_window_when_already_up_to_date() -> None:
+    assert plan_windows(date(2026, 1, 1), date(2026, 1, 1)) == []
+
+
+def test_lookback_starts_before_the_bookmark_but_not_before_start_date() -> None:
+    start = date(2026, 1, 1)
+    assert first_day_to_fetch(start, None, 3) == start
+    assert first_day_to_fetch(start, date(2026, 3, 1), 3) == date(2026, 2, 26)
+    assert first_day_to_fetch(start, date(2026, 1, 2), 3) == start
+
+
+def test_row_key_ignores_column_order_processing_date_app_name_and_measures() -> None:
+    row = {
+        "Date": "2026-11-01",
+        "Territory": "US",
+        "Device": "iPhone",
+        "Counts": "5",
+        "Processing Date": "2026-11-02",
+        "App Name": "Old",
+    }
+    restated = {
+        "App Name": "New",
+        "Counts": "7",
+        "Processing Date": "2026-11-04",
+        "Device": "iPhone",
+        "Territory": "US",
+        "Date": "2026-11-01",
+    }
+    args = {"app_id": "1", "report_name": "App Downloads Standard", "granularity": "DAILY"}
+
+    assert row_key(row=row, **args) == row_key(row=restated, **args)
+    assert row_key(row=row, **args) != row_key(row={**row, "Territory": "GB"}, **args)
+    assert row_key(row=row, **args) != row_key(row=row, **{**args, "granularity": "WEEKLY"})
+    assert row_key(row=row, **args) != row_key(
+        row=row, **{**args, "report_name": "App Downloads Detailed"}
+    )
+
+
+def test_report_names_map_to_stream_names() -> None:
+    assert snake_case("App Apple Identifier") == "app_apple_identifier"
+    assert snake_case("Pre-Order") == "pre_order"
+    assert rows_stream_name("App Downloads Standard") == "appstore_app_downloads_standard"
+    assert rows_stream_name("Some Future Report") == "appstore_report_rows"
+
+
+def test_redaction_removes_every_kind_of_secret() -> None:
+    text = (
+        "key sk-live-123456 url https://s3/x.csv.gz?X-Amz-Security-Token=abc&X-Amz-Signature=f00d"
+        "&X-Amz-Credential=AKIA%2F1 auth Bearer eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl"
+        " pem -----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----"
+    )
+
+    clean = redact(text, ["sk-live-123456"])
+
+    for secret in ("sk-live-123456", "abc&", "f00d", "AKIA", "eyJ", "MIGH"):
+        assert secret not in clean
+    assert "X-Amz-Signature=<redacted>" in clean
+
+
+def test_presigned_url_is_emitted_without_its_query() -> None:
+    url = "https://bucket.s3.amazonaws.com/reports/1/0.csv.gz?X-Amz-Signature=abc&X-Amz-Expires=300"
+    assert strip_query(url) == "https://bucket.s3.amazonaws.com/reports/1/0.csv.gz"
+
+
+def test_hourly_budget_slows_down_only_when_low() -> None:
+    budget = RateBudget()
+    assert parse_rate_limit("user-hour-lim:3600;user-hour-rem:12;") == (3600, 12)
+    assert parse_rate_limit("garbage") is None
+
+    budget.observe("user-hour-lim:3600;user-hour-rem:3000;")
+    assert budget.pause_seconds() == 0
+    budget.observe("user-hour-lim:3600;user-hour-rem:300;")
+    assert budget.pause_seconds() == pytest.approx(1.0)
+
+
+def test_readme_shows_the_current_about_output() -> None:
+    about = subprocess.run(
+        [sys.executable, "-m", "tap_segment_analytics.tap", "--about", "--format=markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    readme = (ROOT / "README.md").read_text()
+    settings_rows = [line for line in about.splitlines() if line.startswith("| ")]
+    assert settings_rows
+    missing = [line for line in settings_rows if line not in readme]
+    assert missing == [], "README's settings table is out of date"
