@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 SECRET_KEYS = ("braze_api_key", "appstore_private_key")
+# Credentials that are never configured but must never be printed either.
+JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
+URL_SIGNATURE = re.compile(r"X-Amz-(?:Signature|Security-Token|Credential)=(?!<redacted>)")
 
 
 @dataclass
@@ -71,8 +75,9 @@ def run_tap(
     for line in result.stdout.splitlines():
         if line.startswith("{"):
             run.messages.append(json.loads(line))
-    for secret in (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS)):
-        for text in (result.stdout, result.stderr):
-            if secret:
-                assert secret not in text, "a secret was printed"
+    for text in (result.stdout, result.stderr):
+        for secret in (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS)):
+            assert not secret or secret not in text, "a secret was printed"
+        assert not JWT.search(text), "a JWT was printed"
+        assert not URL_SIGNATURE.search(text), "a presigned URL's credentials were printed"
     return run
