@@ -1,0 +1,213 @@
+"""`tap-segment-analytics-sandbox demo`: Meltano runs the tap against the sandbox into PostgreSQL.
+
+Starts the fake APIs and a throwaway PostgreSQL, runs
+`meltano --environment demo run tap-segment-analytics target-postgres` in the project folder
+(the one holding meltano.yml) and prints what landed. Plugins install into `<project>/.meltano`
+and are reused by the next demo; the state database is temporary, so every demo starts clean.
+The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* variables are ignored:
+the demo only ever talks to the sandbox.
+
+Without PostgreSQL, meltano or meltano.yml (e.g. from an installed wheel), or when Meltano
+cannot install its plugins, it says why in one line and runs the tap directly into JSONL files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tap_segment_analytics.sandbox.__main__ import run_tap
+from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
+from tap_segment_analytics.sandbox.postgres import PostgresUnavailable, ThrowawayPostgres
+
+EXTRACTOR = "tap-segment-analytics"
+LOADER = "target-postgres"
+ENVIRONMENT = "demo"
+TARGET_SCHEMA = "segment_analytics"  # default_target_schema of meltano.yml's demo environment
+# Settings from the caller's environment would override the demo environment's.
+IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_")
+LOG_NAME = "meltano-demo.log"
+# Installed once into <project>/.meltano; after that `meltano run` reinstalls a plugin only when
+# its pip_url changes (the tap is installed editable, so code changes need no reinstall).
+PLUGINS = (("extractors", EXTRACTOR), ("loaders", LOADER))
+
+
+class MeltanoUnavailable(RuntimeError):
+    """Meltano cannot run the pipeline here; the message is a one-line reason."""
+
+
+def find_project_root() -> Path | None:
+    """The folder holding meltano.yml: the source checkout this package is in, or the cwd."""
+    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (candidate / "meltano.yml").is_file():
+            return candidate
+    return None
+
+
+def find_meltano() -> str | None:
+    """`meltano` next to this Python (same venv) or on PATH."""
+    beside = Path(sys.executable).parent / "meltano"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("meltano")
+
+
+def meltano_env(
+    project: Path, scratch: Path, sandbox: Sandbox, pg: ThrowawayPostgres
+) -> dict[str, str]:
+    """The caller's environment minus tap/target/meltano settings, plus sandbox and PostgreSQL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
+    env.update(sandbox.env())
+    env.update(pg.env())
+    env.update(
+        {
+            "MELTANO_SYS_DIR_ROOT": str(project / ".meltano"),
+            "MELTANO_DATABASE_URI": f"sqlite:///{scratch / 'meltano.db'}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "NO_COLOR": "1",
+        }
+    )
+    return env
+
+
+def run_meltano(
+    meltano: str, args: list[str], *, project: Path, env: dict[str, str], env_file: Path, log: Path
+) -> int:
+    """Run one meltano command in the project, appending its output to `log`."""
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"$ meltano {' '.join(args)}\n")
+        handle.flush()
+        return subprocess.run(
+            [meltano, "--env-file", str(env_file), "--environment", ENVIRONMENT, *args],
+            cwd=project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+
+
+def landed(pg: ThrowawayPostgres, schema: str) -> dict[str, int]:
+    """Rows per table of the schema."""
+    tables = [
+        row[0]
+        for row in pg.query(
+            "select table_name from information_schema.tables "  # noqa: S608 - quoted
+            f"where table_schema = {sql_literal(schema)} order by table_name"
+        )
+    ]
+    if not tables:
+        return {}
+    union = " union all ".join(
+        f"select {sql_literal(table)}, count(*) from {sql_ident(schema)}.{sql_ident(table)}"  # noqa: S608 - quoted
+        for table in tables
+    )
+    return {name: int(count) for name, count in pg.query(union)}
+
+
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    """The last lines of the log, indented."""
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    return "\n".join(f"    {line}" for line in text)
+
+
+def meltano_pipeline(
+    sandbox: Sandbox, pg: ThrowawayPostgres, project: Path, meltano: str, log: Path
+) -> int:
+    """Install the plugins if needed (MeltanoUnavailable if that fails), run, print the tables."""
+    started = time.monotonic()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    with tempfile.TemporaryDirectory(prefix="tap-segment-analytics-demo-") as scratch:
+        env_file = Path(scratch) / "empty.env"
+        env_file.write_text("")
+        env = meltano_env(project, Path(scratch), sandbox, pg)
+        plugins_dir = project / ".meltano"
+        if not all((plugins_dir / kind / name / "venv").is_dir() for kind, name in PLUGINS):
+            print(
+                f"demo: installing Meltano plugins into {plugins_dir} (once; log: {log})",
+                flush=True,
+            )
+            if run_meltano(
+                meltano, ["install"], project=project, env=env, env_file=env_file, log=log
+            ):
+                raise MeltanoUnavailable(f"meltano could not install its plugins (see {log})")
+        print(
+            f"demo: meltano --environment {ENVIRONMENT} run {EXTRACTOR} {LOADER} "
+            f"→ PostgreSQL {pg.host}:{pg.port}/{pg.database} ...",
+            flush=True,
+        )
+        code = run_meltano(
+            meltano,
+            ["run", EXTRACTOR, LOADER],
+            project=project,
+            env=env,
+            env_file=env_file,
+            log=log,
+        )
+    elapsed = time.monotonic() - started
+    if code != 0:
+        print(
+            f"demo: meltano run failed (exit {code}) after {elapsed:.1f} s; "
+            f"last lines of {log}:\n{log_tail(log)}"
+        )
+        return code
+    counts = landed(pg, TARGET_SCHEMA)
+    print(
+        f"demo: done in {elapsed:.1f} s. Tables in schema {TARGET_SCHEMA} of the throwaway "
+        "PostgreSQL (removed on exit):"
+    )
+    print(f"{'table':<56} {'rows':>8}")
+    for table, count in counts.items():
+        print(f"{table:<56} {count:>8}")
+    print(f"{'total':<56} {sum(counts.values()):>8}")
+    return 0
+
+
+def run_demo(output: Path) -> int:
+    """The whole demo; exit code 0 when the data landed (in PostgreSQL or, failing that, JSONL)."""
+    project = find_project_root()
+    meltano = find_meltano()
+    sandbox = start_sandbox()
+    pg: ThrowawayPostgres | None = None
+    try:
+        reason = None
+        if project is None:
+            reason = "no meltano.yml next to the package or in the current folder"
+        elif meltano is None:
+            reason = "meltano is not installed (pip install 'meltano~=4.4.1')"
+        else:
+            try:
+                pg = ThrowawayPostgres().start()
+            except PostgresUnavailable as exc:
+                reason = f"PostgreSQL is unavailable: {exc}"
+        if project is not None and meltano is not None and pg is not None:
+            try:
+                return meltano_pipeline(sandbox, pg, project, meltano, output / LOG_NAME)
+            except MeltanoUnavailable as exc:
+                reason = str(exc)
+        print(
+            f"demo: {reason}; running the tap directly into {output}/<stream>.jsonl instead",
+            flush=True,
+        )
+        return run_tap(sandbox, output)
+    finally:
+        if pg is not None:
+            pg.stop()
+        sandbox.stop()

@@ -1,0 +1,320 @@
+"""End to end: real Meltano runs the tap against the sandbox into real PostgreSQL.
+
+Meltano 4.4 with MeltanoLabs target-postgres (installed once per module by `meltano install`
+into a temporary MELTANO_SYS_DIR_ROOT) and a ThrowawayPostgres cluster. State is Meltano's own
+(a temporary system database per scenario); nothing passes a state file by hand.
+"""
+
+# SQL here is built from this module's constants and the sandbox's ids, never from input.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tap_segment_analytics.appstore.reports import row_key
+from tap_segment_analytics.sandbox.demo import (
+    ENVIRONMENT,
+    EXTRACTOR,
+    LOADER,
+    TARGET_SCHEMA,
+    find_meltano,
+    landed,
+    meltano_env,
+)
+from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
+from tap_segment_analytics.sandbox.postgres import PostgresUnavailable, ThrowawayPostgres
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"
+DATA_SERIES = "/segments/data_series"
+RESTATED_REPORT = "App Downloads Standard"
+RESTATED_TABLE = "appstore_app_downloads_standard"
+
+# Every stream of a Braze + App Store config, with its key properties (the tables' primary keys).
+ROWS_STREAMS = (
+    "appstore_app_downloads_standard",
+    "appstore_app_downloads_detailed",
+    "appstore_app_store_discovery_and_engagement_standard",
+    "appstore_app_store_discovery_and_engagement_detailed",
+    "appstore_app_sessions_standard",
+    "appstore_app_sessions_detailed",
+    "appstore_app_store_installation_and_deletion_standard",
+    "appstore_app_store_installation_and_deletion_detailed",
+    "appstore_app_crashes",
+    "appstore_app_crashes_expanded",
+    "appstore_report_rows",
+)
+STREAM_KEYS: dict[str, list[str]] = {
+    "braze_segments": ["id"],
+    "braze_segment_details": ["segment_id"],
+    "braze_segment_sizes": ["segment_id", "time"],
+    "appstore_report_requests": ["id"],
+    "appstore_reports": ["id"],
+    "appstore_report_instances": ["id"],
+    "appstore_report_segments": ["id"],
+    **{name: ["row_key"] for name in ROWS_STREAMS},
+}
+
+
+@dataclass
+class MeltanoResult:
+    """What one meltano command printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Pipeline:
+    """The sandbox, PostgreSQL and a Meltano setup sharing one plugin directory."""
+
+    sandbox: Sandbox
+    pg: ThrowawayPostgres
+    env: dict[str, str]
+    scratch: Path
+    first_run_counts: dict[str, int]
+
+    def meltano(
+        self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
+    ) -> MeltanoResult:
+        """`meltano --environment demo <args>` with its own system (state) database."""
+        env = {
+            **self.env,
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.scratch / f'{state_db}.db'}",
+            **(extra_env or {}),
+        }
+        meltano = find_meltano()
+        assert meltano, "meltano is not installed: it is part of the test extra"
+        result = subprocess.run(
+            [
+                meltano,
+                "--env-file",
+                str(self.scratch / "empty.env"),
+                "--environment",
+                ENVIRONMENT,
+                *args,
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return MeltanoResult(result.returncode, result.stdout, result.stderr)
+
+    def meltano_run(
+        self,
+        *,
+        schema: str = TARGET_SCHEMA,
+        state_db: str = "main",
+        extra_env: dict[str, str] | None = None,
+    ) -> MeltanoResult:
+        """`meltano run tap-segment-analytics target-postgres` into `schema`."""
+        env = {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema, **(extra_env or {})}
+        return self.meltano("run", EXTRACTOR, LOADER, state_db=state_db, extra_env=env)
+
+    def state(self, *, state_db: str = "main") -> dict:
+        """`meltano state get` of the pipeline's state id."""
+        result = self.meltano("state", "get", STATE_ID, state_db=state_db)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout)
+
+    def counts(self, schema: str = TARGET_SCHEMA) -> dict[str, int]:
+        """Rows per table of the schema."""
+        return landed(self.pg, schema)
+
+    def clear_logs(self) -> None:
+        for fake in (self.sandbox.braze, self.sandbox.appstore, self.sandbox.s3):
+            fake.clear_log()
+
+
+def ok(result: MeltanoResult) -> MeltanoResult:
+    """The result, after asserting meltano succeeded (showing its log's tail if not)."""
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result
+
+
+def bookmarked(bookmarks: dict, stream: str) -> dict[tuple[tuple[str, str], ...], str]:
+    """A stream's partitions that hold a bookmark: {context items: replication key value (day)}."""
+    return {
+        tuple(sorted(p["context"].items())): str(p["replication_key_value"])[:10]
+        for p in bookmarks.get(stream, {}).get("partitions", [])
+        if "replication_key_value" in p
+    }
+
+
+def tracked_segment_ids(sandbox: Sandbox) -> list[str]:
+    """The segments with a size history (analytics tracking on), in the sandbox's order."""
+    return [s.id for s in sandbox.braze.segments if s.analytics_tracking_enabled and not s.archived]
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[Pipeline]:
+    """Sandbox (real UTC today, as the tap uses the real clock) + PostgreSQL + installed plugins,
+    after one first `meltano run` into TARGET_SCHEMA."""
+    try:
+        pg = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is unavailable: {exc}")
+    sandbox = start_sandbox()
+    scratch = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-e2e-")
+    try:
+        root = Path(scratch.name)
+        (root / "empty.env").write_text("")  # the project's .env must not leak in
+        # As the demo runs it, but with plugins installed into a directory of this module's.
+        env = {**meltano_env(PROJECT_ROOT, root, sandbox, pg), "MELTANO_SYS_DIR_ROOT": str(root)}
+        setup = Pipeline(sandbox, pg, env, root, {})
+        ok(setup.meltano("install"))
+        ok(setup.meltano_run())
+        setup.first_run_counts = setup.counts()
+        yield setup
+    finally:
+        sandbox.stop()
+        pg.stop()
+        scratch.cleanup()
+
+
+def test_first_run_lands_every_stream_with_its_primary_key(pipeline: Pipeline) -> None:
+    counts = pipeline.first_run_counts
+    assert set(counts) == set(STREAM_KEYS)
+    assert {table for table, rows in counts.items() if rows == 0} == set()
+
+    keys = pipeline.pg.query(
+        "select tc.table_name, kcu.column_name "
+        "from information_schema.table_constraints tc "
+        "join information_schema.key_column_usage kcu "
+        "  on kcu.constraint_schema = tc.constraint_schema "
+        " and kcu.constraint_name = tc.constraint_name "
+        f"where tc.constraint_type = 'PRIMARY KEY' and tc.table_schema = '{TARGET_SCHEMA}' "
+        "order by tc.table_name, kcu.ordinal_position"
+    )
+    primary_keys: dict[str, list[str]] = {}
+    for table, column in keys:
+        primary_keys.setdefault(table, []).append(column)
+    assert primary_keys == STREAM_KEYS
+
+    # What landed is the sources' truth, once per key.
+    appstore = pipeline.sandbox.appstore
+    expected_rows = sum(len(appstore.truth(app, RESTATED_REPORT, "DAILY")) for app in APP_IDS)
+    assert counts[RESTATED_TABLE] == expected_rows
+    braze = pipeline.sandbox.braze
+    sizes = pipeline.pg.query(
+        f"select segment_id, time::date, size from {TARGET_SCHEMA}.braze_segment_sizes"
+    )
+    assert sizes
+    assert all(
+        int(size) == braze.size_for(sid, date.fromisoformat(day)) for sid, day, size in sizes
+    )
+    assert {sid for sid, _, _ in sizes} == set(tracked_segment_ids(pipeline.sandbox))
+
+
+def test_second_run_same_day_asks_only_for_lookback_days_and_downloads_nothing(
+    pipeline: Pipeline,
+) -> None:
+    before = pipeline.counts()
+    pipeline.clear_logs()
+
+    ok(pipeline.meltano_run())
+
+    assert pipeline.counts() == before
+    today = pipeline.sandbox.today
+    calls = pipeline.sandbox.braze.data_series_calls()
+    assert sorted(calls) == sorted(
+        (sid, 4, f"{today.isoformat()}T00:00:00Z") for sid in tracked_segment_ids(pipeline.sandbox)
+    )
+    assert pipeline.sandbox.s3.requests == []
+
+    bookmarks = pipeline.state()["singer_state"]["bookmarks"]
+    yesterday = (today - timedelta(days=1)).isoformat()
+    assert bookmarked(bookmarks, "braze_segment_sizes") == {
+        (("segment_id", sid),): yesterday for sid in tracked_segment_ids(pipeline.sandbox)
+    }
+    instances = bookmarked(bookmarks, "appstore_report_instances")
+    assert len(instances) == pipeline.first_run_counts["appstore_reports"]  # x DAILY
+    assert set(instances.values()) == {yesterday}  # the newest sample instance
+
+
+def test_restated_braze_size_and_appstore_row_replace_the_old_values(pipeline: Pipeline) -> None:
+    sandbox = pipeline.sandbox
+    today = sandbox.today
+    segment_id = tracked_segment_ids(sandbox)[0]
+    restated_day = today - timedelta(days=2)
+    sandbox.braze.restate(segment_id, restated_day, 4242)
+    app_id = APP_IDS[0]
+    old_row = sandbox.appstore.truth(app_id, RESTATED_REPORT, "DAILY")[0]
+    new_row = {**old_row, "Counts": str(int(old_row["Counts"]) + 9000)}
+    sandbox.appstore.add_instance(app_id, RESTATED_REPORT, "DAILY", today, [[new_row]])
+    key = row_key(app_id=app_id, report_name=RESTATED_REPORT, granularity="DAILY", row=new_row)
+    before = pipeline.counts()
+    pipeline.clear_logs()
+
+    ok(pipeline.meltano_run())
+
+    # One new instance with one segment; the data tables keep their row counts.
+    assert pipeline.counts() == {
+        **before,
+        "appstore_report_instances": before["appstore_report_instances"] + 1,
+        "appstore_report_segments": before["appstore_report_segments"] + 1,
+    }
+    assert pipeline.pg.query(
+        f"select size from {TARGET_SCHEMA}.braze_segment_sizes "
+        f"where segment_id = '{segment_id}' and time::date = '{restated_day}'"
+    ) == [("4242",)]
+    assert pipeline.pg.query(
+        f"select counts::bigint, processing_date::date from {TARGET_SCHEMA}.{RESTATED_TABLE} "
+        f"where row_key = '{key}'"
+    ) == [(new_row["Counts"], today.isoformat())]
+    assert len(sandbox.s3.requests) == 1  # only the new instance's file
+
+
+def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline) -> None:
+    braze = pipeline.sandbox.braze
+    # Two tries: one backoff wait (request_backoff_seconds cannot come from the environment
+    # with Meltano 4.4.1, see meltano.yml).
+    fast_fail = {"TAP_SEGMENT_ANALYTICS_REQUEST_MAX_TRIES": "2"}
+    # Each tracked segment's first run takes two data_series windows: let 2.5 segments through.
+    braze.inject(503, times=None, path=DATA_SERIES, after=5)
+    pipeline.clear_logs()
+    failed = pipeline.meltano_run(schema="resumed", state_db="resumed", extra_env=fast_fail)
+    braze.clear_faults()
+    assert failed.returncode != 0
+    assert any(r.status == 503 for r in braze.requests_to(DATA_SERIES))
+    assert pipeline.counts("resumed").get("braze_segment_sizes", 0) > 0  # it stopped midway
+    kept = bookmarked(
+        pipeline.state(state_db="resumed")["singer_state"]["bookmarks"], "braze_segment_sizes"
+    )
+    finished = {dict(context)["segment_id"] for context in kept}
+    assert 0 < len(finished) < len(tracked_segment_ids(pipeline.sandbox))
+
+    pipeline.clear_logs()
+    ok(pipeline.meltano_run(schema="resumed", state_db="resumed", extra_env=fast_fail))
+    # The resumed run read the finished segments from their bookmarks only.
+    resumed_calls = braze.data_series_calls()
+    assert {length for sid, length, _ in resumed_calls if sid in finished} == {4}
+
+    ok(pipeline.meltano_run(schema="clean", state_db="clean"))
+
+    assert pipeline.counts("resumed") == pipeline.counts("clean")
+    for table, columns in (
+        ("braze_segment_sizes", "segment_id, time::date, size"),
+        (RESTATED_TABLE, "row_key, counts::bigint"),
+    ):
+        resumed, clean = (
+            set(pipeline.pg.query(f"select {columns} from {schema}.{table}"))
+            for schema in ("resumed", "clean")
+        )
+        assert resumed == clean, table
