@@ -32,6 +32,7 @@ from tap_segment_analytics.sandbox.demo import (
 )
 from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
 from tap_segment_analytics.sandbox.postgres import PostgresUnavailable, ThrowawayPostgres
+from tests.promised_streams import STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -40,31 +41,6 @@ STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"
 DATA_SERIES = "/segments/data_series"
 RESTATED_REPORT = "App Downloads Standard"
 RESTATED_TABLE = "appstore_app_downloads_standard"
-
-# Every stream of a Braze + App Store config, with its key properties (the tables' primary keys).
-ROWS_STREAMS = (
-    "appstore_app_downloads_standard",
-    "appstore_app_downloads_detailed",
-    "appstore_app_store_discovery_and_engagement_standard",
-    "appstore_app_store_discovery_and_engagement_detailed",
-    "appstore_app_sessions_standard",
-    "appstore_app_sessions_detailed",
-    "appstore_app_store_installation_and_deletion_standard",
-    "appstore_app_store_installation_and_deletion_detailed",
-    "appstore_app_crashes",
-    "appstore_app_crashes_expanded",
-    "appstore_report_rows",
-)
-STREAM_KEYS: dict[str, list[str]] = {
-    "braze_segments": ["id"],
-    "braze_segment_details": ["segment_id"],
-    "braze_segment_sizes": ["segment_id", "time"],
-    "appstore_report_requests": ["id"],
-    "appstore_reports": ["id"],
-    "appstore_report_instances": ["id"],
-    "appstore_report_segments": ["id"],
-    **{name: ["row_key"] for name in ROWS_STREAMS},
-}
 
 
 @dataclass

@@ -12,35 +12,11 @@ from pathlib import Path
 import pytest
 
 from tap_segment_analytics.sandbox.environment import start_sandbox
+from tests.promised_streams import STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STREAM_KEYS: dict[str, list[str]] = {
-    "braze_segments": ["id"],
-    "braze_segment_details": ["segment_id"],
-    "braze_segment_sizes": ["segment_id", "time"],
-    "appstore_report_requests": ["id"],
-    "appstore_reports": ["id"],
-    "appstore_report_instances": ["id"],
-    "appstore_report_segments": ["id"],
-    **{
-        name: ["row_key"]
-        for name in (
-            "appstore_app_downloads_standard",
-            "appstore_app_downloads_detailed",
-            "appstore_app_store_discovery_and_engagement_standard",
-            "appstore_app_store_discovery_and_engagement_detailed",
-            "appstore_app_sessions_standard",
-            "appstore_app_sessions_detailed",
-            "appstore_app_store_installation_and_deletion_standard",
-            "appstore_app_store_installation_and_deletion_detailed",
-            "appstore_app_crashes",
-            "appstore_app_crashes_expanded",
-            "appstore_report_rows",
-        )
-    },
-}
 
 
 @dataclass
