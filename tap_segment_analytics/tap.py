@@ -285,7 +285,7 @@ class TapSegmentAnalytics(Tap):
             cls.logger.error("%s", exc)
             sys.exit(1)
         except RetriableAPIError as exc:
-            cls.logger.error("%s, still after %s tries", exc, "request_max_tries")
+            cls.logger.error("%s, still after request_max_tries tries", exc)
             sys.exit(1)
         except requests.RequestException as exc:
             cls.logger.error("could not reach the API: %s", redact(str(exc)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -60,6 +60,10 @@ class AppStore:
             **overrides,
         }
 
+    def stop(self) -> None:
+        self.api.stop()
+        self.s3.stop()
+
 
 APP_ID = "1234567890"
 APPSTORE_KEY_ID = "TESTKEY123"
@@ -72,24 +76,34 @@ def key_pair() -> tuple[str, str]:
     return generate_key_pair()
 
 
-def start_appstore(
-    key_pair: tuple[str, str], key_path: Path, *, issuer_id: str | None = APPSTORE_ISSUER_ID
-) -> AppStore:
-    """Start a fake App Store Connect + S3 (no data yet) and write the .p8 file."""
-    private_pem, public_pem = key_pair
-    key_path.write_text(private_pem)
-    s3 = FakeS3().start()
-    api = FakeAppStoreConnect(
-        public_key_pem=public_pem, key_id=APPSTORE_KEY_ID, issuer_id=issuer_id, s3=s3
-    ).start()
-    return AppStore(api, s3, private_pem, key_path)
+StartAppStore = Callable[..., AppStore]
 
 
 @pytest.fixture
-def appstore(key_pair: tuple[str, str], tmp_path: Path) -> Iterator[AppStore]:
+def start_appstore(key_pair: tuple[str, str], tmp_path: Path) -> Iterator[StartAppStore]:
+    """Starts fake App Store Connect + S3 servers (no data yet) with the .p8 written; each is
+    stopped after the test. `issuer_id=None` makes the fake expect an individual key."""
+    started: list[AppStore] = []
+
+    def start(*, issuer_id: str | None = APPSTORE_ISSUER_ID) -> AppStore:
+        private_pem, public_pem = key_pair
+        key_path = tmp_path / f"AuthKey_{len(started)}.p8"
+        key_path.write_text(private_pem)
+        s3 = FakeS3().start()
+        api = FakeAppStoreConnect(
+            public_key_pem=public_pem, key_id=APPSTORE_KEY_ID, issuer_id=issuer_id, s3=s3
+        ).start()
+        started.append(AppStore(api, s3, private_pem, key_path))
+        return started[-1]
+
+    yield start
+    for store in started:
+        store.stop()
+
+
+@pytest.fixture
+def appstore(start_appstore: StartAppStore) -> AppStore:
     """A fake App Store Connect with one app and four days of every report."""
-    store = start_appstore(key_pair, tmp_path / "AuthKey.p8")
+    store = start_appstore()
     store.api.populate_sample(app_ids=[APP_ID], today=utc_today(), days=4, rows_per_day=3)
-    yield store
-    store.api.stop()
-    store.s3.stop()
+    return store

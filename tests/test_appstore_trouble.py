@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tap_segment_analytics.sandbox.appstore import generate_key_pair
-from tests.conftest import APP_ID, AppStore, start_appstore, utc_today
+from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.tap_runner import run_tap
 
 CRASHES = {"appstore_report_names": ["App Crashes"]}
@@ -192,68 +192,52 @@ def test_rsa_key_is_refused_without_printing_it(appstore: AppStore, tmp_path: Pa
     assert "appstore_private_key: ES256 needs an EC P-256 key" in run.stderr
 
 
-def test_individual_key_signs_with_sub_user(key_pair: tuple[str, str], tmp_path: Path) -> None:
-    store = start_appstore(key_pair, tmp_path / "key.p8", issuer_id=None)
-    try:
-        store.api.populate_sample(
-            app_ids=[APP_ID], today=utc_today(), days=1, reports=["App Crashes"]
-        )
-        config = store.config(**CRASHES)
-        config.pop("appstore_issuer_id")
+def test_individual_key_signs_with_sub_user(start_appstore: StartAppStore, tmp_path: Path) -> None:
+    store = start_appstore(issuer_id=None)
+    store.api.populate_sample(app_ids=[APP_ID], today=utc_today(), days=1, reports=["App Crashes"])
+    config = store.config(**CRASHES)
+    config.pop("appstore_issuer_id")
 
-        run = run_tap(config, tmp_path)
+    run = run_tap(config, tmp_path)
 
-        assert run.returncode == 0, run.stderr
-        assert store.api.tokens_seen
-        assert all(t["sub"] == "user" and "iss" not in t for t in store.api.tokens_seen)
-    finally:
-        store.api.stop()
-        store.s3.stop()
+    assert run.returncode == 0, run.stderr
+    assert store.api.tokens_seen
+    assert all(t["sub"] == "user" and "iss" not in t for t in store.api.tokens_seen)
 
 
 def test_creates_an_ongoing_request_when_asked_and_handles_409(
-    key_pair: tuple[str, str], tmp_path: Path
+    start_appstore: StartAppStore, tmp_path: Path
 ) -> None:
-    store = start_appstore(key_pair, tmp_path / "key.p8")
-    try:
-        store.api.add_app("111", ongoing_request=False)
-        store.api.add_app(APP_ID)
-        # A race: the list says there is no request, but one exists by the time we POST.
-        store.api.inject(
-            200,
-            times=1,
-            path=f"/v1/apps/{APP_ID}/analyticsReportRequests",
-            body={"data": [], "links": {}, "meta": {"paging": {"total": 0}}},
-        )
-        config = store.config(
-            appstore_app_ids=["111", APP_ID], appstore_create_report_requests=True
-        )
+    store = start_appstore()
+    store.api.add_app("111", ongoing_request=False)
+    store.api.add_app(APP_ID)
+    # A race: the list says there is no request, but one exists by the time we POST.
+    store.api.inject(
+        200,
+        times=1,
+        path=f"/v1/apps/{APP_ID}/analyticsReportRequests",
+        body={"data": [], "links": {}, "meta": {"paging": {"total": 0}}},
+    )
+    config = store.config(appstore_app_ids=["111", APP_ID], appstore_create_report_requests=True)
 
-        run = run_tap(config, tmp_path)
+    run = run_tap(config, tmp_path)
 
-        assert run.returncode == 0, run.stderr
-        posts = [r for r in store.api.requests if r.method == "POST"]
-        assert [r.status for r in posts] == [201, 409]
-        assert len(store.api.created_requests) == 1
-        requests_by_app = {r["app_id"] for r in run.records("appstore_report_requests")}
-        assert requests_by_app == {"111", APP_ID}
-        assert "24 to 48 hours" in run.stderr
-    finally:
-        store.api.stop()
-        store.s3.stop()
+    assert run.returncode == 0, run.stderr
+    posts = [r for r in store.api.requests if r.method == "POST"]
+    assert [r.status for r in posts] == [201, 409]
+    assert len(store.api.created_requests) == 1
+    requests_by_app = {r["app_id"] for r in run.records("appstore_report_requests")}
+    assert requests_by_app == {"111", APP_ID}
+    assert "24 to 48 hours" in run.stderr
 
 
-def test_stopped_request_is_a_clear_warning(key_pair: tuple[str, str], tmp_path: Path) -> None:
-    store = start_appstore(key_pair, tmp_path / "key.p8")
-    try:
-        store.api.add_app(APP_ID, stopped_due_to_inactivity=True)
+def test_stopped_request_is_a_clear_warning(start_appstore: StartAppStore, tmp_path: Path) -> None:
+    store = start_appstore()
+    store.api.add_app(APP_ID, stopped_due_to_inactivity=True)
 
-        run = run_tap(store.config(), tmp_path)
+    run = run_tap(store.config(), tmp_path)
 
-        assert run.returncode == 0, run.stderr
-        warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
-        assert any("stopped due to inactivity" in line for line in warnings)
-        assert any("appstore_create_report_requests" in line for line in warnings)
-    finally:
-        store.api.stop()
-        store.s3.stop()
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
+    assert any("stopped due to inactivity" in line for line in warnings)
+    assert any("appstore_create_report_requests" in line for line in warnings)
