@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Iterable
 
 from singer_sdk.exceptions import FatalAPIError
+from typing_extensions import override
 
 # Query parameters of presigned S3 URLs that act as credentials.
 _PRESIGNED_PARAMS = re.compile(
@@ -41,6 +42,7 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drops it."""
         message = record.getMessage()

@@ -1,84 +1,244 @@
-"""Retry policy shared by both sources, plugged into the SDK's backoff hooks.
+"""The retry policy both sources and the report downloads share.
 
-5xx, 429 and connection errors are retried a bounded number of times. A 429 waits as long as
-the source says (`rate_limit_wait`); everything else waits exponentially longer.
+Transient trouble is retried `request_max_tries` times with exponential backoff: 429, 5xx, a
+connection reset, a read timeout, a body cut off midway, and a 200 whose body is not the JSON it
+should be (an HTML maintenance page, an empty or truncated page). A 429 waits as long as the
+source says (`rate_limit_wait`). When the tries are spent, the error names the source, the
+endpoint and what the tap was reading.
 """
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Generator
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import requests
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.types import RequestFunc
 from singer_sdk.streams import RESTStream
+from typing_extensions import override
+
+from tap_segment_analytics.errors import SourceError, redact
 
 DEFAULT_MAX_TRIES = 6
 DEFAULT_BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 300.0
 DEFAULT_TIMEOUT_SECONDS = 300
-TOO_MANY_REQUESTS = 429
+JITTER = 0.1  # up to 10% extra, so parallel runs do not retry in lockstep
+
+# What the network does to a request that the next try usually does not suffer: a reset, a
+# timeout, a body cut off midway (ChunkedEncodingError wraps urllib3's ProtocolError /
+# IncompleteRead, which is neither a ConnectionError nor a Timeout).
+TRANSIENT_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionResetError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often to try and how long to wait between tries."""
+
+    max_tries: int = DEFAULT_MAX_TRIES
+    backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
+
+    @classmethod
+    def from_config(cls, config: Any) -> RetryPolicy:
+        """`request_max_tries` and `request_backoff_seconds`."""
+        return cls(
+            max_tries=int(config.get("request_max_tries", DEFAULT_MAX_TRIES)),
+            backoff_seconds=float(config.get("request_backoff_seconds", DEFAULT_BACKOFF_SECONDS)),
+        )
+
+    def wait(self, retry: int) -> float:
+        """Seconds before retry number `retry` (1 = the second try): doubling, capped."""
+        return min(self.backoff_seconds * 2 ** (retry - 1), MAX_BACKOFF_SECONDS)
+
+
+def jittered(seconds: float) -> float:
+    """`seconds` plus up to 10%."""
+    return seconds * (1 + random.uniform(0, JITTER))
+
+
+def network_reason(exc: BaseException) -> str:
+    """A short, secret-free description of a network error (its text can hold the URL)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {redact(text)[:200]}" if text else type(exc).__name__
+
+
+class RejectionGuard:
+    """Credentials rejected once may be a glitch (or an expired token): allow one retry.
+
+    A second rejection in a row is final.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+
+    def rejected(self) -> bool:
+        """Count a rejection; True when it is the first in a row (worth one more try)."""
+        with self._lock:
+            self._in_a_row += 1
+            return self._in_a_row == 1
+
+    def accepted(self) -> None:
+        """Credentials worked: the next rejection is a first again."""
+        with self._lock:
+            self._in_a_row = 0
 
 
 class RetryingStream(RESTStream):
     """A REST stream whose retries follow the tap's settings and the source's rate-limit hints."""
 
+    source_name = "the API"
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy from the tap's settings."""
+        return RetryPolicy.from_config(self.config)
+
     def rate_limit_wait(self, response: requests.Response) -> float | None:
         """Seconds a 429 asks us to wait, or None to back off exponentially."""
         return None
 
+    def describe(self) -> str:
+        """Where a problem happened: the endpoint and what is being read."""
+        return str(self.path)
+
     @property
+    @override
     def timeout(self) -> int:
         """Seconds to wait for a response, from `request_timeout_seconds`."""
         return int(self.config.get("request_timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
 
+    @override
     def backoff_max_tries(self) -> int:
         """Tries per request, from `request_max_tries`."""
-        return int(self.config.get("request_max_tries", DEFAULT_MAX_TRIES))
+        return self.retry_policy.max_tries
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
         """Waits between tries: the server's hint for a 429, exponential otherwise.
 
         The backoff library sends each caught exception into this generator.
         """
-        base = float(self.config.get("request_backoff_seconds", DEFAULT_BACKOFF_SECONDS))
+        policy = self.retry_policy
 
         def waits() -> Generator[float, Any, None]:
             exception = yield 0.0
-            attempt = 0
+            retry = 0
             while True:
+                retry += 1
                 hinted = None
                 response = getattr(exception, "response", None)
                 if (
                     isinstance(exception, RetriableAPIError)
                     and response is not None
-                    and response.status_code == TOO_MANY_REQUESTS
+                    and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
                 ):
                     hinted = self.rate_limit_wait(response)
-                exponential = min(base * 2**attempt, MAX_BACKOFF_SECONDS)
-                attempt += 1
-                exception = yield exponential if hinted is None else hinted
+                exception = yield policy.wait(retry) if hinted is None else hinted
 
         return waits()
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """Up to 10% extra so parallel runs do not retry in lockstep."""
-        return value * (1 + random.uniform(0, 0.1))
+        return jittered(value)
 
+    @override
     def backoff_handler(self, details: Any) -> None:
         """One log line per retry, without URLs (they may carry credentials)."""
         exception = details.get("exception")
         response = getattr(exception, "response", None)
-        reason = (
-            f"HTTP {response.status_code}" if response is not None else type(exception).__name__
-        )
+        if isinstance(exception, RetriableAPIError):
+            reason = str(exception)
+        elif response is not None:
+            reason = f"HTTP {response.status_code}"
+        else:
+            reason = network_reason(exception) if exception else "?"
         self.logger.warning(
             "%s: %s on %s, retry %d of %d in %.1f s",
             self.name,
             reason,
-            self.path,
+            self.describe(),
             details.get("tries", 0),
             self.backoff_max_tries() - 1,
             details.get("wait", 0.0),
         )
+
+    @override
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """The SDK's backoff, plus a final error that names the source, endpoint and context."""
+        decorated = super().request_decorator(func)
+
+        def request(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
+            try:
+                return decorated(prepared, context)
+            except RetriableAPIError as exc:
+                raise SourceError(
+                    f"{exc} on {self.describe()}, still after {self.backoff_max_tries()} tries"
+                ) from None
+            except TRANSIENT_NETWORK_ERRORS as exc:
+                raise SourceError(
+                    f"could not reach {self.source_name} on {self.describe()}: "
+                    f"{network_reason(exc)}, still after {self.backoff_max_tries()} tries"
+                ) from None
+
+        return request
+
+    def require_json(self, response: requests.Response) -> None:
+        """A 2xx body that is not JSON (an HTML page, an empty or cut-off page) is transient."""
+        try:
+            response_json(response)
+        except (ValueError, UnicodeDecodeError):
+            kind = "an empty body" if not response.content else "malformed JSON"
+            raise RetriableAPIError(
+                f"{self.source_name} sent {kind} (HTTP {response.status_code})", response
+            ) from None
+
+
+def response_json(response: requests.Response) -> Any:
+    """The response's JSON, parsed once however often it is asked for."""
+    cached = getattr(response, "_parsed_json", _UNPARSED)
+    if cached is _UNPARSED:
+        cached = json.loads(response.content)
+        response._parsed_json = cached  # type: ignore[attr-defined]
+    return cached
+
+
+_UNPARSED = object()
+
+
+def call_with_retries(
+    attempt: Callable[[int], Any],
+    *,
+    policy: RetryPolicy,
+    transient: tuple[type[BaseException], ...],
+    on_retry: Callable[[BaseException, int, float], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Call `attempt(try_number)` until it returns; retry `transient` errors with backoff.
+
+    The last transient error is raised when `policy.max_tries` tries are spent.
+    """
+    for number in range(1, policy.max_tries + 1):
+        try:
+            return attempt(number)
+        except transient as exc:
+            if number == policy.max_tries:
+                raise
+            wait = jittered(policy.wait(number))
+            on_retry(exc, number, wait)
+            sleep(wait)
+    raise AssertionError("unreachable: max_tries is at least 1")

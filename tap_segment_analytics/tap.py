@@ -11,6 +11,7 @@ import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from typing_extensions import override
 
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
@@ -29,6 +30,7 @@ from tap_segment_analytics.appstore.streams import (
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.errors import SourceError, install_redaction, redact
+from tap_segment_analytics.retries import RejectionGuard
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -53,6 +55,7 @@ class _PartitionedProgressFilter(logging.Filter):
     twenty-odd times a run, would say otherwise.
     """
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Stream is assumed to be unsorted")
 
@@ -192,8 +195,11 @@ class TapSegmentAnalytics(Tap):
         super().__init__(*args, **kwargs)
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The JSON Schema checks, plus: each source complete or absent, and one present."""
+        # Private SDK hook: the only place config validation can add errors of its own before
+        # the SDK reports them (tests/test_sdk_contracts.py pins it).
         install_redaction(str(self._config.get(name) or "") for name in SECRET_SETTINGS)
         errors = super()._validate_config(raise_errors=raise_errors)
         source_errors = self.source_config_errors(dict(self._config))
@@ -242,6 +248,7 @@ class TapSegmentAnalytics(Tap):
             )
         return errors
 
+    @override
     def discover_streams(self) -> list[Stream]:
         """The streams of every configured source."""
         streams: list[Stream] = []
@@ -272,11 +279,17 @@ class TapSegmentAnalytics(Tap):
         )
 
     @cached_property
+    def braze_key_rejections(self) -> RejectionGuard:
+        """401s in a row from Braze, shared by every Braze stream."""
+        return RejectionGuard()
+
+    @cached_property
     def appstore_rate_budget(self) -> RateBudget:
         """App Store Connect's hourly request budget, as last reported."""
         return RateBudget()
 
     @classmethod
+    @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Run the CLI; a source problem ends it with one error line and exit code 1."""
         try:

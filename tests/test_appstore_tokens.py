@@ -18,15 +18,15 @@ from tests.conftest import APPSTORE_KEY_ID, AppStore
 
 
 def test_tokens_renew_across_a_long_sync(appstore: AppStore) -> None:
-    # Each API request arrives a minute after the one before: the sync spans hours.
+    # Each API request arrives two minutes after the one before: the sync spans hours.
     with time_machine.travel(datetime.now(timezone.utc), tick=True) as traveller:
         answer = appstore.api.handle
 
-        def a_minute_later(request: Request) -> Response:
-            traveller.shift(timedelta(minutes=1))
+        def later(request: Request) -> Response:
+            traveller.shift(timedelta(minutes=2))
             return answer(request)
 
-        appstore.api.handle = a_minute_later  # type: ignore[method-assign]
+        appstore.api.handle = later  # type: ignore[method-assign]
         tap = TapSegmentAnalytics(config=appstore.config())
         with contextlib.redirect_stdout(io.StringIO()):
             tap.sync_all()

@@ -26,27 +26,30 @@ def no_jwt_printed(*texts: str) -> bool:
     return all("eyJ" not in text for text in texts)
 
 
-def test_expired_download_url_is_refreshed_once(appstore: AppStore, tmp_path: Path) -> None:
-    expire_downloads(appstore, 1)
-
-    run = run_tap(appstore.config(**CRASHES), tmp_path)
-
-    assert run.returncode == 0, run.stderr
-    assert [r.status for r in appstore.s3.requests][:2] == [403, 200]
-    segment_reads = appstore.api.requests_to("/v1/analyticsReportSegments/")
-    assert len(segment_reads) == len(appstore.s3.requests), "one fresh URL per download"
-    assert "download URL expired, fetching a fresh one" in run.stderr
-
-
-def test_url_refused_twice_is_a_clear_error(appstore: AppStore, tmp_path: Path) -> None:
+def test_downloads_use_the_listing_url_and_refresh_an_expired_one(
+    appstore: AppStore, tmp_path: Path
+) -> None:
     expire_downloads(appstore, 2)
 
     run = run_tap(appstore.config(**CRASHES), tmp_path)
 
+    assert run.returncode == 0, run.stderr
+    assert [r.status for r in appstore.s3.requests][:3] == [403, 403, 200]
+    segment_reads = appstore.api.requests_to("/v1/analyticsReportSegments/")
+    assert len(segment_reads) == 2, "a fresh URL only after each refusal"
+    assert "the download URL was refused (403), retry 1 of 5" in run.stderr
+
+
+def test_a_url_refused_on_every_try_is_a_clear_error(appstore: AppStore, tmp_path: Path) -> None:
+    expire_downloads(appstore, 100)
+
+    run = run_tap(appstore.config(**CRASHES, request_max_tries=3), tmp_path)
+
     assert run.returncode == 1
     line = run.error_lines()[-1]
-    assert "report 'App Crashes' instance" in line
-    assert "refused (403) again" in line
+    assert "download of report 'App Crashes' of app 1234567890, instance" in line
+    assert "refused (403), still after 3 tries" in line
+    assert len(appstore.s3.requests) == 3
 
 
 @pytest.mark.parametrize("mode", ["bytes", "truncate", "size"])
@@ -62,7 +65,7 @@ def test_a_bad_download_is_retried(appstore: AppStore, tmp_path: Path, mode: str
     assert (
         run.record_counts()["appstore_app_crashes"] == first.record_counts()["appstore_app_crashes"]
     )
-    assert "try 1 of 3" in run.stderr
+    assert "retry 1 of 5" in run.stderr
 
 
 def test_a_file_that_stays_corrupt_fails_naming_report_instance_and_segment(
@@ -80,14 +83,14 @@ def test_a_file_that_stays_corrupt_fails_naming_report_instance_and_segment(
     assert segment["instance_id"] in line
     assert segment["id"] in line
     assert "MD5" in line
-    assert "after 3 tries" in line
+    assert "still after 6 tries" in line
     emitted = {r["segment_id"] for r in run.records("appstore_app_crashes")}
     assert segment["id"] not in emitted, "no row of a corrupt file is emitted"
 
 
 def test_429_and_5xx_are_survived(appstore: AppStore, tmp_path: Path) -> None:
     appstore.api.rate_limit(times=2, path="/v1/analyticsReports/")
-    appstore.api.inject(503, times=2, path="/v1/analyticsReportSegments/")
+    appstore.api.inject(503, times=2, path="/v1/analyticsReportInstances/")
     appstore.api.inject(500, times=1, path="/v1/apps/")
 
     run = run_tap(appstore.config(**CRASHES), tmp_path)
@@ -117,7 +120,7 @@ def test_wrong_key_is_a_one_line_error_from_apples_error_body(
     assert "NOT_AUTHORIZED" in line
     assert "appstore_key_id" in line
     assert no_jwt_printed(run.stdout, run.stderr)
-    assert len([r for r in appstore.api.requests if r.status == 401]) == 1, "401 is not retried"
+    assert len([r for r in appstore.api.requests if r.status == 401]) == 2, "retried once only"
 
 
 def test_unknown_app_is_a_404_error_naming_it(appstore: AppStore, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FIRST_RUN_DAYS, braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import run_tap
@@ -46,22 +48,55 @@ def test_first_run_emits_every_day_once_per_tracked_segment(
     assert all(r["name"] == names[r["segment_id"]] for r in records)
 
 
-def test_first_run_windows_are_contiguous_and_at_most_100_days(
+def test_first_run_windows_are_contiguous_99_days_asked_with_one_day_margin(
     fake_braze: FakeBraze, tmp_path: Path
 ) -> None:
     run_tap(braze_config(fake_braze), tmp_path)
 
     for segment_id in tracked(fake_braze):
         calls = [(n, end) for s, n, end in fake_braze.data_series_calls() if s == segment_id]
-        assert [n for n, _ in calls] == [100, 100, 50]
+        # 250 days: windows of 99, 99 and 52 days, each asked with `length` one day longer.
+        assert [n for n, _ in calls] == [100, 100, 53]
         ends = [date.fromisoformat(end[:10]) for _, end in calls]
         assert ends[-1] == utc_today()
         # Each window starts where the previous one ended: nothing missed, nothing twice.
         assert [b - a for a, b in itertools.pairwise(ends)] == [
-            timedelta(days=n) for n, _ in calls[1:]
+            timedelta(days=n - 1) for n, _ in calls[1:]
         ]
-        served = fake_braze.days_served(segment_id)
-        assert len(served) == FIRST_RUN_DAYS
+        # Braze served every day (and the margin day before start_date, which the tap drops).
+        served = {d.isoformat() for d in fake_braze.days_served(segment_id)}
+        start = utc_today() - timedelta(days=FIRST_RUN_DAYS)
+        assert days_between(start, utc_today()) <= served
+
+
+@pytest.mark.parametrize("ending_at_included", [False, True], ids=["day-left-out", "day-included"])
+def test_every_day_exactly_once_whichever_way_braze_reads_ending_at(
+    ending_at_included: bool, tmp_path: Path
+) -> None:
+    with FakeBraze(today=utc_today(), ending_at_included=ending_at_included) as fake:
+        config = braze_config(fake, braze_lookback_days=5)
+        first = run_tap(config, tmp_path)
+        truth_before = {
+            (r["segment_id"], r["time"]): fake.size_for(
+                r["segment_id"], date.fromisoformat(r["time"])
+            )
+            for r in first.records(STREAM)
+        }
+        fake.restate(tracked(fake)[0], utc_today() - timedelta(days=4), 777)
+        second = run_tap(config, tmp_path, state=first.final_state)
+
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    yesterday = utc_today() - timedelta(days=1)
+    for run, first_day in (
+        (first, utc_today() - timedelta(days=FIRST_RUN_DAYS)),
+        (second, yesterday - timedelta(days=5)),
+    ):
+        for segment_id in tracked(fake):
+            days = [r["time"] for r in run.records(STREAM) if r["segment_id"] == segment_id]
+            assert sorted(days) == sorted(days_between(first_day, utc_today()))
+    assert all(r["size"] == truth_before[r["segment_id"], r["time"]] for r in first.records(STREAM))
+    restated = [r for r in second.records(STREAM) if r["size"] == 777]
+    assert len(restated) == 1
 
 
 def test_untracked_segments_are_skipped_with_a_log_line(
@@ -96,7 +131,7 @@ def test_second_run_requests_only_the_lookback_days(fake_braze: FakeBraze, tmp_p
     assert second.returncode == 0, second.stderr
     calls = fake_braze.data_series_calls()
     assert sorted(s for s, _, _ in calls) == sorted(tracked(fake_braze)), "one request a segment"
-    assert {(n, end[:10]) for _, n, end in calls} == {(4, utc_today().isoformat())}
+    assert {(n, end[:10]) for _, n, end in calls} == {(5, utc_today().isoformat())}
     yesterday = utc_today() - timedelta(days=1)
     assert {r["time"] for r in second.records(STREAM)} == days_between(
         yesterday - timedelta(days=3), utc_today()
@@ -156,4 +191,4 @@ def test_interrupted_run_resumes_from_its_last_state_without_losing_a_day(
         assert days == expected, f"days lost for segment {segment_id}"
     # Segments finished before the failure are not fetched from the start again.
     first_segment = tracked(fake_braze)[0]
-    assert [n for s, n, _ in fake_braze.data_series_calls() if s == first_segment] == [4]
+    assert [n for s, n, _ in fake_braze.data_series_calls() if s == first_segment] == [5]

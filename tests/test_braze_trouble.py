@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import braze_config
+from tests.conftest import braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import run_tap
 
@@ -27,7 +27,7 @@ def test_429_waits_until_rate_limit_reset_then_retries(
     assert run.returncode == 0, run.stderr
     assert statuses(fake_braze, "/segments/data_series")[:3] == [429, 429, 200]
     assert len(run.records(SIZES)) == 250 * 5
-    assert "HTTP 429 on /segments/data_series" in run.stderr
+    assert "Braze answered 429 on /segments/data_series for segment" in run.stderr
 
 
 def test_429_honours_retry_after(fake_braze: FakeBraze, tmp_path: Path) -> None:
@@ -56,8 +56,22 @@ def test_persistent_5xx_fails_after_bounded_tries(fake_braze: FakeBraze, tmp_pat
 
     run = run_tap(braze_config(fake_braze, request_max_tries=3), tmp_path)
 
-    assert run.returncode != 0
+    assert run.returncode == 1
     assert statuses(fake_braze, "/segments/list") == [502, 502, 502]
+    assert "Braze answered 502 on /segments/list, still after 3 tries" in run.error_lines()[-1]
+
+
+def test_connection_trouble_that_persists_names_the_endpoint(tmp_path: Path) -> None:
+    with FakeBraze(today=utc_today()) as fake:
+        config = braze_config(fake, request_max_tries=2)
+    # The fake is stopped: nothing listens on its port any more.
+
+    run = run_tap(config, tmp_path)
+
+    assert run.returncode == 1
+    line = run.error_lines()[-1]
+    assert "could not reach Braze on /segments/list: ConnectionError" in line
+    assert "still after 2 tries" in line
 
 
 def test_bad_api_key_is_one_clear_line_without_the_key(
@@ -68,7 +82,7 @@ def test_bad_api_key_is_one_clear_line_without_the_key(
     run = run_tap(config, tmp_path)  # run_tap asserts the key is printed nowhere
 
     assert run.returncode == 1
-    assert statuses(fake_braze, "/segments/list") == [401], "a 401 is not retried"
+    assert statuses(fake_braze, "/segments/list") == [401, 401], "a 401 is retried once, not more"
     # The SDK says which stream failed; the tap's own line says why, last.
     assert "braze_api_key" in run.error_lines()[-1]
     assert sum("401" in line for line in run.error_lines()) == 1
@@ -84,17 +98,44 @@ def test_missing_permission_names_it(fake_braze: FakeBraze, tmp_path: Path) -> N
     assert "'segments.data_series' permission" in run.error_lines()[-1]
 
 
-def test_malformed_json_names_endpoint_and_segment(fake_braze: FakeBraze, tmp_path: Path) -> None:
-    segment_id = fake_braze.segments[0].id
-    fake_braze.inject(200, body=b"<html>maintenance</html>", path="/segments/data_series")
+def test_a_key_refused_once_mid_sync_is_retried(fake_braze: FakeBraze, tmp_path: Path) -> None:
+    fake_braze.inject(401, body={"message": "Invalid API key"}, path="/segments/details", after=2)
 
     run = run_tap(braze_config(fake_braze), tmp_path)
 
+    assert run.returncode == 0, run.stderr
+    assert statuses(fake_braze, "/segments/details").count(401) == 1
+    assert len(run.records("braze_segment_details")) == len(fake_braze.segments)
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>maintenance</html>", b"", b'{"message":"success","data":[{"ti'], ids=str
+)
+def test_a_malformed_200_is_retried(fake_braze: FakeBraze, tmp_path: Path, body: bytes) -> None:
+    fake_braze.inject(200, body=body, path="/segments/data_series", times=2)
+
+    run = run_tap(braze_config(fake_braze), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records(SIZES)) == 250 * 5
+
+
+def test_malformed_json_that_persists_names_endpoint_and_segment(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    segment_id = fake_braze.segments[0].id
+    fake_braze.inject(
+        200, body=b"<html>maintenance</html>", path="/segments/data_series", times=None
+    )
+
+    run = run_tap(braze_config(fake_braze, request_max_tries=3), tmp_path)
+
     assert run.returncode == 1
     line = run.error_lines()[-1]
-    assert "malformed JSON" in line
-    assert "/segments/data_series" in line
+    assert "Braze sent malformed JSON (HTTP 200) on /segments/data_series" in line
     assert segment_id in line
+    assert "still after 3 tries" in line
+    assert statuses(fake_braze, "/segments/data_series") == [200, 200, 200]
 
 
 def test_unexpected_body_is_a_clear_error(fake_braze: FakeBraze, tmp_path: Path) -> None:

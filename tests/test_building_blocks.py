@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,41 +11,9 @@ import pytest
 from tap_segment_analytics.appstore.rate_limit import RateBudget, parse_rate_limit
 from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
 from tap_segment_analytics.appstore.streams import strip_query
-from tap_segment_analytics.braze.windows import Window, first_day_to_fetch, plan_windows
 from tap_segment_analytics.errors import redact
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.mark.parametrize("days", [1, 99, 100, 101, 200, 250, 365])
-def test_windows_cover_every_day_once(days: int) -> None:
-    first = date(2025, 12, 30)
-    end = first + timedelta(days=days)
-
-    windows = plan_windows(first, end)
-
-    covered = [w.start + timedelta(days=n) for w in windows for n in range(w.length)]
-    assert covered == [first + timedelta(days=n) for n in range(days)]
-    assert all(1 <= w.length <= 100 for w in windows)
-
-
-def test_window_parameters_exclude_the_ending_at_day() -> None:
-    window = Window(date(2026, 1, 1), date(2026, 1, 11))
-
-    assert (window.length, window.ending_at) == (10, "2026-01-11T00:00:00Z")
-    assert date(2026, 1, 10) in window
-    assert date(2026, 1, 11) not in window
-
-
-def test_no_window_when_already_up_to_date() -> None:
-    assert plan_windows(date(2026, 1, 1), date(2026, 1, 1)) == []
-
-
-def test_lookback_starts_before_the_bookmark_but_not_before_start_date() -> None:
-    start = date(2026, 1, 1)
-    assert first_day_to_fetch(start, None, 3) == start
-    assert first_day_to_fetch(start, date(2026, 3, 1), 3) == date(2026, 2, 26)
-    assert first_day_to_fetch(start, date(2026, 1, 2), 3) == start
 
 
 def test_row_key_ignores_column_order_processing_date_app_name_and_measures() -> None:

@@ -210,7 +210,7 @@ def test_second_run_same_day_asks_only_for_lookback_days_and_downloads_nothing(
     today = pipeline.sandbox.today
     calls = pipeline.sandbox.braze.data_series_calls()
     assert sorted(calls) == sorted(
-        (sid, 4, f"{today.isoformat()}T00:00:00Z") for sid in tracked_segment_ids(pipeline.sandbox)
+        (sid, 5, f"{today.isoformat()}T00:00:00Z") for sid in tracked_segment_ids(pipeline.sandbox)
     )
     assert pipeline.sandbox.s3.requests == []
 
@@ -280,7 +280,7 @@ def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline
     ok(pipeline.meltano_run(schema="resumed", state_db="resumed", extra_env=fast_fail))
     # The resumed run read the finished segments from their bookmarks only.
     resumed_calls = braze.data_series_calls()
-    assert {length for sid, length, _ in resumed_calls if sid in finished} == {4}
+    assert {length for sid, length, _ in resumed_calls if sid in finished} == {5}
 
     ok(pipeline.meltano_run(schema="clean", state_db="clean"))
 

@@ -12,6 +12,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from singer_sdk.authenticators import APIAuthenticatorBase
+from typing_extensions import override
+
+from tap_segment_analytics.retries import RejectionGuard
 
 AUDIENCE = "appstoreconnect-v1"
 # Apple rejects tokens whose exp - iat exceeds 20 minutes.
@@ -70,6 +73,7 @@ class AppStoreJWTAuthenticator(APIAuthenticatorBase):
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
+        self._rejections = RejectionGuard()
         self.tokens_made = 0
 
     def token(self) -> str:
@@ -98,6 +102,23 @@ class AppStoreJWTAuthenticator(APIAuthenticatorBase):
                 self.tokens_made += 1
             return self._token
 
+    def rejected(self) -> bool:
+        """Apple answered 401: True (and a new token next time) when worth one more try.
+
+        A token can be refused once mid-sync (clock skew, a glitch); refused twice in a row,
+        the key itself is wrong.
+        """
+        if not self._rejections.rejected():
+            return False
+        with self._lock:
+            self._token = None
+        return True
+
+    def accepted(self) -> None:
+        """Apple accepted the token."""
+        self._rejections.accepted()
+
+    @override
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add the bearer token."""
         request.headers["Authorization"] = f"Bearer {self.token()}"

@@ -13,9 +13,10 @@ from singer_sdk import StreamSchema
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
 from tap_segment_analytics.errors import SourceError, redact
-from tap_segment_analytics.retries import RetryingStream
+from tap_segment_analytics.retries import RetryingStream, response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
     from tap_segment_analytics.appstore.rate_limit import RateBudget
 
 PAGE_LIMIT = 200  # JSON:API `limit` maximum
+# How an error names what the tap was reading, from the stream's context.
+_CONTEXT_LABELS = (
+    ("app_id", "app {}"),
+    ("report_name", "report '{}'"),
+    ("granularity", "{}"),
+    ("processing_date", "processed {}"),
+    ("instance_id", "instance {}"),
+    ("segment_id", "segment {}"),
+)
 _HINTS: dict[int, str] = {
     HTTPStatus.UNAUTHORIZED: "check appstore_key_id, appstore_issuer_id and the private key",
     HTTPStatus.FORBIDDEN: "the API key's role lacks access to analytics reports",
@@ -43,15 +53,16 @@ def _snake(name: str) -> str:
 class LinksNextPaginator(BaseHATEOASPaginator):
     """Follows the absolute `links.next` URL of JSON:API responses."""
 
+    @override
     def get_next_url(self, response: requests.Response) -> str | None:
-        links = response.json().get("links") or {}
+        links = response_json(response).get("links") or {}
         return links.get("next")
 
 
 def api_errors(response: requests.Response) -> str:
     """`code: detail` of each error in a JSON:API error body (or the start of the body)."""
     try:
-        errors = response.json().get("errors") or []
+        errors = response_json(response).get("errors") or []
         text = "; ".join(
             f"{e.get('code', e.get('status', '?'))}: {e.get('detail') or e.get('title', '')}"
             for e in errors
@@ -64,15 +75,18 @@ def api_errors(response: requests.Response) -> str:
 class AppStoreStream(RetryingStream):
     """Shared behaviour of every App Store Connect stream."""
 
+    source_name = "App Store Connect"
     records_jsonpath = "$.data[*]"
     schema = StreamSchema(SCHEMAS)
 
     @property
+    @override
     def url_base(self) -> str:
         """`appstore_api_url` (Apple's by default)."""
         return str(self.config["appstore_api_url"]).rstrip("/")
 
     @property
+    @override
     def authenticator(self) -> AppStoreJWTAuthenticator:
         """One authenticator per tap, so every stream reuses the same token."""
         return self._tap.appstore_authenticator  # type: ignore[attr-defined]
@@ -82,14 +96,17 @@ class AppStoreStream(RetryingStream):
         """The hourly budget shared by every stream of the tap."""
         return self._tap.appstore_rate_budget  # type: ignore[attr-defined]
 
+    @override
     def get_new_paginator(self) -> LinksNextPaginator:
         """JSON:API paging through `links.next`."""
         return LinksNextPaginator()
 
+    @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """The largest page Apple allows."""
         return {"limit": PAGE_LIMIT}
 
+    @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """The first page from `path`; later pages from `links.next`, which carries the query."""
         request = super().get_http_request(page=page)
@@ -98,13 +115,21 @@ class AppStoreStream(RetryingStream):
             request.params = {}
         return request
 
+    @override
     def describe(self) -> str:
-        """The path being read, with the ids of the current context."""
-        ids = ", ".join(f"{k}={v}" for k, v in (self.context or {}).items() if k.endswith("_id"))
-        return f"{self.path}" + (f" ({ids})" if ids else "")
+        """The path being read, with the app, report, instance or segment it was on."""
+        context = self.context or {}
+        parts = [
+            label.format(context[key])
+            for key, label in _CONTEXT_LABELS
+            if context.get(key) not in (None, "")
+        ]
+        return f"{self.path}" + (f" ({', '.join(parts)})" if parts else "")
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
-        """Pace under the hourly budget; retry 429/5xx; one-line errors for the rest."""
+        """Pace under the hourly budget; retry 429, 5xx, a token refused once and bodies that
+        are not JSON; one-line errors for the rest."""
         self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
         pause = self.rate_budget.pause_seconds()
         if pause:
@@ -116,9 +141,15 @@ class AppStoreStream(RetryingStream):
             time.sleep(pause)
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise RetriableAPIError(f"App Store Connect answered {status} on {self.path}", response)
+            raise RetriableAPIError(f"App Store Connect answered {status}", response)
+        if status == HTTPStatus.UNAUTHORIZED and self.authenticator.rejected():
+            raise RetriableAPIError(
+                "App Store Connect refused the token (401); signing a new one", response
+            )
         if status >= HTTPStatus.BAD_REQUEST:
             raise SourceError(self.error_message(response))
+        self.authenticator.accepted()
+        self.require_json(response)
 
     def error_message(self, response: requests.Response) -> str:
         """`App Store Connect answered 404 on <path> (<ids>): NOT_FOUND: <detail>` plus a hint."""
@@ -130,15 +161,11 @@ class AppStoreStream(RetryingStream):
         )
         return redact(message)
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The JSON:API `data` items as flat records, or a clear error for a body that is not
         JSON:API."""
-        try:
-            body = response.json()
-        except ValueError:
-            raise SourceError(
-                f"App Store Connect sent malformed JSON on {self.describe()}"
-            ) from None
+        body = response_json(response)
         data = body.get("data") if isinstance(body, dict) else None
         if data is None:
             raise SourceError(f"App Store Connect sent no 'data' on {self.describe()}")

@@ -1,8 +1,10 @@
-"""Downloads report segment files and reads their rows.
+"""Downloads report segment files, verifies them, and reads their rows.
 
-A file is streamed to a temporary file while its MD5 and size are computed, checked against
-the segment's `checksum` and `sizeInBytes`, and only then parsed, so no row of a corrupt file
-is ever emitted and no file is held in memory.
+A file is streamed to a temporary file while its MD5 and size are computed, checked against the
+segment's `checksum` and `sizeInBytes` and gunzipped once, and only then parsed: no row of a file
+that has not verified is ever emitted, and no file is held in memory. Every transient failure of
+a download (a body cut off midway, a reset, a timeout, a 5xx, a bad checksum, size or gzip, an
+expired URL) is retried with backoff, with a fresh URL whenever the old one may have expired.
 """
 
 from __future__ import annotations
@@ -10,28 +12,44 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import shutil
 import tempfile
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 
 import requests
 
+from tap_segment_analytics.retries import (
+    TRANSIENT_NETWORK_ERRORS,
+    RetryPolicy,
+    call_with_retries,
+    network_reason,
+)
+
 CHUNK_BYTES = 1 << 20
 # Apple's files are tab-separated although their URLs end in .csv.gz (api-notes).
 DELIMITER = "\t"
+# Presigned URLs are valid 5 minutes (X-Amz-Expires=300); one older than this may have expired
+# by the time its download starts, so it is refreshed first.
+URL_FRESH_SECONDS = 240.0
 csv.field_size_limit(1 << 24)
 
 
-class URLExpired(Exception):
-    """S3 answered 403: the presigned URL (valid 5 minutes) has expired."""
+class DownloadProblem(Exception):
+    """A transient failure of one download: worth another try."""
 
 
-class BadFile(Exception):
-    """The download does not match its checksum or size, or is not a whole gzip file."""
+class URLExpired(DownloadProblem):
+    """S3 refused the presigned URL (403): it has expired (valid 5 minutes)."""
+
+
+class DownloadRefused(Exception):
+    """S3 answered in a way no retry changes (e.g. 400)."""
 
 
 class MalformedFile(Exception):
@@ -45,38 +63,43 @@ class SegmentFile:
     url: str
     checksum: str
     size_in_bytes: int | None
+    fetched_at: float = field(default_factory=time.monotonic)
+
+    def may_have_expired(self) -> bool:
+        """Whether the presigned URL is old enough to need refreshing before use."""
+        return time.monotonic() - self.fetched_at > URL_FRESH_SECONDS
 
 
-@contextmanager
-def downloaded(session: requests.Session, segment: SegmentFile, timeout: float) -> Iterator[Path]:
-    """Download to a temporary file and verify it; yields the file's path.
+def download(session: requests.Session, segment: SegmentFile, timeout: float, path: Path) -> int:
+    """Stream the file to `path` and verify it; the number of bytes downloaded.
 
     Never sends an Authorization header: S3 rejects presigned requests that carry one.
     """
-    with tempfile.TemporaryDirectory(prefix="tap-segment-analytics-") as directory:
-        path = Path(directory) / "segment.tsv.gz"
-        md5 = hashlib.md5(usedforsecurity=False)
-        size = 0
-        try:
-            with session.get(segment.url, stream=True, timeout=timeout) as response:
-                if response.status_code == HTTPStatus.FORBIDDEN:
-                    raise URLExpired
-                if response.status_code != HTTPStatus.OK:
-                    raise BadFile(f"download answered HTTP {response.status_code}")
-                with path.open("wb") as out:
-                    for chunk in response.iter_content(CHUNK_BYTES):
-                        md5.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # The exception text holds the URL and so its signature: keep only the type.
-            raise BadFile(f"download failed ({type(exc).__name__})") from None
-        if segment.size_in_bytes is not None and size != segment.size_in_bytes:
-            raise BadFile(f"size {size} bytes, expected sizeInBytes {segment.size_in_bytes}")
-        if segment.checksum and md5.hexdigest() != segment.checksum.lower():
-            raise BadFile(f"MD5 {md5.hexdigest()}, expected checksum {segment.checksum}")
-        verify_gzip(path)
-        yield path
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    try:
+        with session.get(segment.url, stream=True, timeout=timeout) as response:
+            status = response.status_code
+            if status == HTTPStatus.FORBIDDEN:
+                raise URLExpired("the download URL was refused (403)")
+            if status == HTTPStatus.NOT_FOUND or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                raise DownloadProblem(f"the file host answered HTTP {status}")
+            if status != HTTPStatus.OK:
+                raise DownloadRefused(f"the file host answered HTTP {status}")
+            with path.open("wb") as out:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    md5.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+    except TRANSIENT_NETWORK_ERRORS as exc:
+        # The exception text holds the URL and so its signature: network_reason redacts it.
+        raise DownloadProblem(f"download failed ({network_reason(exc)})") from None
+    if segment.size_in_bytes is not None and size != segment.size_in_bytes:
+        raise DownloadProblem(f"size {size} bytes, expected sizeInBytes {segment.size_in_bytes}")
+    if segment.checksum and md5.hexdigest() != segment.checksum.lower():
+        raise DownloadProblem(f"MD5 {md5.hexdigest()}, expected checksum {segment.checksum}")
+    verify_gzip(path)
+    return size
 
 
 def verify_gzip(path: Path) -> None:
@@ -86,7 +109,49 @@ def verify_gzip(path: Path) -> None:
             while stream.read(CHUNK_BYTES):
                 pass
     except (EOFError, OSError, zlib.error) as exc:
-        raise BadFile(f"not a whole gzip file ({exc})") from None
+        raise DownloadProblem(f"not a whole gzip file ({exc})") from None
+
+
+@contextmanager
+def verified_file(
+    session: requests.Session,
+    *,
+    segment: SegmentFile,
+    refresh: Callable[[], SegmentFile],
+    policy: RetryPolicy,
+    timeout: float,
+    on_retry: Callable[[str, int, float], None],
+) -> Iterator[tuple[Path, int]]:
+    """A verified download of the segment's file (path, bytes), retried as `policy` allows.
+
+    `refresh` asks the API for a fresh URL: used before a try whose URL was refused or may have
+    expired. Raises DownloadProblem when every try failed, DownloadRefused at once.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="tap-segment-analytics-"))
+    path = directory / "segment.tsv.gz"
+    current = segment
+    refused = False
+
+    def attempt(number: int) -> int:
+        nonlocal current, refused
+        if refused or current.may_have_expired():
+            current, refused = refresh(), False
+        try:
+            return download(session, current, timeout, path)
+        except URLExpired:
+            refused = True
+            raise
+
+    try:
+        size = call_with_retries(
+            attempt,
+            policy=policy,
+            transient=(DownloadProblem,),
+            on_retry=lambda exc, number, wait: on_retry(str(exc), number, wait),
+        )
+        yield path, size
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def read_rows(path: Path) -> Iterator[dict[str, str]]:

@@ -1,9 +1,16 @@
-"""App Store Connect streams: report requests → reports → instances → segments → rows."""
+"""App Store Connect streams: report requests → reports → instances → segments → rows.
+
+The instances of one report (by name), granularity and app form one state partition, whatever
+request they come from. They are applied oldest processing date first, and the partition's
+bookmark moves past an instance only once every row of it has been emitted, so a run that dies
+resumes at the instance it was in.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, timezone
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -11,15 +18,22 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
+from tap_segment_analytics.appstore.instance_plan import (
+    ONGOING,
+    Position,
+    lost_to_retention,
+    plan_instances,
+)
 from tap_segment_analytics.appstore.report_files import (
-    BadFile,
+    DownloadProblem,
+    DownloadRefused,
     MalformedFile,
     SegmentFile,
-    URLExpired,
-    downloaded,
     read_rows,
+    verified_file,
 )
 from tap_segment_analytics.appstore.reports import (
     DATE_COLUMN,
@@ -32,9 +46,6 @@ from tap_segment_analytics.appstore.reports import (
     snake_case,
 )
 from tap_segment_analytics.errors import SourceError
-
-ONGOING = "ONGOING"
-DOWNLOAD_TRIES = 3
 
 
 def strip_query(url: str | None) -> str | None:
@@ -53,15 +64,23 @@ class ReportRequests(AppStoreStream):
     primary_keys = ("id",)
     state_partitioning_keys: tuple[str, ...] = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every request of each app in this run, for the reports stream.
+        self.listed: dict[str, list[dict[str, Any]]] = {}
+
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]]:
         """One partition per configured app."""
         return [{"app_id": str(app_id)} for app_id in self.config["appstore_app_ids"]]
 
+    @override
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the app id."""
         return {**row, "app_id": context["app_id"]}
 
+    @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The app's requests; warns about stopped ones and creates one when needed and allowed."""
         records = list(super().get_records(context))
@@ -92,6 +111,7 @@ class ReportRequests(AppStoreStream):
                     "Store Connect or set appstore_create_report_requests (Admin role)",
                     app_id,
                 )
+        self.listed[app_id] = [{**r, "app_id": app_id} for r in records]
         yield from records
 
     def create_ongoing_request(self, app_id: str) -> None:
@@ -127,13 +147,16 @@ class ReportRequests(AppStoreStream):
                 app_id,
             )
 
-    def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
-        """The request whose reports to list."""
-        return {"app_id": record["app_id"], "request_id": record["id"]}
+    @override
+    def generate_child_contexts(self, record: dict, context: Any) -> Iterable[dict[str, Any]]:
+        """One context per app, on its first request: the reports stream reads every request
+        of the app at once, so that a report's instances can be ordered across requests."""
+        if record["id"] == self.listed[record["app_id"]][0]["id"]:
+            yield {"app_id": record["app_id"]}
 
 
 class Reports(AppStoreStream):
-    """The reports of each request, narrowed to the configured names and categories."""
+    """The reports of each app's requests, narrowed to the configured names and categories."""
 
     name = "appstore_reports"
     path = "/v1/analyticsReportRequests/{request_id}/reports"
@@ -143,59 +166,93 @@ class Reports(AppStoreStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The reports of this run by id, for the instances stream (its context holds the id).
-        self.listed: dict[str, dict[str, Any]] = {}
+        # The wanted reports of this run by (app id, report name), for the instances stream.
+        self.named: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
-    def post_process(self, row: dict, context: Any = None) -> dict:
-        """Flat record with the request and app ids."""
-        record = {**row, "request_id": context["request_id"], "app_id": context["app_id"]}
-        self.listed[record["id"]] = record
-        return record
+    def readable_requests(self, app_id: str) -> list[dict[str, Any]]:
+        """The app's ONGOING requests (stopped ones too: their instances stay 35 days)."""
+        requests_stream = self._tap.streams[ReportRequests.name]
+        assert isinstance(requests_stream, ReportRequests)
+        return [r for r in requests_stream.listed.get(app_id, []) if r["access_type"] == ONGOING]
 
+    @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The wanted reports; a configured name the API does not list is an error."""
-        reports = list(super().get_records(context))
+        """The wanted reports of the app; a configured name the API does not list is an error."""
+        app_id = context["app_id"]
+        reports = []
+        for request in self.readable_requests(app_id):
+            reports += [
+                {
+                    **report,
+                    "request_id": request["id"],
+                    "app_id": app_id,
+                    "access_type": request["access_type"],
+                }
+                for report in self.request_records({**context, "request_id": request["id"]})
+            ]
         names = {r["name"] for r in reports}
         wanted_names = set(self.config.get("appstore_report_names") or [])
         categories = set(self.config.get("appstore_report_categories") or [])
         if not reports:
             self.logger.warning(
-                "appstore: report request %s of app %s lists no reports yet (new requests "
-                "take 24 to 48 hours)",
-                context["request_id"],
-                context["app_id"],
+                "appstore: app %s lists no reports yet (new requests take 24 to 48 hours)",
+                app_id,
             )
         elif missing := wanted_names - names:
             raise SourceError(
                 f"appstore_report_names: {describe_names(missing)} not listed for app "
-                f"{context['app_id']}; the API lists {describe_names(names)}"
+                f"{app_id}; the API lists {describe_names(names)}"
             )
         for report in reports:
             if wanted_names and report["name"] not in wanted_names:
                 continue
             if categories and report.get("category") not in categories:
                 continue
+            self.named.setdefault((app_id, report["name"]), []).append(report)
             yield report
 
+    @override
     def generate_child_contexts(self, record: dict, context: Any) -> Iterable[dict[str, Any]]:
-        """One context per configured granularity, exactly the instances' state partition, so
-        the SDK finalizes each bookmark as soon as that report and granularity are done."""
+        """One context per report name and configured granularity (on the first report of that
+        name), exactly the instances' state partition, so the SDK finalizes each bookmark as
+        soon as that report and granularity are done."""
+        if record["id"] != self.named[(record["app_id"], record["name"])][0]["id"]:
+            return
         for granularity in self.config.get("appstore_granularities") or ["DAILY"]:
-            yield {"report_id": record["id"], "granularity": granularity}
+            yield {
+                "app_id": record["app_id"],
+                "report_name": record["name"],
+                "granularity": granularity,
+            }
 
 
 class ReportInstances(AppStoreStream):
-    """Report instances, oldest first; later runs read only instances not read before."""
+    """Report instances, oldest processing date first; later runs read only the new ones."""
 
     name = "appstore_report_instances"
     path = "/v1/analyticsReports/{report_id}/instances"
     primary_keys = ("id",)
     replication_key = "processing_date"
     parent_stream_type = Reports
-    state_partitioning_keys = ("report_id", "granularity")
-    # The child context is exactly this partition, so the SDK finalizes the bookmark when a
-    # report and granularity are done: an interrupted run keeps every partition it finished.
+    state_partitioning_keys = ("app_id", "report_name", "granularity")
 
+    @property
+    @override
+    def is_sorted(self) -> bool:
+        """Instances come in plan order, so the bookmark is resumable mid-partition."""
+        return True
+
+    @property
+    @override
+    def check_sorted(self) -> bool:
+        """The bookmark is this stream's own (`Position`); the SDK need not police it."""
+        return False
+
+    def today(self) -> date:
+        """The current UTC day."""
+        return datetime.now(timezone.utc).date()
+
+    @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """One granularity per partition."""
         return {
@@ -203,32 +260,82 @@ class ReportInstances(AppStoreStream):
             "filter[granularity]": context["granularity"],
         }
 
-    def post_process(self, row: dict, context: Any = None) -> dict:
-        """Flat record with report and app ids."""
-        reports = self._tap.streams[Reports.name]
-        assert isinstance(reports, Reports)
-        report = reports.listed[context["report_id"]]
-        return {
-            **row,
-            "app_id": report["app_id"],
-            "report_id": report["id"],
-            "report_name": report["name"],
-            "granularity": context["granularity"],
-        }
-
+    @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """New instances since the bookmark (and from `start_date`), oldest first."""
-        bookmark = self.get_starting_replication_key_value(context)
-        start_date = date.fromisoformat(str(self.config["start_date"])[:10]).isoformat()
-        instances = [
-            i
-            for i in super().get_records(context)
-            if i["processing_date"] >= start_date
-            and (bookmark is None or i["processing_date"] > str(bookmark))
-        ]
-        # The API's order is not documented; oldest first makes the newest restatement win.
-        yield from sorted(instances, key=lambda i: (i["processing_date"], i["id"]))
+        """The instances this run applies, in order; each one's bookmark once its rows are out."""
+        state = self.get_context_state(context)
+        done = Position.from_state(state) or self.migrated_position(context, state)
+        listed = []
+        for report in self.reports_of(context):
+            listed += [
+                {
+                    **item,
+                    "app_id": context["app_id"],
+                    "report_id": report["id"],
+                    "report_name": context["report_name"],
+                    "granularity": context["granularity"],
+                    "request_id": report["request_id"],
+                    "access_type": report["access_type"],
+                }
+                for item in self.request_records({**context, "report_id": report["id"]})
+            ]
+        self.warn_about_retention(context, done, listed)
+        start_date = date.fromisoformat(str(self.config["start_date"])[:10])
+        for instance in plan_instances(listed, after=done, start_date=start_date):
+            yield instance
+            # The SDK asks for the next instance only once it has synced this one's segments
+            # and rows and written its record: only now may the bookmark move past it.
+            Position.of(instance).save(state)
+            self._tap.state_writer.write_state(self.tap_state)
 
+    def reports_of(self, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """The wanted reports of the partition's app and name, from every readable request."""
+        reports_stream = self._tap.streams[Reports.name]
+        assert isinstance(reports_stream, Reports)
+        return reports_stream.named.get((context["app_id"], context["report_name"]), [])
+
+    def migrated_position(self, context: dict[str, Any], state: dict[str, Any]) -> Position | None:
+        """The bookmark of a state written when partitions were per report id (tap 0.1)."""
+        ids = {r["id"] for r in self.reports_of(context)}
+        old = [
+            p
+            for p in self.stream_state.get("partitions", [])
+            if p.get("context", {}).get("report_id") in ids
+            and p["context"].get("granularity") == context["granularity"]
+            and p.get("replication_key_value")
+        ]
+        if not old:
+            return None
+        position = Position.covering(max(str(p["replication_key_value"]) for p in old))
+        position.save(state)
+        for partition in old:
+            self.stream_state["partitions"].remove(partition)
+        return position
+
+    def warn_about_retention(
+        self, context: dict[str, Any], done: Position | None, listed: list[dict[str, Any]]
+    ) -> None:
+        """Say loudly which days Apple deleted before this tap could read them."""
+        if done is None:
+            return
+        oldest = min((i["processing_date"] for i in listed), default=None)
+        lost = lost_to_retention(done, context["granularity"], self.today(), oldest)
+        if lost:
+            first, last = lost
+            self.logger.warning(
+                "appstore: DATA GAP in app %s report '%s' (%s): the last instance read was "
+                "processed %s; Apple deletes instances after 35 days, so those processed %s to "
+                "%s can no longer be fetched (%d days)",
+                context["app_id"],
+                context["report_name"],
+                context["granularity"],
+                done.processing_date,
+                first.isoformat(),
+                last.isoformat(),
+                (last - first).days + 1,
+            )
+
+    @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
         """The instance whose segments to read."""
         return {
@@ -250,20 +357,38 @@ class ReportSegments(AppStoreStream):
     parent_stream_type = ReportInstances
     state_partitioning_keys: tuple[str, ...] = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The listing's presigned URL of each segment not read yet, for the rows streams.
+        self.files: dict[str, SegmentFile] = {}
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """Each segment, remembering its URL as fresh as of this response."""
+        listed_at = time.monotonic()
+        for record in super().parse_response(response):
+            if record.get("url"):
+                self.files[record["id"]] = segment_file(record, listed_at)
+            yield record
+
+    @override
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the ids of its instance, report and app; URL without credentials."""
         record = {**row, **context}
         record["url"] = strip_query(record.get("url"))
         return record
 
+    @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
-        """The segment whose file to read (its URL is fetched fresh by the rows stream)."""
+        """The segment whose file to read."""
         return {**context, "segment_id": record["id"]}
 
+    @override
     def _sync_children(self, child_context: Any) -> None:
         # Overrides the SDK, which hands every child context to every child stream: a
         # segment's rows belong to exactly one report stream, and a sync of each of the
-        # others would only emit an empty SCHEMA message per segment.
+        # others would only emit an empty SCHEMA message per segment. No public hook chooses
+        # which children get a context (tests/test_sdk_contracts.py pins this method).
         if child_context is None:
             return
         target = rows_stream_name(child_context["report_name"])
@@ -273,6 +398,17 @@ class ReportSegments(AppStoreStream):
                     child.sync(context=child_context)
                 except (AbortedSyncFailedException, AbortedSyncPausedException):
                     continue
+
+
+def segment_file(record: dict[str, Any], fetched_at: float) -> SegmentFile:
+    """What a segment resource says about its file."""
+    size = record.get("size_in_bytes")
+    return SegmentFile(
+        url=record["url"],
+        checksum=str(record.get("checksum") or ""),
+        size_in_bytes=int(size) if size is not None else None,
+        fetched_at=fetched_at,
+    )
 
 
 class ReportRows(AppStoreStream):
@@ -286,7 +422,6 @@ class ReportRows(AppStoreStream):
     primary_keys = ("row_key",)
     parent_stream_type = ReportSegments
     state_partitioning_keys: tuple[str, ...] = ()
-    records_jsonpath = "$.data"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -295,57 +430,76 @@ class ReportRows(AppStoreStream):
         self._download_session.auth = _without_authorization
         self._reported_columns: set[str] = set()
 
+    @override
     def get_new_paginator(self) -> None:  # type: ignore[override]
         """One segment per request."""
         return None
 
+    @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """Only the fields needed to download."""
         return {"fields[analyticsReportSegments]": "checksum,sizeInBytes,url"}
 
-    def segment_file(self, context: dict[str, Any]) -> SegmentFile:
-        """A fresh presigned URL with the checksum and size to verify against."""
-        for item in super().get_records(context):
-            if not item.get("url"):
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The segment resource's file, with when its URL was handed out."""
+        fetched_at = time.monotonic()
+        for record in super().parse_response(response):
+            if not record.get("url"):
                 break
-            size = item.get("size_in_bytes")
-            return SegmentFile(
-                url=item["url"],
-                checksum=str(item.get("checksum") or ""),
-                size_in_bytes=int(size) if size is not None else None,
-            )
+            yield {"file": segment_file(record, fetched_at)}
+
+    def fresh_file(self, context: dict[str, Any]) -> SegmentFile:
+        """A fresh presigned URL from `GET /v1/analyticsReportSegments/{id}`."""
+        for item in self.request_records(context):
+            file: SegmentFile = item["file"]
+            return file
         raise SourceError(f"App Store Connect sent no download url on {self.describe()}")
 
+    def listed_file(self, context: dict[str, Any]) -> SegmentFile:
+        """The URL the segments listing handed out, or a fresh one."""
+        segments = self._tap.streams[ReportSegments.name]
+        assert isinstance(segments, ReportSegments)
+        listed = segments.files.pop(context["segment_id"], None)
+        return listed or self.fresh_file(context)
+
+    @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The segment file's rows; an expired URL is refreshed once, a bad file retried."""
+        """The rows of the segment's file, once it has downloaded whole and verified."""
         where = (
-            f"report '{context['report_name']}' instance {context['instance_id']} "
-            f"segment {context['segment_id']}"
+            f"report '{context['report_name']}' of app {context['app_id']}, instance "
+            f"{context['instance_id']} (processed {context['processing_date']}), segment "
+            f"{context['segment_id']}"
         )
-        expired = 0
-        problem = ""
-        for attempt in range(1, DOWNLOAD_TRIES + 1):
-            segment = self.segment_file(context)
-            try:
-                with downloaded(self._download_session, segment, self.timeout) as path:
-                    for row in read_rows(path):
-                        yield self.to_record(row, context)
-                return
-            except URLExpired:
-                expired += 1
-                if expired > 1:
-                    raise SourceError(
-                        f"{where}: the download URL was refused (403) again after a refresh"
-                    ) from None
-                self.logger.info("appstore: %s: download URL expired, fetching a fresh one", where)
-            except MalformedFile as exc:
-                raise SourceError(f"{where}: {exc}") from None
-            except BadFile as exc:
-                problem = str(exc)
-                self.logger.warning(
-                    "appstore: %s: %s (try %d of %d)", where, problem, attempt, DOWNLOAD_TRIES
-                )
-        raise SourceError(f"{where}: {problem} after {DOWNLOAD_TRIES} tries")
+        policy = self.retry_policy
+
+        def on_retry(problem: str, number: int, wait: float) -> None:
+            self.logger.warning(
+                "appstore: %s: %s, retry %d of %d in %.1f s",
+                where,
+                problem,
+                number,
+                policy.max_tries - 1,
+                wait,
+            )
+
+        try:
+            with verified_file(
+                self._download_session,
+                segment=self.listed_file(context),
+                refresh=lambda: self.fresh_file(context),
+                policy=policy,
+                timeout=self.timeout,
+                on_retry=on_retry,
+            ) as (path, _size):
+                for row in read_rows(path):
+                    yield self.to_record(row, context)
+        except DownloadProblem as exc:
+            raise SourceError(
+                f"appstore: download of {where} failed: {exc}, still after {policy.max_tries} tries"
+            ) from None
+        except (DownloadRefused, MalformedFile) as exc:
+            raise SourceError(f"appstore: {where}: {exc}") from None
 
     def row_metadata(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
         """Where a row came from, and its key."""
@@ -388,6 +542,7 @@ class KnownReportRows(ReportRows):
         }
         self._dates = {n for n, p in properties.items() if p.get("format") == "date"}
 
+    @override
     def to_record(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
         """Columns by header name, typed by the schema; unknown ones in `extra_columns`."""
         record: dict[str, Any] = {}
@@ -439,6 +594,7 @@ class GenericReportRows(ReportRows):
 
     name = GENERIC_ROWS_STREAM
 
+    @override
     def to_record(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
         """The row's columns (snake case, as text) with its report and date."""
         return {

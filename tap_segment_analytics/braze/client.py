@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from functools import cached_property
@@ -13,10 +12,11 @@ import requests
 from singer_sdk import StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
+from typing_extensions import override
 
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.errors import SourceError, redact
-from tap_segment_analytics.retries import RetryingStream
+from tap_segment_analytics.retries import RejectionGuard, RetryingStream, response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 # Each endpoint needs its own permission on the REST API key.
@@ -32,17 +32,26 @@ class BrazeStream(RetryingStream):
     """Shared behaviour of every Braze stream."""
 
     schema = StreamSchema(SCHEMAS)
+    source_name = "Braze"
 
     @property
+    @override
     def url_base(self) -> str:
         """The customer's REST endpoint, from `braze_rest_endpoint`."""
         return braze_base_url(self.config["braze_rest_endpoint"])
 
     @cached_property
+    @override
     def authenticator(self) -> BearerTokenAuthenticator:
         """`Authorization: Bearer <braze_api_key>`."""
         return BearerTokenAuthenticator(token=self.config["braze_api_key"])
 
+    @property
+    def key_rejections(self) -> RejectionGuard:
+        """401s in a row, shared by every Braze stream of the tap."""
+        return self._tap.braze_key_rejections  # type: ignore[attr-defined]
+
+    @override
     def rate_limit_wait(self, response: requests.Response) -> float | None:
         """Braze says when the window resets: `Retry-After` when present, else `X-RateLimit-Reset`.
 
@@ -60,17 +69,22 @@ class BrazeStream(RetryingStream):
             return None
         return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT_SECONDS)
 
+    @override
     def describe(self) -> str:
         """Where a problem happened: endpoint, and the segment being synced when there is one."""
         segment = (self.context or {}).get("segment_id")
         return f"{self.path}" + (f" for segment {segment}" if segment else "")
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
-        """Sort answers into retriable (429, 5xx) and fatal ones with a one-line message."""
+        """Sort answers into retriable (429, 5xx, a key refused once, a body that is not JSON)
+        and fatal ones with a one-line message."""
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise RetriableAPIError(f"Braze answered {status} on {self.path}", response)
+            raise RetriableAPIError(f"Braze answered {status}", response)
         if status == HTTPStatus.UNAUTHORIZED:
+            if self.key_rejections.rejected():
+                raise RetriableAPIError("Braze refused the key (401)", response)
             raise SourceError(
                 f"Braze rejected braze_api_key (401 on {self.path}): check the key and that "
                 "braze_rest_endpoint is the key's instance"
@@ -83,23 +97,22 @@ class BrazeStream(RetryingStream):
             )
         if status >= HTTPStatus.BAD_REQUEST:
             raise SourceError(
-                f"Braze answered {status} on {self.path}: {self.error_detail(response)}"
+                f"Braze answered {status} on {self.describe()}: {self.error_detail(response)}"
             )
+        self.key_rejections.accepted()
+        self.require_json(response)
 
     def error_detail(self, response: requests.Response) -> str:
         """The `message` of a Braze error body, redacted and kept to one line."""
         try:
-            detail = str(response.json().get("message", ""))
+            detail = str(response_json(response).get("message", ""))
         except (ValueError, AttributeError):
             detail = response.text[:200]
         return redact(" ".join(detail.split()), [self.config.get("braze_api_key", "")])
 
     def json_body(self, response: requests.Response) -> dict[str, Any]:
         """The response as a JSON object, or a clear error naming endpoint and segment."""
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, ValueError):
-            raise SourceError(f"Braze sent malformed JSON on {self.describe()}") from None
+        body = response_json(response)
         if not isinstance(body, dict):
             raise SourceError(
                 f"Braze sent an unexpected body on {self.describe()}: "
@@ -107,6 +120,7 @@ class BrazeStream(RetryingStream):
             )
         return body
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """Subclasses read their records from `json_body`."""
         raise NotImplementedError

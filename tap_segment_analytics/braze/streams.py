@@ -8,6 +8,7 @@ from typing import Any
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator, PageNumberPaginator
+from typing_extensions import override
 
 from tap_segment_analytics.braze.client import BrazeStream
 from tap_segment_analytics.braze.windows import (
@@ -39,14 +40,17 @@ class Segments(BrazeStream):
         ids = self.config.get("braze_segment_ids")
         return set(ids) if ids else None
 
+    @override
     def get_new_paginator(self) -> PageNumberPaginator:
         """Page numbers from 0; the SDK stops at the first page without records."""
         return PageNumberPaginator(0)
 
+    @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """Oldest first, so a segment created mid-sync cannot shift earlier pages."""
         return {"page": next_page_token, "sort_direction": "asc"}
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The `segments` array of a list page."""
         segments = self.json_body(response).get("segments")
@@ -54,6 +58,7 @@ class Segments(BrazeStream):
             raise SourceError(f"Braze sent no 'segments' list on {self.describe()}")
         yield from segments
 
+    @override
     def post_process(self, row: dict, context: Any = None) -> dict | None:
         """Keep only `braze_segment_ids` when the setting is given."""
         self._seen_ids.add(row["id"])
@@ -63,6 +68,7 @@ class Segments(BrazeStream):
         self.listed[row["id"]] = row
         return row
 
+    @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """Every listed segment, then a warning for each configured id Braze did not list."""
         self._seen_ids.clear()
@@ -74,6 +80,7 @@ class Segments(BrazeStream):
                 missing,
             )
 
+    @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
         """The segment id only: the SDK finalizes a child's bookmark per segment when its
         context equals its state partition."""
@@ -90,14 +97,17 @@ class SegmentDetails(BrazeStream):
     # Full table: no per-segment bookmarks to keep.
     state_partitioning_keys: tuple[str, ...] = ()
 
+    @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
         """The segment to describe."""
         return {"segment_id": context["segment_id"]}
 
+    @override
     def get_new_paginator(self) -> None:
         """One request per segment."""
         return None
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The details object, keyed by the segment id."""
         body = self.json_body(response)
@@ -115,10 +125,12 @@ class _WindowPaginator(BaseAPIPaginator[Window | None]):
         super().__init__(windows[0] if windows else None)
         self._windows = windows
 
+    @override
     def get_next(self, response: requests.Response) -> Window | None:
         index = self._windows.index(self.current_value) + 1 if self.current_value else 0
         return self._windows[index] if index < len(self._windows) else None
 
+    @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A window before the segment existed is empty; later ones are not."""
         return True
@@ -159,6 +171,7 @@ class SegmentSizes(BrazeStream):
         assert isinstance(parent, Segments)
         return parent.listed.get(segment_id, {"id": segment_id})
 
+    @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The series of one tracked segment; untracked segments are skipped with a log line."""
         segment = self.segment(context["segment_id"])
@@ -175,11 +188,13 @@ class SegmentSizes(BrazeStream):
         if self._windows:
             yield from super().get_records(context)
 
+    @override
     def get_new_paginator(self) -> _WindowPaginator:
         """One request per window planned in `get_records`."""
         self._paginator = _WindowPaginator(self._windows)
         return self._paginator
 
+    @override
     def get_url_params(self, context: Any, next_page_token: Window | None) -> dict[str, Any]:
         """`segment_id`, `length` and `ending_at` of the current window."""
         assert next_page_token is not None
@@ -189,6 +204,7 @@ class SegmentSizes(BrazeStream):
             "ending_at": next_page_token.ending_at,
         }
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The window's days, oldest first, as records with the segment's id and name."""
         body = self.json_body(response)

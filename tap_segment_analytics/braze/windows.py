@@ -1,9 +1,17 @@
 """Plans the `/segments/data_series` requests that cover a range of days.
 
-Observed behaviour (api-notes, unconfirmed by Braze): with a midnight `ending_at`, the series is
-the `length` days *before* that date, the date itself left out. So a window covering the days
-`start .. end - 1` is asked for as `ending_at = end at 00:00 UTC, length = (end - start).days`,
-and the next window starts at this one's `end`: no day is missed or asked for twice.
+Braze documents `length` only as the "maximum number of days before `ending_at`"; whether the
+`ending_at` day itself is in the series is not documented. Observed (api-notes, unconfirmed):
+with a midnight `ending_at` the day is left out. So that the tap is exact under either reading,
+a window of days `start .. end - 1` is asked for as `ending_at = end at 00:00 UTC` with one day
+more than the window, `length = (end - start).days + 1`:
+
+- `ending_at` left out: the series is `start - 1 .. end - 1`;
+- `ending_at` included: the series is `start .. end`.
+
+Either way it holds the whole window, and the reader keeps exactly the window's days (the one
+extra day belongs to a neighbouring window or lies beyond the end). Windows are therefore at most
+99 days long, so that `length` stays within Braze's 1..100.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 MAX_LENGTH = 100  # `length` must be 1..100
+MAX_WINDOW_DAYS = MAX_LENGTH - 1  # one day of each request is the margin described above
 
 
 @dataclass(frozen=True)
@@ -22,9 +31,14 @@ class Window:
     end: date
 
     @property
-    def length(self) -> int:
-        """The `length` parameter: days in the window."""
+    def days(self) -> int:
+        """Days in the window."""
         return (self.end - self.start).days
+
+    @property
+    def length(self) -> int:
+        """The `length` parameter: the window's days plus the one-day margin."""
+        return self.days + 1
 
     @property
     def ending_at(self) -> str:
@@ -35,12 +49,12 @@ class Window:
         return isinstance(day, date) and self.start <= day < self.end
 
 
-def plan_windows(first_day: date, end: date, max_length: int = MAX_LENGTH) -> list[Window]:
-    """Windows of at most `max_length` days covering `first_day` up to (not including) `end`."""
+def plan_windows(first_day: date, end: date, max_days: int = MAX_WINDOW_DAYS) -> list[Window]:
+    """Windows of at most `max_days` days covering `first_day` up to (not including) `end`."""
     windows = []
     start = first_day
     while start < end:
-        stop = min(start + timedelta(days=max_length), end)
+        stop = min(start + timedelta(days=max_days), end)
         windows.append(Window(start, stop))
         start = stop
     return windows

@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urlencode
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from typing_extensions import override
 
 from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 
@@ -371,6 +372,7 @@ class FakeS3(FakeAPI):
         message = f"{key}\n{amz_date}\n{expires}".encode()
         return hmac.new(_S3_SECRET, message, hashlib.sha256).hexdigest()
 
+    @override
     def handle(self, request: Request) -> Response:
         """Answer a GET of a presigned object URL."""
         if request.method not in ("GET", "HEAD"):
@@ -692,6 +694,7 @@ class FakeAppStoreConnect(FakeAPI):
 
     # Dispatch
 
+    @override
     def common_headers(self, request: Request, response: Response) -> dict[str, str]:
         """X-Rate-Limit on every response (requests that spent quota set their own)."""
         with self._state:
@@ -699,6 +702,7 @@ class FakeAppStoreConnect(FakeAPI):
             remaining = max(0, self.hour_limit - len(self._spent))
         return {"X-Rate-Limit": _rate_limit_header(self.hour_limit, remaining)}
 
+    @override
     def handle(self, request: Request) -> Response:
         """Authenticate, meter, then route."""
         if not self._authenticate(request):

@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+from typing_extensions import override
+
 from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 
 PAGE_SIZE = 100  # segments per /segments/list page
@@ -192,9 +194,13 @@ class FakeBraze(FakeAPI):
         segments: list[BrazeSegment] | None = None,
         today: date | None = None,
         permissions: frozenset[str] = ALL_PERMISSIONS,
+        ending_at_included: bool = False,
         port: int = 0,
     ) -> None:
         super().__init__(port=port)
+        # Braze does not document whether a midnight `ending_at` day is in the series; the
+        # observed behaviour leaves it out. True serves the other reading.
+        self.ending_at_included = ending_at_included
         self.api_key = api_key
         self.today = today or datetime.now(timezone.utc).date()
         self.segments = sample_segments(today=self.today) if segments is None else segments
@@ -266,6 +272,7 @@ class FakeBraze(FakeAPI):
         with self._state_lock:
             return sorted({d for sid, days in self._served if sid == segment_id for d in days})
 
+    @override
     def clear_log(self) -> None:
         """Forget the request log and the days served."""
         super().clear_log()
@@ -274,6 +281,7 @@ class FakeBraze(FakeAPI):
 
     # HTTP
 
+    @override
     def common_headers(self, request: Request, response: Response) -> dict[str, str]:
         """Braze's rate-limit headers, on every response."""
         now = int(time.time())
@@ -289,6 +297,7 @@ class FakeBraze(FakeAPI):
             "X-RateLimit-Reset": str((window + 1) * RATE_LIMIT_WINDOW),
         }
 
+    @override
     def handle(self, request: Request) -> Response:
         """Route, authenticate, check the key's permission, answer."""
         permission = PERMISSION_BY_PATH.get(request.path)
@@ -420,13 +429,13 @@ class FakeBraze(FakeAPI):
         """The days a data_series answer covers, newest first.
 
         Observed, unconfirmed: a UTC-midnight `ending_at` ends the series the day before (the date
-        itself left out); any other time includes its UTC date. Days before the segment existed and
-        days after `today` are left out; today (a partial day) only when `ending_at` is today and
-        not midnight.
+        itself left out), unless `ending_at_included`; any other time includes its UTC date. Days
+        before the segment existed and days after `today` are left out; today (a partial day) only
+        when `ending_at` is today and not midnight.
         """
         ending_utc = ending_at.astimezone(timezone.utc)
         last = ending_utc.date()
-        if ending_utc.time() == datetime.min.time():
+        if ending_utc.time() == datetime.min.time() and not self.ending_at_included:
             last -= timedelta(days=1)
         newest = self.today if last == self.today else self.today - timedelta(days=1)
         created = _as_utc(segment.created_at).date()

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from typing_extensions import override
+
 
 @dataclass(frozen=True)
 class Request:
@@ -121,6 +123,7 @@ class FakeAPI:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
+            @override
             def log_message(self, format: str, *args: Any) -> None:
                 """Silence the default stderr access log."""
 

@@ -31,6 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from typing_extensions import override
+
 __all__ = ["PostgresUnavailable", "ThrowawayPostgres", "find_pg_bindir"]
 
 _INSTALL_HINT = "install Debian's postgresql package"
@@ -498,6 +500,7 @@ class ThrowawayPostgres:
         except (OSError, RuntimeError):
             return ""
 
+    @override
     def __repr__(self) -> str:
         state = f"{self.host}:{self.port}" if self._started else "stopped"
         return f"<ThrowawayPostgres {self.user}@{self.database} {state}>"
