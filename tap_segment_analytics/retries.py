@@ -113,7 +113,14 @@ class RetryingStream(RESTStream):
 
     def describe(self) -> str:
         """Where a problem happened: the endpoint and what is being read."""
-        return str(self.path)
+        return self.endpoint()
+
+    def endpoint(self) -> str:
+        """The path, with the ids the current context fills in."""
+        path = str(self.path)
+        for key, value in (self.context or {}).items():
+            path = path.replace(f"{{{key}}}", str(value))
+        return path
 
     @property
     @override

@@ -75,9 +75,16 @@ def run_tap(
     for line in result.stdout.splitlines():
         if line.startswith("{"):
             run.messages.append(json.loads(line))
-    for text in (result.stdout, result.stderr):
+    assert_no_secret(config, (result.stdout, result.stderr), secrets)
+    return run
+
+
+def assert_no_secret(
+    config: dict[str, Any], texts: tuple[str, ...], secrets: tuple[str, ...] = ()
+) -> None:
+    """No configured secret, JWT or presigned URL credential appears in any of the texts."""
+    for text in texts:
         for secret in (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS)):
             assert not secret or secret not in text, "a secret was printed"
         assert not JWT.search(text), "a JWT was printed"
         assert not URL_SIGNATURE.search(text), "a presigned URL's credentials were printed"
-    return run

@@ -226,3 +226,98 @@ def test_measures_are_numbers_dimensions_strings_dates_dates(
     assert isinstance(record["territory"], str)
     assert len(record["date"]) == 10
     assert record["date"][4] == "-"
+
+
+def instances_read(run: TapRun, report: str) -> list[str]:
+    """Processing dates of the report's DAILY instances the run read, in order."""
+    return [
+        i["processing_date"]
+        for i in run.records("appstore_report_instances")
+        if i["report_name"] == report and i["granularity"] == "DAILY"
+    ]
+
+
+def test_bookmark_is_kept_per_app_report_and_granularity_after_each_instance(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path)
+
+    partition_states = [
+        m["value"]["bookmarks"]["appstore_report_instances"]["partitions"]
+        for m in run.messages
+        if m["type"] == "STATE" and "appstore_report_instances" in m["value"]["bookmarks"]
+    ]
+    positions = []
+    for partitions in partition_states:
+        (partition,) = partitions
+        assert partition["context"] == {
+            "app_id": APP_ID,
+            "report_name": "App Crashes",
+            "granularity": "DAILY",
+        }
+        if "position" in partition and partition["position"] not in positions:
+            positions.append(partition["position"])
+    # One STATE per instance, each right after that instance's rows.
+    assert [p[0] for p in positions] == instances_read(run, "App Crashes")
+    assert len(positions) == 4
+
+
+def test_a_state_from_tap_0_1_keyed_by_report_id_is_migrated(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    report_id = appstore.api.report_id(APP_ID, "App Crashes")
+    bookmark = (utc_today() - timedelta(days=2)).isoformat()
+    old_state = {
+        "bookmarks": {
+            "appstore_report_instances": {
+                "partitions": [
+                    {
+                        "context": {"report_id": report_id, "granularity": "DAILY"},
+                        "replication_key": "processing_date",
+                        "replication_key_value": bookmark,
+                    }
+                ]
+            }
+        }
+    }
+
+    run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path, state=old_state)
+
+    assert run.returncode == 0, run.stderr
+    assert instances_read(run, "App Crashes") == [(utc_today() - timedelta(days=1)).isoformat()]
+    (partition,) = run.final_state["bookmarks"]["appstore_report_instances"]["partitions"]
+    assert partition["context"]["report_name"] == "App Crashes"
+
+
+def test_a_bookmark_older_than_apples_retention_warns_which_days_are_lost(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    bookmark = utc_today() - timedelta(days=50)
+    state = {
+        "bookmarks": {
+            "appstore_report_instances": {
+                "partitions": [
+                    {
+                        "context": {
+                            "app_id": APP_ID,
+                            "report_name": "App Crashes",
+                            "granularity": "DAILY",
+                        },
+                        "replication_key": "processing_date",
+                        "replication_key_value": bookmark.isoformat(),
+                    }
+                ]
+            }
+        }
+    }
+
+    run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path, state=state)
+
+    assert run.returncode == 0, run.stderr
+    (warning,) = [line for line in run.stderr.splitlines() if "DATA GAP" in line]
+    assert "WARNING" in warning
+    assert f"app {APP_ID} report 'App Crashes' (DAILY)" in warning
+    first_lost = bookmark + timedelta(days=1)
+    last_lost = utc_today() - timedelta(days=36)
+    assert f"processed {first_lost} to {last_lost} can no longer be fetched (14 days)" in warning
+    assert len(instances_read(run, "App Crashes")) == 4, "what is still there is read"

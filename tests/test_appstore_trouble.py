@@ -103,6 +103,22 @@ def test_429_and_5xx_are_survived(appstore: AppStore, tmp_path: Path) -> None:
     assert run.records("appstore_app_crashes")
 
 
+def test_trouble_that_persists_names_the_instance_it_was_on(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    appstore.api.inject(503, times=None, path="/v1/analyticsReportInstances/")
+
+    run = run_tap(appstore.config(**CRASHES, request_max_tries=2), tmp_path)
+
+    assert run.returncode == 1
+    line = run.error_lines()[-1]
+    assert "App Store Connect answered 503 on /v1/analyticsReportInstances/" in line
+    assert f"(app {APP_ID}, report 'App Crashes', DAILY, processed " in line
+    assert ", instance " in line
+    assert line.endswith("still after 2 tries")
+    assert run.records("appstore_report_instances") == [], "no instance done without its rows"
+
+
 def test_wrong_key_is_a_one_line_error_from_apples_error_body(
     appstore: AppStore, tmp_path: Path
 ) -> None:

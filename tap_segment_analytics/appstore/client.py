@@ -124,7 +124,7 @@ class AppStoreStream(RetryingStream):
             for key, label in _CONTEXT_LABELS
             if context.get(key) not in (None, "")
         ]
-        return f"{self.path}" + (f" ({', '.join(parts)})" if parts else "")
+        return self.endpoint() + (f" ({', '.join(parts)})" if parts else "")
 
     @override
     def validate_response(self, response: requests.Response) -> None:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typing_extensions import override
 
+from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 
 AUDIENCE = "appstoreconnect-v1"
@@ -153,6 +154,11 @@ _S3_ACCESS_KEY = "ASIAFAKEANALYTICS0001"
 _S3_REGION = "us-west-2"
 _S3_SECURITY_TOKEN = base64.b64encode(b"fake-session-token-for-analytics-reports").decode()
 _CORRUPT_MODES = ("bytes", "truncate", "size")
+_FAULT_CORRUPTIONS = {
+    faults.FLIPPED_BYTES: "bytes",
+    faults.TRUNCATED_GZIP: "truncate",
+    faults.EXTRA_BYTES: "size",
+}
 
 _APP_NAMES = ("Pocket Planner", "Trail Notes", "Tiny Tasks", "Sky Journal")
 _POOLS: dict[str, tuple[str, ...]] = {
@@ -371,6 +377,29 @@ class FakeS3(FakeAPI):
     def _signature(key: str, amz_date: str, expires: str) -> str:
         message = f"{key}\n{amz_date}\n{expires}".encode()
         return hmac.new(_S3_SECRET, message, hashlib.sha256).hexdigest()
+
+    @override
+    def fault_identity(self, request: Request) -> str:
+        """The object: every try of a download carries a new signature."""
+        return f"{request.method} {request.path}"
+
+    @override
+    def fault_answer(self, fault: str, request: Request) -> Response | None:
+        """S3's own words for a busy host and an expired URL."""
+        if fault == faults.HTML_5XX:
+            return _s3_error(503, "SlowDown", "Please reduce your request rate.")
+        if fault == faults.EXPIRED_URL:
+            return _s3_error(403, "AccessDenied", "Request has expired")
+        return super().fault_answer(fault, request)
+
+    @override
+    def damaged(self, fault: str, response: Response) -> Response:
+        """A file served damaged: bytes flipped, cut short, or with bytes appended."""
+        mode = _FAULT_CORRUPTIONS.get(fault)
+        if mode is None or response.status != 200:
+            return super().damaged(fault, response)
+        response.body = _damage(response.body, mode)
+        return response
 
     @override
     def handle(self, request: Request) -> Response:
@@ -624,6 +653,16 @@ class FakeAppStoreConnect(FakeAPI):
                 )  # fmt: skip
                 self.add_instance(app_id, name, "WEEKLY", last_sunday + timedelta(days=1), [weekly])
 
+    def report_id(self, app_id: str, report_name: str) -> str:
+        """The id of the app's (ONGOING) report of that name."""
+        with self._state:
+            return self._find_report(app_id, report_name).id
+
+    def report_names(self, app_id: str) -> list[str]:
+        """The names of the app's reports."""
+        with self._state:
+            return [r.name for r in self._ongoing_request(app_id).reports]
+
     def truth(self, app_id: str, report_name: str, granularity: str) -> list[dict[str, str]]:
         """The rows a correct reader keeps: per (Date, dimensions), the newest instance's row."""
         with self._state:
@@ -693,6 +732,17 @@ class FakeAppStoreConnect(FakeAPI):
         return list(rows.values())
 
     # Dispatch
+
+    @override
+    def fault_answer(self, fault: str, request: Request) -> Response | None:
+        """Apple's own error bodies for a 429 (no Retry-After) and a refused token."""
+        if fault == faults.TOO_MANY_REQUESTS:
+            return json_response(
+                429, {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
+            )
+        if fault == faults.CREDENTIALS_REJECTED:
+            return json_response(401, {"errors": [{"id": str(uuid.uuid4()), **_NOT_AUTHORIZED}]})
+        return super().fault_answer(fault, request)
 
     @override
     def common_headers(self, request: Request, response: Response) -> dict[str, str]:

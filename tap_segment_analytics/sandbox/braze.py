@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from typing_extensions import override
 
+from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 
 PAGE_SIZE = 100  # segments per /segments/list page
@@ -298,6 +299,22 @@ class FakeBraze(FakeAPI):
         }
 
     @override
+    def fault_answer(self, fault: str, request: Request) -> Response | None:
+        """A 429 without Retry-After (quota back within the second) and a refused key."""
+        if fault == faults.TOO_MANY_REQUESTS:
+            return _error(
+                429,
+                "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset.",
+                headers={
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(math.ceil(time.time())),
+                },
+            )
+        if fault == faults.CREDENTIALS_REJECTED:
+            return json_response(401, {"message": "Invalid API key"})
+        return super().fault_answer(fault, request)
+
+    @override
     def handle(self, request: Request) -> Response:
         """Route, authenticate, check the key's permission, answer."""
         permission = PERMISSION_BY_PATH.get(request.path)
@@ -446,8 +463,10 @@ class FakeBraze(FakeAPI):
         return next((s for s in self.segments if s.id == segment_id), None)
 
 
-def _error(status: int, message: str, *errors: str) -> Response:
-    return json_response(status, {"message": message, "errors": list(errors)})
+def _error(
+    status: int, message: str, *errors: str, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response(status, {"message": message, "errors": list(errors)}, headers)
 
 
 def _not_found(segment_id: str) -> Response:

@@ -1,13 +1,17 @@
 """A small threaded HTTP server base for the local fake APIs (sandbox and tests).
 
 Each fake API subclasses `FakeAPI` and implements `handle`. The base keeps a request log the
-tests assert on and a queue of injected faults (status codes, bodies, headers) that replace
-the real answer for matching requests.
+tests assert on, a queue of injected faults (status codes, bodies, headers) that replace the
+real answer for matching requests, and an optional seeded `FaultPlan` that fails requests the
+way networks and APIs do (resets, bodies cut midway, stalls, malformed answers).
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +19,9 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
+
+from tap_segment_analytics.sandbox import faults
+from tap_segment_analytics.sandbox.faults import FaultPlan
 
 
 @dataclass(frozen=True)
@@ -38,11 +45,13 @@ class Request:
 
 @dataclass
 class Response:
-    """What the fake server answers."""
+    """What the fake server answers; `transport` makes the connection misbehave instead
+    (faults.RESET, faults.CUT or faults.STALL)."""
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    transport: str | None = None
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -56,13 +65,15 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One entry of the request log: the request and the status it got."""
+    """One entry of the request log: the request, the status it got and any fault injected
+    by the fault plan (a transport fault means the status never reached the client)."""
 
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     status: int
+    fault: str | None = None
 
 
 @dataclass
@@ -89,6 +100,7 @@ class FakeAPI:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
         self.requests: list[RecordedRequest] = []
+        self.fault_plan: FaultPlan | None = None
 
     # Lifecycle
 
@@ -113,13 +125,33 @@ class FakeAPI:
                     body=self.rfile.read(length) if length else b"",
                 )
                 response = fake._dispatch(request)
+                if response.transport in (faults.RESET, faults.STALL):
+                    self._drop(response.transport)
+                    return
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(response.body)
+                if self.command == "HEAD":
+                    return
+                if response.transport == faults.CUT:
+                    self.wfile.write(response.body[: len(response.body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(response.body)
+
+            def _drop(self, how: str) -> None:
+                """Close without an answer: at once with a reset, or once the client gives up
+                waiting (or the stall is over)."""
+                if how == faults.STALL:
+                    stall = fake.fault_plan.stall_seconds if fake.fault_plan else 5.0
+                    select.select([self.connection], [], [], stall)
+                else:
+                    linger = struct.pack("ii", 1, 0)  # close with RST, not FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
@@ -207,18 +239,55 @@ class FakeAPI:
 
     def _dispatch(self, request: Request) -> Response:
         response = self._take_fault(request)
+        fault = None
+        if response is None and self.fault_plan is not None:
+            fault = self.fault_plan.choose(self.fault_identity(request))
+            response = self.fault_answer(fault, request) if fault else None
         if response is None:
             try:
                 response = self.handle(request)
             except Exception as exc:  # a bug in a fake must show up as a 500, not a hang
                 response = json_response(500, {"message": f"fake server error: {exc!r}"})
+            if fault:
+                response = self.damaged(fault, response)
         response.headers = {**self.common_headers(request, response), **response.headers}
         with self._lock:
             self.requests.append(
                 RecordedRequest(
-                    request.method, request.path, request.query, request.headers, response.status
+                    request.method,
+                    request.path,
+                    request.query,
+                    request.headers,
+                    response.status,
+                    fault,
                 )
             )
+        return response
+
+    # Seeded faults
+
+    def fault_identity(self, request: Request) -> str:
+        """What makes two requests "the same request" for the fault plan."""
+        return f"{request.method} {request.path}?{sorted(request.query.items())}"
+
+    def fault_answer(self, fault: str, request: Request) -> Response | None:
+        """The answer a fault gives instead of the real one (None: damage the real one)."""
+        if fault in (faults.RESET, faults.STALL):
+            return Response(transport=fault)
+        if fault == faults.HTML_5XX:
+            return Response(503, faults.HTML_PAGE, {"Content-Type": "text/html"})
+        if fault == faults.EMPTY_200:
+            return Response(200, b"", {"Content-Type": "application/json"})
+        if fault == faults.HTML_200:
+            return Response(200, faults.HTML_PAGE, {"Content-Type": "text/html"})
+        return None
+
+    def damaged(self, fault: str, response: Response) -> Response:
+        """The real answer, damaged by the fault."""
+        if fault == faults.CUT:
+            response.transport = faults.CUT if len(response.body) > 1 else faults.RESET
+        elif fault == faults.TRUNCATED_JSON:
+            response.body = response.body[: len(response.body) // 2]
         return response
 
     def common_headers(self, request: Request, response: Response) -> dict[str, str]:

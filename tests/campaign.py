@@ -1,0 +1,191 @@
+"""A world of fake APIs with realistic data, and the tap's CLI run against it as a scheduler
+would: through seeded faults, killed at seeded points and resumed from its last STATE.
+
+Used by the fault-campaign and kill-and-resume tests and by benchmarks/fault_campaign.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from tap_segment_analytics.sandbox import faults
+from tap_segment_analytics.sandbox.faults import FaultPlan
+from tests.fakes import (
+    FakeAPI,
+    FakeAppStoreConnect,
+    FakeBraze,
+    FakeS3,
+    generate_key_pair,
+    sample_segments,
+)
+from tests.tap_runner import assert_no_secret
+from tests.warehouse import Warehouse, appstore_differences, braze_differences
+
+APP_IDS = ("1234567890", "2345678901")
+KEY_ID = "CAMPAIGN01"
+ISSUER_ID = "0b5f8c2e-0000-4c5d-9e2a-6f7b8c9d0e1f"
+BRAZE_SEGMENTS = 12
+BRAZE_DAYS = 250
+APPSTORE_DAYS = 8
+# A stalled request holds its connection this long; the tap's read timeout is shorter.
+STALL_SECONDS = 3.0
+TIMEOUT_SECONDS = 1
+
+
+@dataclass
+class World:
+    """The fakes, the key file, and the truth they hold."""
+
+    braze: FakeBraze
+    appstore: FakeAppStoreConnect
+    s3: FakeS3
+    key_path: Path
+    today: date
+
+    @property
+    def start_date(self) -> date:
+        return self.today - timedelta(days=BRAZE_DAYS)
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """Both sources, fast retries, a short read timeout (stalls end quickly)."""
+        return {
+            "start_date": self.start_date.isoformat(),
+            "braze_api_key": self.braze.api_key,
+            "braze_rest_endpoint": self.braze.base_url,
+            "appstore_key_id": KEY_ID,
+            "appstore_issuer_id": ISSUER_ID,
+            "appstore_private_key_path": str(self.key_path),
+            "appstore_app_ids": list(APP_IDS),
+            "appstore_api_url": self.appstore.base_url,
+            "request_backoff_seconds": 0.01,
+            "request_timeout_seconds": TIMEOUT_SECONDS,
+            **overrides,
+        }
+
+    @property
+    def fakes(self) -> dict[str, FakeAPI]:
+        return {"braze": self.braze, "appstore": self.appstore, "s3": self.s3}
+
+    def inject_faults(self, *, seed: int, rate: float) -> dict[str, FaultPlan]:
+        """Fail `rate` of every fake's requests, each with a kind its real peer suffers."""
+        plans = {
+            name: FaultPlan(
+                seed=seed,
+                rate=rate,
+                kinds=faults.FILE_FAULTS if name == "s3" else faults.API_FAULTS,
+                stall_seconds=STALL_SECONDS,
+            )
+            for name in self.fakes
+        }
+        for name, fake in self.fakes.items():
+            fake.fault_plan = plans[name]
+        return plans
+
+    def differences(self, warehouse: Warehouse) -> list[str]:
+        """What the warehouse lacks or holds wrongly, per source (empty: it equals the truth)."""
+        found = []
+        if braze := braze_differences(warehouse, self.braze, self.start_date):
+            found.append(f"braze_segment_sizes: {braze}")
+        if appstore := appstore_differences(warehouse, self.appstore, APP_IDS):
+            found.append(f"report rows: {appstore}")
+        return found
+
+    def stop(self) -> None:
+        for fake in self.fakes.values():
+            fake.stop()
+
+
+def start_world(directory: Path, *, today: date | None = None) -> World:
+    """Start the fakes: 12 Braze segments over 250 days, 2 apps, 11 reports, 8 days."""
+    today = today or datetime.now(timezone.utc).date()
+    private_pem, public_pem = generate_key_pair()
+    key_path = directory / f"AuthKey_{KEY_ID}.p8"
+    key_path.write_text(private_pem)
+    braze = FakeBraze(today=today, segments=sample_segments(BRAZE_SEGMENTS, today=today)).start()
+    s3 = FakeS3().start()
+    appstore = FakeAppStoreConnect(
+        public_key_pem=public_pem, key_id=KEY_ID, issuer_id=ISSUER_ID, s3=s3
+    ).start()
+    appstore.populate_sample(app_ids=list(APP_IDS), today=today, days=APPSTORE_DAYS)
+    return World(braze, appstore, s3, key_path, today)
+
+
+@dataclass
+class CliRun:
+    """One run of the tap's CLI: what it printed, and whether it was killed."""
+
+    returncode: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    stderr: str = ""
+    killed: bool = False
+
+    @property
+    def last_state(self) -> dict[str, Any] | None:
+        states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+        return states[-1] if states else None
+
+    def record_count(self) -> int:
+        return sum(m["type"] == "RECORD" for m in self.messages)
+
+
+def run_cli(
+    config: dict[str, Any],
+    directory: Path,
+    *,
+    state: dict[str, Any] | None = None,
+    kill_after_records: int | None = None,
+    timeout: float = 600,
+) -> CliRun:
+    """Run the tap; SIGKILL it once it has printed `kill_after_records` records.
+
+    Everything it printed before dying is read (a target would have received it); a line cut
+    by the kill is dropped.
+    """
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)]
+    if state is not None:
+        state_path = directory / "state.json"
+        state_path.write_text(json.dumps(state))
+        command += ["--state", str(state_path)]
+    stderr_path = directory / "stderr.log"
+    run = CliRun(returncode=0)
+    records = 0
+    with (
+        stderr_path.open("w") as stderr,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+    ):
+        assert process.stdout is not None
+        for line in process.stdout:
+            if not line.endswith("\n"):
+                break  # cut off by the kill
+            message = json.loads(line)
+            run.messages.append(message)
+            if message["type"] == "RECORD":
+                records += 1
+                if records == kill_after_records:
+                    os.kill(process.pid, signal.SIGKILL)
+                    run.killed = True
+        run.returncode = process.wait(timeout=timeout)
+    run.stderr = stderr_path.read_text()
+    assert_no_secret(config, (json.dumps(run.messages), run.stderr))
+    return run
+
+
+def instance_of(key: str) -> str:
+    """The instance a report file belongs to, from its S3 key (…/<instance id>/<n>.csv.gz)."""
+    return key.rsplit("/", 2)[-2]
+
+
+def fault_counts(plans: dict[str, FaultPlan]) -> dict[str, Counter[str]]:
+    """Faults injected per fake and kind."""
+    return {name: Counter(plan.injected) for name, plan in plans.items()}

@@ -1,0 +1,133 @@
+"""What a warehouse that upserts by key ends up with, and what it should hold: the fakes' truth.
+
+`Warehouse` loads Singer messages the way target-postgres applies them (one row per stream and
+key, the last record wins). The `*_truth` functions say what a correct run lands; the
+`*_differences` functions list what is missing, extra or stale, so a failing test says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from tap_segment_analytics.appstore.reports import MEASURES, row_key, rows_stream_name, snake_case
+from tests.fakes import FakeAppStoreConnect, FakeBraze
+
+Key = tuple[Any, ...]
+
+
+@dataclass
+class Warehouse:
+    """Tables of records upserted by each stream's key properties."""
+
+    keys: dict[str, list[str]] = field(default_factory=dict)
+    tables: dict[str, dict[Key, dict[str, Any]]] = field(default_factory=dict)
+
+    def load(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Apply SCHEMA and RECORD messages in order."""
+        for message in messages:
+            if message["type"] == "SCHEMA":
+                self.keys[message["stream"]] = list(message["key_properties"])
+            elif message["type"] == "RECORD":
+                stream, record = message["stream"], message["record"]
+                key = tuple(record[k] for k in self.keys[stream])
+                self.tables.setdefault(stream, {})[key] = record
+
+    def table(self, stream: str) -> dict[Key, dict[str, Any]]:
+        """A stream's rows by key."""
+        return self.tables.get(stream, {})
+
+
+@dataclass
+class Differences:
+    """Keys a table lacks, holds in excess, or holds with values other than the truth's."""
+
+    missing: list[Any] = field(default_factory=list)
+    extra: list[Any] = field(default_factory=list)
+    stale: list[Any] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.extra or self.stale)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.missing)} missing, {len(self.extra)} extra, {len(self.stale)} stale "
+            f"(e.g. {(self.missing + self.extra + self.stale)[:3]})"
+        )
+
+
+def compare(landed: dict[Any, Any], truth: dict[Any, Any]) -> Differences:
+    """How `landed` differs from `truth`."""
+    return Differences(
+        missing=sorted(set(truth) - set(landed), key=str),
+        extra=sorted(set(landed) - set(truth), key=str),
+        stale=sorted((k for k in truth if k in landed and landed[k] != truth[k]), key=str),
+    )
+
+
+def braze_truth(fake: FakeBraze, start: date) -> dict[Key, int]:
+    """(segment, day) → size for every tracked segment from `start` (or its creation) to
+    yesterday."""
+    truth = {}
+    for segment in fake.segments:
+        if not segment.analytics_tracking_enabled or segment.archived:
+            continue
+        day = max(start, segment.created_at.date())
+        while day < fake.today:
+            truth[segment.id, day.isoformat()] = fake.size_for(segment.id, day)
+            day += timedelta(days=1)
+    return truth
+
+
+def braze_differences(warehouse: Warehouse, fake: FakeBraze, start: date) -> Differences:
+    """How the landed segment sizes differ from the fake's."""
+    landed = {key: r["size"] for key, r in warehouse.table("braze_segment_sizes").items()}
+    return compare(landed, braze_truth(fake, start))
+
+
+def _measures(row: dict[str, str]) -> dict[str, float]:
+    return {snake_case(c): float(v) for c, v in row.items() if c in MEASURES and v != ""}
+
+
+def appstore_truth(
+    api: FakeAppStoreConnect, app_ids: Iterable[str], granularity: str = "DAILY"
+) -> dict[Key, dict[str, float]]:
+    """(stream, row_key) → measures of every row a correct reader keeps."""
+    truth = {}
+    for app_id in app_ids:
+        for report in api.report_names(app_id):
+            for row in api.truth(app_id, report, granularity):
+                key = row_key(app_id=app_id, report_name=report, granularity=granularity, row=row)
+                truth[rows_stream_name(report), key] = _measures(row)
+    return truth
+
+
+def appstore_differences(
+    warehouse: Warehouse,
+    api: FakeAppStoreConnect,
+    app_ids: Iterable[str],
+    granularity: str = "DAILY",
+) -> Differences:
+    """How the landed report rows differ from the fake's truth."""
+    truth = appstore_truth(api, app_ids, granularity)
+    landed = {}
+    for stream in {stream for stream, _ in truth}:
+        for (key,), record in warehouse.table(stream).items():
+            if record["granularity"] != granularity:
+                continue
+            if "row" in record:
+                measures = {
+                    c: float(v)
+                    for c, v in record["row"].items()
+                    if v != "" and c in {snake_case(m) for m in MEASURES}
+                }
+            else:
+                measures = {
+                    snake_case(m): float(record[snake_case(m)])
+                    for m in MEASURES
+                    if record.get(snake_case(m)) is not None
+                }
+            landed[stream, key] = measures
+    return compare(landed, truth)
