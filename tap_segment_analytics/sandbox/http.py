@@ -12,6 +12,7 @@ import json
 import select
 import socket
 import struct
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,6 +88,15 @@ class _Fault:
 _Fake = TypeVar("_Fake", bound="FakeAPI")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that goes away mid-request (killed, timed out) is no error of the fake's."""
+
+    @override
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
 class FakeAPI:
     """A fake HTTP API on 127.0.0.1, served from a daemon thread.
 
@@ -159,7 +169,7 @@ class FakeAPI:
             def log_message(self, format: str, *args: Any) -> None:
                 """Silence the default stderr access log."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True

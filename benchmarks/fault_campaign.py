@@ -1,0 +1,112 @@
+"""The reliability campaign: how many nightly runs land everything through a flaky network, and
+what a SIGKILL costs.
+
+For each fault rate and seed, the fakes (12 Braze segments over 250 days; 2 apps, 11 reports,
+8 days of App Store instances) fail that share of their requests with every kind of trouble
+(tests/campaign.py); the tap's CLI is run as a scheduler would, each run resuming from the last
+STATE, until a run exits 0. Then, without faults, the CLI is SIGKILLed at seeded points and
+resumed; the downloads are compared with one clean run. Prints faults per kind, runs needed,
+whether the landed rows equal the truth, and the extra downloads per kill.
+
+Usage: python benchmarks/fault_campaign.py [SEEDS]   (from the repository root)
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.campaign import instance_of, run_cli, start_world  # noqa: E402
+from tests.warehouse import Warehouse  # noqa: E402
+
+RATES = (0.05, 0.15)
+MAX_RUNS = 30
+KILLS = 6
+
+
+def runs_needed(rate: float, seed: int) -> tuple[int, Counter[str], bool, int]:
+    """Scheduled runs until one exits 0; faults per kind; rows equal the truth; requests."""
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        world = start_world(directory)
+        try:
+            plans = world.inject_faults(seed=seed, rate=rate)
+            warehouse = Warehouse()
+            state = None
+            for number in range(1, MAX_RUNS + 1):
+                run = run_cli(world.config(), directory, state=state)
+                warehouse.load(run.messages)
+                state = run.last_state or state
+                if run.returncode == 0:
+                    break
+            kinds: Counter[str] = Counter()
+            for plan in plans.values():
+                kinds.update(plan.injected)
+            requests = sum(len(fake.requests) for fake in world.fakes.values())
+            return number, kinds, world.differences(warehouse) == [], requests
+        finally:
+            world.stop()
+
+
+def kill_campaign(seed: int) -> tuple[int, int, list[int], list[int], bool]:
+    """Clean downloads, downloads with kills, extra downloads per kill, instances re-read per
+    kill, and whether the landed rows equal the truth."""
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        world = start_world(directory)
+        try:
+            clean = run_cli(world.config(), directory)
+            clean_downloads = len(world.s3.downloads)
+            world.s3.downloads.clear()
+            rng = random.Random(seed)
+            warehouse = Warehouse()
+            state = None
+            per_run: list[list[str]] = []
+            for number in range(KILLS + 1):
+                kill_at = rng.randint(50, clean.record_count() // 3) if number < KILLS else None
+                before = len(world.s3.downloads)
+                run = run_cli(world.config(), directory, state=state, kill_after_records=kill_at)
+                per_run.append(world.s3.downloads[before:])
+                warehouse.load(run.messages)
+                state = run.last_state or state
+            extra, instances = [], []
+            for index, killed in enumerate(per_run[:-1]):
+                later = {key for run in per_run[index + 1 :] for key in run}
+                again = [key for key in killed if key in later]
+                extra.append(len(again))
+                instances.append(len({instance_of(key) for key in again}))
+            total = sum(len(keys) for keys in per_run)
+            exact = world.differences(warehouse) == []
+            return clean_downloads, total, extra, instances, exact
+        finally:
+            world.stop()
+
+
+def main() -> None:
+    seeds = [int(s) for s in sys.argv[1:]] or [1, 2, 3]
+    print("fault campaign: runs needed until one run exits 0 (each resuming from the last STATE)")
+    for rate in RATES:
+        for seed in seeds:
+            runs, kinds, exact, requests = runs_needed(rate, seed)
+            print(
+                f"  {rate:.0%} seed {seed}: {runs} run(s), {sum(kinds.values())} faults in "
+                f"{requests} requests, rows equal truth: {exact}; per kind: "
+                + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+            )
+    print(f"kill and resume: {KILLS} SIGKILLs at seeded points, each run resumed from its STATE")
+    for seed in seeds:
+        clean, total, extra, instances, exact = kill_campaign(seed)
+        print(
+            f"  seed {seed}: {total} downloads against {clean} for one clean run "
+            f"(+{total - clean}); extra per kill {extra}; instances read again per kill "
+            f"{instances}; rows equal truth: {exact}"
+        )
+
+
+if __name__ == "__main__":
+    main()
