@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.campaign import instance_of, run_cli, start_world  # noqa: E402
-from tests.warehouse import Warehouse  # noqa: E402
+from tests.campaign import instance_of, run_cli, start_world
+from tests.warehouse import Warehouse
 
 RATES = (0.05, 0.15)
 MAX_RUNS = 30
@@ -38,7 +38,9 @@ def runs_needed(rate: float, seed: int) -> tuple[int, Counter[str], bool, int]:
             plans = world.inject_faults(seed=seed, rate=rate)
             warehouse = Warehouse()
             state = None
-            for number in range(1, MAX_RUNS + 1):
+            runs = 0
+            while runs < MAX_RUNS:
+                runs += 1
                 run = run_cli(world.config(), directory, state=state)
                 warehouse.load(run.messages)
                 state = run.last_state or state
@@ -48,7 +50,7 @@ def runs_needed(rate: float, seed: int) -> tuple[int, Counter[str], bool, int]:
             for plan in plans.values():
                 kinds.update(plan.injected)
             requests = sum(len(fake.requests) for fake in world.fakes.values())
-            return number, kinds, world.differences(warehouse) == [], requests
+            return runs, kinds, world.differences(warehouse) == [], requests
         finally:
             world.stop()
 
