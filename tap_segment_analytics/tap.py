@@ -21,6 +21,7 @@ from tap_segment_analytics.appstore.auth import (
 from tap_segment_analytics.appstore.rate_limit import RateBudget
 from tap_segment_analytics.appstore.streams import (
     GenericReportRows,
+    ReportDates,
     ReportInstances,
     ReportRequests,
     Reports,
@@ -166,6 +167,15 @@ class TapSegmentAnalytics(Tap):
             "(needs the Admin role).",
         ),
         th.Property(
+            "appstore_backfill",
+            th.BooleanType,
+            default=False,
+            description="Read each app's history once from a ONE_TIME_SNAPSHOT report request "
+            "(an existing one, or one created when appstore_create_report_requests is on; Apple "
+            "allows one per app every 31 days). Its rows land in the same streams; the newest "
+            "processing date wins.",
+        ),
+        th.Property(
             "appstore_api_url",
             th.StringType,
             default=APPLE_API_URL,
@@ -260,6 +270,7 @@ class TapSegmentAnalytics(Tap):
                 Reports(self),
                 ReportInstances(self),
                 ReportSegments(self),
+                ReportDates(self),
                 *(rows(self) for rows in known_report_streams()),
                 GenericReportRows(self),
             ]

@@ -23,5 +23,6 @@ STREAM_KEYS: dict[str, list[str]] = {
     "appstore_reports": ["id"],
     "appstore_report_instances": ["id"],
     "appstore_report_segments": ["id"],
+    "appstore_report_dates": ["app_id", "report_name", "granularity", "date"],
     **{name: ["row_key"] for name in ROWS_STREAMS},
 }

@@ -184,6 +184,7 @@ def test_only_configured_reports_and_granularities_are_read(
         "appstore_reports",
         "appstore_report_instances",
         "appstore_report_segments",
+        "appstore_report_dates",
         "appstore_app_sessions_standard",
     }
 

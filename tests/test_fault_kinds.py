@@ -20,9 +20,11 @@ FAST = {"request_timeout_seconds": 1}
 
 
 def first_tries_fail(kind: str) -> FaultPlan:
-    """Every request's first try fails with `kind` (a share of them for slow stalls)."""
-    rate = 0.3 if kind == faults.STALL else 1.0
-    return FaultPlan(seed=11, rate=rate, kinds=(kind,), stall_seconds=3, only_first_try=True)
+    """Every request's first try fails with `kind` (only two for slow stalls)."""
+    limit = 2 if kind == faults.STALL else None
+    return FaultPlan(
+        seed=11, rate=1.0, kinds=(kind,), stall_seconds=3, only_first_try=True, limit=limit
+    )
 
 
 def crash_rows_differences(run: TapRun, appstore: AppStore) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ resumes at the instance it was in.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from http import HTTPStatus
@@ -22,10 +23,12 @@ from typing_extensions import override
 
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.instance_plan import (
+    ONE_TIME_SNAPSHOT,
     ONGOING,
     Position,
     lost_to_retention,
     plan_instances,
+    snapshots_read,
 )
 from tap_segment_analytics.appstore.report_files import (
     DownloadProblem,
@@ -80,11 +83,26 @@ class ReportRequests(AppStoreStream):
         """Flat record with the app id."""
         return {**row, "app_id": context["app_id"]}
 
+    @property
+    def backfill(self) -> bool:
+        """Whether `appstore_backfill` is on."""
+        return bool(self.config.get("appstore_backfill"))
+
+    @override
+    def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
+        """Without a backfill, snapshot requests are none of this run's business."""
+        params = super().get_url_params(context, next_page_token)
+        if not self.backfill:
+            params["filter[accessType]"] = ONGOING
+        return params
+
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The app's requests; warns about stopped ones and creates one when needed and allowed."""
+        """The app's requests; warns about stopped ones; creates an ONGOING one (and for a
+        backfill a ONE_TIME_SNAPSHOT one) when needed and allowed."""
         records = list(super().get_records(context))
         app_id = context["app_id"]
+        create = bool(self.config.get("appstore_create_report_requests"))
         for record in records:
             if record.get("stopped_due_to_inactivity"):
                 self.logger.warning(
@@ -92,34 +110,53 @@ class ReportRequests(AppStoreStream):
                     "produces no new reports%s",
                     record["id"],
                     app_id,
-                    ""
-                    if self.config.get("appstore_create_report_requests")
-                    else "; set appstore_create_report_requests to create a new one",
+                    "" if create else "; set appstore_create_report_requests to create a new one",
                 )
-        active = [
-            r
+        wanted = []
+        if not any(
+            r.get("access_type") == ONGOING and not r.get("stopped_due_to_inactivity")
             for r in records
-            if r.get("access_type") == ONGOING and not r.get("stopped_due_to_inactivity")
-        ]
-        if not active:
-            if self.config.get("appstore_create_report_requests"):
-                self.create_ongoing_request(app_id)
-                records = list(super().get_records(context))
-            else:
-                self.logger.warning(
-                    "appstore: app %s has no active ONGOING report request; create one in App "
-                    "Store Connect or set appstore_create_report_requests (Admin role)",
-                    app_id,
-                )
+        ):
+            wanted.append(ONGOING)
+        if (
+            self.backfill
+            and not any(r.get("access_type") == ONE_TIME_SNAPSHOT for r in records)
+            and not self.instances_stream.backfilled(app_id)
+        ):
+            wanted.append(ONE_TIME_SNAPSHOT)
+        if wanted and create:
+            for access_type in wanted:
+                self.create_request(app_id, access_type)
+            records = list(super().get_records(context))
+        elif ONGOING in wanted:
+            self.logger.warning(
+                "appstore: app %s has no active ONGOING report request; create one in App "
+                "Store Connect or set appstore_create_report_requests (Admin role)",
+                app_id,
+            )
+        elif wanted:
+            self.logger.warning(
+                "appstore_backfill: app %s has no ONE_TIME_SNAPSHOT report request; create one "
+                "in App Store Connect or set appstore_create_report_requests (Admin role)",
+                app_id,
+            )
         self.listed[app_id] = [{**r, "app_id": app_id} for r in records]
         yield from records
 
-    def create_ongoing_request(self, app_id: str) -> None:
-        """POST an ONGOING request; a 409 means one exists already (a race): list again."""
+    @property
+    def instances_stream(self) -> ReportInstances:
+        """The stream whose state knows which snapshots were read."""
+        stream = self._tap.streams[ReportInstances.name]
+        assert isinstance(stream, ReportInstances)
+        return stream
+
+    def create_request(self, app_id: str, access_type: str) -> None:
+        """POST a request; a 409 means one exists already (a race) or, for a snapshot, that
+        Apple's one-a-month allowance is spent: either way, list again."""
         body = {
             "data": {
                 "type": "analyticsReportRequests",
-                "attributes": {"accessType": ONGOING},
+                "attributes": {"accessType": access_type},
                 "relationships": {"app": {"data": {"type": "apps", "id": app_id}}},
             }
         }
@@ -134,16 +171,31 @@ class ReportRequests(AppStoreStream):
             method="POST", url=f"{self.url_base}/v1/analyticsReportRequests", json=body
         )
         response = self.request_decorator(send)(prepared, None)
-        if response.status_code == HTTPStatus.CONFLICT:
+        conflict = response.status_code == HTTPStatus.CONFLICT
+        if access_type == ONGOING and conflict:
             self.logger.info(
                 "appstore: app %s already has an ONGOING report request (409: %s)",
                 app_id,
                 api_errors(response),
             )
-        else:
+        elif access_type == ONGOING:
             self.logger.warning(
                 "appstore: created an ONGOING report request for app %s; Apple makes its first "
                 "reports within 24 to 48 hours",
+                app_id,
+            )
+        elif conflict:
+            self.logger.warning(
+                "appstore_backfill: Apple refused a ONE_TIME_SNAPSHOT request for app %s (409: "
+                "%s): it allows one per app every 31 days, deleted ones included; the backfill "
+                "waits until one can be made",
+                app_id,
+                api_errors(response),
+            )
+        else:
+            self.logger.info(
+                "appstore_backfill: created a ONE_TIME_SNAPSHOT report request for app %s; "
+                "Apple prepares its history within 24 to 48 hours and a later run reads it",
                 app_id,
             )
 
@@ -169,30 +221,48 @@ class Reports(AppStoreStream):
         # The wanted reports of this run by (app id, report name), for the instances stream.
         self.named: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
-    def readable_requests(self, app_id: str) -> list[dict[str, Any]]:
-        """The app's ONGOING requests (stopped ones too: their instances stay 35 days)."""
+    def requests_of(self, app_id: str, access_type: str) -> list[dict[str, Any]]:
+        """The app's requests of that type (stopped ONGOING ones too: their instances stay
+        35 days)."""
         requests_stream = self._tap.streams[ReportRequests.name]
         assert isinstance(requests_stream, ReportRequests)
-        return [r for r in requests_stream.listed.get(app_id, []) if r["access_type"] == ONGOING]
+        return [
+            r for r in requests_stream.listed.get(app_id, []) if r["access_type"] == access_type
+        ]
+
+    def reports_of(self, context: dict[str, Any], request: dict[str, Any]) -> list[dict[str, Any]]:
+        """A request's reports, as records."""
+        return [
+            {
+                **report,
+                "request_id": request["id"],
+                "app_id": context["app_id"],
+                "access_type": request["access_type"],
+            }
+            for report in self.request_records({**context, "request_id": request["id"]})
+        ]
+
+    def wanted(self, report: dict[str, Any]) -> bool:
+        """Whether the report is among the configured names and categories."""
+        names = self.config.get("appstore_report_names")
+        categories = self.config.get("appstore_report_categories")
+        return (not names or report["name"] in names) and (
+            not categories or report.get("category") in categories
+        )
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The wanted reports of the app; a configured name the API does not list is an error."""
+        """The wanted reports of the app; a configured name the API does not list is an error.
+
+        With a backfill, the reports of each snapshot request not yet read for every wanted
+        report and granularity are listed too.
+        """
         app_id = context["app_id"]
         reports = []
-        for request in self.readable_requests(app_id):
-            reports += [
-                {
-                    **report,
-                    "request_id": request["id"],
-                    "app_id": app_id,
-                    "access_type": request["access_type"],
-                }
-                for report in self.request_records({**context, "request_id": request["id"]})
-            ]
+        for request in self.requests_of(app_id, ONGOING):
+            reports += self.reports_of(context, request)
         names = {r["name"] for r in reports}
         wanted_names = set(self.config.get("appstore_report_names") or [])
-        categories = set(self.config.get("appstore_report_categories") or [])
         if not reports:
             self.logger.warning(
                 "appstore: app %s lists no reports yet (new requests take 24 to 48 hours)",
@@ -203,13 +273,36 @@ class Reports(AppStoreStream):
                 f"appstore_report_names: {describe_names(missing)} not listed for app "
                 f"{app_id}; the API lists {describe_names(names)}"
             )
+        if self.config.get("appstore_backfill"):
+            partitions = [
+                {"app_id": app_id, "report_name": r["name"], "granularity": granularity}
+                for r in reports
+                if self.wanted(r)
+                for granularity in self.granularities
+            ]
+            instances = self._tap.streams[ReportInstances.name]
+            assert isinstance(instances, ReportInstances)
+            for snapshot in self.requests_of(app_id, ONE_TIME_SNAPSHOT):
+                if partitions and instances.read_everywhere(snapshot["id"], partitions):
+                    continue
+                snapshot_reports = self.reports_of(context, snapshot)
+                if not snapshot_reports:
+                    self.logger.info(
+                        "appstore_backfill: snapshot request %s of app %s lists no reports "
+                        "yet; a later run reads it once Apple has made them",
+                        snapshot["id"],
+                        app_id,
+                    )
+                reports += snapshot_reports
         for report in reports:
-            if wanted_names and report["name"] not in wanted_names:
-                continue
-            if categories and report.get("category") not in categories:
-                continue
-            self.named.setdefault((app_id, report["name"]), []).append(report)
-            yield report
+            if self.wanted(report):
+                self.named.setdefault((app_id, report["name"]), []).append(report)
+                yield report
+
+    @property
+    def granularities(self) -> list[str]:
+        """`appstore_granularities`."""
+        return list(self.config.get("appstore_granularities") or ["DAILY"])
 
     @override
     def generate_child_contexts(self, record: dict, context: Any) -> Iterable[dict[str, Any]]:
@@ -218,7 +311,7 @@ class Reports(AppStoreStream):
         soon as that report and granularity are done."""
         if record["id"] != self.named[(record["app_id"], record["name"])][0]["id"]:
             return
-        for granularity in self.config.get("appstore_granularities") or ["DAILY"]:
+        for granularity in self.granularities:
             yield {
                 "app_id": record["app_id"],
                 "report_name": record["name"],
@@ -264,10 +357,14 @@ class ReportInstances(AppStoreStream):
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The instances this run applies, in order; each one's bookmark once its rows are out."""
         state = self.get_context_state(context)
-        done = Position.from_state(state) or self.migrated_position(context, state)
+        if Position.from_state(state) is None:
+            self.migrate_bookmark(context, state)
+        read = snapshots_read(state)
         listed = []
         for report in self.reports_of(context):
-            listed += [
+            if report["request_id"] in read:
+                continue
+            instances = [
                 {
                     **item,
                     "app_id": context["app_id"],
@@ -279,14 +376,65 @@ class ReportInstances(AppStoreStream):
                 }
                 for item in self.request_records({**context, "report_id": report["id"]})
             ]
-        self.warn_about_retention(context, done, listed)
+            if not instances and report["access_type"] == ONE_TIME_SNAPSHOT:
+                self.logger.info(
+                    "appstore_backfill: snapshot request %s of app %s has no %s instances of "
+                    "'%s' yet; a later run looks again",
+                    report["request_id"],
+                    context["app_id"],
+                    context["granularity"],
+                    context["report_name"],
+                )
+            listed += instances
         start_date = date.fromisoformat(str(self.config["start_date"])[:10])
-        for instance in plan_instances(listed, after=done, start_date=start_date):
+        plan = plan_instances(listed, state=state, start_date=start_date)
+        if plan.backfill is None:
+            self.warn_about_retention(context, Position.from_state(state), listed)
+        else:
+            state["backfill"] = plan.backfill
+            self.log_backfill(context, plan.instances, resuming=plan.resuming)
+        for instance in plan.instances:
             yield instance
             # The SDK asks for the next instance only once it has synced this one's segments
             # and rows and written its record: only now may the bookmark move past it.
-            Position.of(instance).save(state)
+            position = Position.of(instance)
+            position.save(state)
+            if plan.backfill is not None:
+                plan.backfill["done"] = position.as_list()
             self._tap.state_writer.write_state(self.tap_state)
+        if plan.backfill is not None:
+            state["snapshots_read"] = sorted(read | set(plan.backfill["requests"]))
+            del state["backfill"]
+            self._tap.state_writer.write_state(self.tap_state)
+
+    def log_backfill(
+        self, context: dict[str, Any], instances: list[dict[str, Any]], *, resuming: bool
+    ) -> None:
+        """One line saying what a backfill of the partition applies."""
+        snapshot = [i for i in instances if i["access_type"] == ONE_TIME_SNAPSHOT]
+        self.logger.info(
+            "appstore_backfill: app %s report '%s' (%s): %s %d snapshot instances processed %s "
+            "to %s, then %d ONGOING ones again so the newest values win",
+            context["app_id"],
+            context["report_name"],
+            context["granularity"],
+            "resuming," if resuming else "applying",
+            len(snapshot),
+            min((i["processing_date"] for i in snapshot), default="-"),
+            max((i["processing_date"] for i in snapshot), default="-"),
+            len(instances) - len(snapshot),
+        )
+
+    def read_everywhere(self, snapshot_id: str, partitions: list[dict[str, Any]]) -> bool:
+        """Whether every one of these partitions has read the snapshot."""
+        return all(snapshot_id in snapshots_read(self.get_context_state(p)) for p in partitions)
+
+    def backfilled(self, app_id: str) -> bool:
+        """Whether any partition of the app has read a snapshot (the app needs no new one)."""
+        return any(
+            p.get("context", {}).get("app_id") == app_id and snapshots_read(p)
+            for p in self.stream_state.get("partitions", [])
+        )
 
     def reports_of(self, context: dict[str, Any]) -> list[dict[str, Any]]:
         """The wanted reports of the partition's app and name, from every readable request."""
@@ -294,8 +442,8 @@ class ReportInstances(AppStoreStream):
         assert isinstance(reports_stream, Reports)
         return reports_stream.named.get((context["app_id"], context["report_name"]), [])
 
-    def migrated_position(self, context: dict[str, Any], state: dict[str, Any]) -> Position | None:
-        """The bookmark of a state written when partitions were per report id (tap 0.1)."""
+    def migrate_bookmark(self, context: dict[str, Any], state: dict[str, Any]) -> None:
+        """Take over the bookmark of a state written when partitions were per report id."""
         ids = {r["id"] for r in self.reports_of(context)}
         old = [
             p
@@ -304,13 +452,10 @@ class ReportInstances(AppStoreStream):
             and p["context"].get("granularity") == context["granularity"]
             and p.get("replication_key_value")
         ]
-        if not old:
-            return None
-        position = Position.covering(max(str(p["replication_key_value"]) for p in old))
-        position.save(state)
+        if old:
+            Position.covering(max(str(p["replication_key_value"]) for p in old)).save(state)
         for partition in old:
             self.stream_state["partitions"].remove(partition)
-        return position
 
     def warn_about_retention(
         self, context: dict[str, Any], done: Position | None, listed: list[dict[str, Any]]
@@ -400,6 +545,51 @@ class ReportSegments(AppStoreStream):
                     continue
 
 
+class ReportDates(AppStoreStream):
+    """For each app, report, granularity and Date: the newest instance that had rows of it.
+
+    A newer instance is the whole truth for the Dates it restates, and Apple's noise and
+    thresholds can leave a dimension combination out of it: upserts alone would keep the older
+    row for ever. Instances are applied oldest first, so upserted by its key this stream names,
+    for each Date, the instance whose rows are current; a view joining the rows on `instance_id`
+    and `date` returns exactly Apple's newest data (README, "Current rows").
+    """
+
+    name = "appstore_report_dates"
+    path = "/v1/analyticsReportInstances/{instance_id}"  # nothing is requested: rows count
+    primary_keys = ("app_id", "report_name", "granularity", "date")
+    parent_stream_type = ReportInstances
+    state_partitioning_keys: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rows: dict[str, Counter[str | None]] = {}
+
+    def counter(self, instance_id: str) -> Counter[str | None] | None:
+        """Where the rows streams count an instance's rows per Date (None when not wanted)."""
+        if not self.selected:
+            return None
+        return self._rows.setdefault(instance_id, Counter())
+
+    @override
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        """One record per Date of the instance, once all of its rows are out."""
+        counts = self._rows.pop(context["instance_id"], Counter())
+        for day, rows in sorted(counts.items(), key=lambda item: str(item[0])):
+            if day is None:
+                continue
+            yield {
+                "app_id": context["app_id"],
+                "report_name": context["report_name"],
+                "granularity": context["granularity"],
+                "date": day,
+                "instance_id": context["instance_id"],
+                "processing_date": context["processing_date"],
+                "rows": rows,
+                "rows_stream": rows_stream_name(context["report_name"]),
+            }
+
+
 def segment_file(record: dict[str, Any], fetched_at: float) -> SegmentFile:
     """What a segment resource says about its file."""
     size = record.get("size_in_bytes")
@@ -456,6 +646,13 @@ class ReportRows(AppStoreStream):
             return file
         raise SourceError(f"App Store Connect sent no download url on {self.describe()}")
 
+    @property
+    def dates_stream(self) -> ReportDates:
+        """Where each instance's rows per Date are counted."""
+        stream = self._tap.streams[ReportDates.name]
+        assert isinstance(stream, ReportDates)
+        return stream
+
     def listed_file(self, context: dict[str, Any]) -> SegmentFile:
         """The URL the segments listing handed out, or a fresh one."""
         segments = self._tap.streams[ReportSegments.name]
@@ -492,8 +689,12 @@ class ReportRows(AppStoreStream):
                 timeout=self.timeout,
                 on_retry=on_retry,
             ) as (path, _size):
+                dates = self.dates_stream.counter(context["instance_id"])
                 for row in read_rows(path):
-                    yield self.to_record(row, context)
+                    record = self.to_record(row, context)
+                    if dates is not None:
+                        dates[record.get("date")] += 1
+                    yield record
         except DownloadProblem as exc:
             raise SourceError(
                 f"appstore: download of {where} failed: {exc}, still after {policy.max_tries} tries"

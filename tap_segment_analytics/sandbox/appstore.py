@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlencode
 
@@ -44,6 +44,9 @@ MAX_PAGE_LIMIT = 200
 HOUR_LIMIT = 3600  # requests per key per rolling hour
 RATE_LIMIT_WINDOW = 3600  # seconds
 URL_LIFETIME = 300  # seconds a presigned report-file URL stays valid (X-Amz-Expires)
+SNAPSHOT_INTERVAL_DAYS = 31  # Apple allows one ONE_TIME_SNAPSHOT request per app this often
+# On the same processing date, an ONGOING instance is newer than a snapshot's.
+_ACCESS_ORDER = {"ONE_TIME_SNAPSHOT": 0, "ONGOING": 1}
 
 ACCESS_TYPES = ("ONGOING", "ONE_TIME_SNAPSHOT")
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
@@ -253,6 +256,7 @@ class _App:
     id: str
     name: str
     requests: list[_ReportRequest] = field(default_factory=list)
+    snapshots_created: list[date] = field(default_factory=list)  # deleted ones count too
 
 
 # Responses
@@ -570,12 +574,15 @@ class FakeAppStoreConnect(FakeAPI):
         granularity: str,
         processing_date: date,
         rows_by_segment: list[list[dict[str, str]]],
+        *,
+        access_type: str = "ONGOING",
     ) -> str:
-        """Publish one instance, one gzip TSV segment per inner list of rows; returns its id."""
+        """Publish one instance, one gzip TSV segment per inner list of rows, in the app's
+        (latest) request of `access_type`; returns its id."""
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
         with self._state:
-            report = self._report_for(app_id, report_name, None)
+            report = self._report_for(app_id, report_name, None, access_type)
             known = REPORT_COLUMNS.get(report_name) or (
                 WEB_PREVIEWS_COLUMNS if report_name == WEB_PREVIEWS_REPORT else None
             )
@@ -591,7 +598,7 @@ class FakeAppStoreConnect(FakeAPI):
             code = re.sub(r"\W+", "_", report_name).upper()
             for index, rows in enumerate(rows_by_segment):
                 key = (
-                    f"reports/{app_id}/{code}/{granularity}/ONGOING/{stamp}/"
+                    f"reports/{app_id}/{code}/{granularity}/{access_type}/{stamp}/"
                     f"{instance.id}/{index}.csv.gz"
                 )
                 shuffled = list(columns)
@@ -621,62 +628,176 @@ class FakeAppStoreConnect(FakeAPI):
         rows_per_day: int = 6,
         restate_window: int = 3,
         seed: int = 7,
+        drop_share: float = 0.0,
     ) -> None:
         """Realistic, deterministic demo data: DAILY instances for today-days .. today-1 that
-        each restate the previous `restate_window` Dates, a few 2-segment instances, and one
-        WEEKLY instance per report (plus the App Store Web Previews report)."""
+        each restate the previous `restate_window` Dates (dropping `drop_share` of the rows an
+        earlier instance had), a few 2-segment instances, and one WEEKLY instance per report
+        (plus the App Store Web Previews report)."""
         names = list(dict.fromkeys([*(reports or REPORT_COLUMNS), WEB_PREVIEWS_REPORT]))
-        last_sunday = today - timedelta(days=today.weekday() + 1)
-        week_start = last_sunday - timedelta(days=6)
         for app_id in app_ids:
             if app_id not in self._apps:
                 self.add_app(app_id)
-            for report_index, name in enumerate(names):
+            for name in names:
                 category = WEB_PREVIEWS_CATEGORY if name == WEB_PREVIEWS_REPORT else None
                 self.add_report(app_id, name, category=category)
-                for offset in range(days, 0, -1):
-                    processing = today - timedelta(days=offset)
-                    rows = [
-                        row
-                        for back in range(restate_window, 0, -1)
-                        for row in self._sample_rows(
-                            app_id, name, "DAILY", processing - timedelta(days=back),
-                            processing, rows_per_day, seed,
-                        )
-                    ]  # fmt: skip
-                    split = (offset + report_index) % 4 == 0 and len(rows) > 1
-                    segments = [rows[: len(rows) // 2], rows[len(rows) // 2 :]] if split else [rows]
-                    self.add_instance(app_id, name, "DAILY", processing, segments)
+        for offset in range(days, 0, -1):
+            self.publish_day(
+                app_ids=app_ids,
+                processing=today - timedelta(days=offset),
+                rows_per_day=rows_per_day,
+                restate_window=restate_window,
+                seed=seed,
+                drop_share=drop_share,
+            )
+        last_sunday = today - timedelta(days=today.weekday() + 1)
+        week_start = last_sunday - timedelta(days=6)
+        for app_id in app_ids:
+            for name in names:
                 weekly = self._sample_rows(
                     app_id, name, "WEEKLY", week_start, last_sunday + timedelta(days=1),
                     rows_per_day, seed,
                 )  # fmt: skip
                 self.add_instance(app_id, name, "WEEKLY", last_sunday + timedelta(days=1), [weekly])
 
+    def publish_day(
+        self,
+        *,
+        app_ids: list[str],
+        processing: date,
+        rows_per_day: int = 6,
+        restate_window: int = 3,
+        seed: int = 7,
+        drop_share: float = 0.0,
+        access_type: str = "ONGOING",
+    ) -> None:
+        """One DAILY instance per report of each app, processed on `processing`: the rows of
+        the `restate_window` Dates before it, without `drop_share` of the rows of Dates an
+        earlier instance already had (Apple's noise and thresholds drop them)."""
+        for app_id in app_ids:
+            with self._state:
+                names = [r.name for r in self._latest_request(app_id, "ONGOING").reports]
+            for report_index, name in enumerate(names):
+                rows = [
+                    row
+                    for back in range(restate_window, 0, -1)
+                    for row in self._restated_rows(
+                        app_id, name, processing - timedelta(days=back), processing,
+                        rows_per_day, seed, drop_share if back > 1 else 0.0,
+                    )
+                ]  # fmt: skip
+                split = (processing.toordinal() + report_index) % 4 == 0 and len(rows) > 1
+                segments = [rows[: len(rows) // 2], rows[len(rows) // 2 :]] if split else [rows]
+                self.add_instance(
+                    app_id, name, "DAILY", processing, segments, access_type=access_type
+                )
+
+    def add_snapshot(self, app_id: str, *, created: date | None = None) -> str:
+        """A ONE_TIME_SNAPSHOT request for the app, not ready yet (no reports); its id."""
+        with self._state:
+            app = self._apps[app_id]
+            app.snapshots_created.append(created or _utc_today())
+            return self._new_request(app, "ONE_TIME_SNAPSHOT", stopped=False).id
+
+    def delete_request(self, request_id: str) -> None:
+        """Delete a report request (a deleted snapshot still counts against the 31 days)."""
+        with self._state:
+            report_request = self._requests.pop(request_id)
+            self._apps[report_request.app_id].requests.remove(report_request)
+
+    def publish_snapshot(
+        self,
+        app_id: str,
+        *,
+        history_days: int,
+        dated: str = "historical",
+        rows_per_day: int = 6,
+        restate_window: int = 3,
+        seed: int = 7,
+    ) -> None:
+        """Make the app's latest snapshot ready: every ONGOING report's history.
+
+        How Apple dates a snapshot's instances is unconfirmed (api-notes). "historical": one
+        DAILY instance per past processing date, like the ONGOING ones (identical where they
+        overlap); "creation": one instance processed on the snapshot's creation day holding
+        every Date of the history.
+        """
+        with self._state:
+            snapshot = self._latest_request(app_id, "ONE_TIME_SNAPSHOT")
+            created = self._apps[app_id].snapshots_created[-1]
+            names = [r.name for r in self._latest_request(app_id, "ONGOING").reports]
+            for name in names:
+                category = next(
+                    r.category for r in self._latest_request(app_id, "ONGOING").reports
+                    if r.name == name
+                )  # fmt: skip
+                report = _Report(self._new_id("report"), snapshot.id, name, category)
+                snapshot.reports.append(report)
+                self._reports[report.id] = report
+        if dated == "creation":
+            for name in names:
+                rows = [
+                    row
+                    for back in range(history_days, 0, -1)
+                    for row in self._sample_rows(
+                        app_id, name, "DAILY", created - timedelta(days=back), created,
+                        rows_per_day, seed,
+                    )
+                ]  # fmt: skip
+                self.add_instance(
+                    app_id, name, "DAILY", created, [rows], access_type="ONE_TIME_SNAPSHOT"
+                )
+            return
+        for back in range(history_days - restate_window, 0, -1):
+            self.publish_day(
+                app_ids=[app_id],
+                processing=created - timedelta(days=back),
+                rows_per_day=rows_per_day,
+                restate_window=restate_window,
+                seed=seed,
+                access_type="ONE_TIME_SNAPSHOT",
+            )
+
     def report_id(self, app_id: str, report_name: str) -> str:
-        """The id of the app's (ONGOING) report of that name."""
+        """The id of the app's (latest ONGOING request's) report of that name."""
         with self._state:
             return self._find_report(app_id, report_name).id
 
     def report_names(self, app_id: str) -> list[str]:
         """The names of the app's reports."""
         with self._state:
-            return [r.name for r in self._ongoing_request(app_id).reports]
+            return [r.name for r in self._latest_request(app_id, "ONGOING").reports]
 
-    def truth(self, app_id: str, report_name: str, granularity: str) -> list[dict[str, str]]:
-        """The rows a correct reader keeps: per (Date, dimensions), the newest instance's row."""
+    def truth(
+        self, app_id: str, report_name: str, granularity: str, *, snapshots: bool = True
+    ) -> list[dict[str, str]]:
+        """The rows a correct reader keeps: for each Date, the rows of the newest instance (by
+        processing date, ONGOING after a snapshot's on the same date) that has that Date.
+
+        A newer instance is the whole truth for the Dates it restates: a row it lacks is gone.
+        """
         with self._state:
-            report = self._find_report(app_id, report_name)
-            instances = sorted(
-                (i for i in report.instances if i.granularity == granularity),
-                key=lambda i: i.processing_date,
-            )
-            kept: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-            for instance in instances:
+            instances = [
+                (i.processing_date, _ACCESS_ORDER[request.access_type], i)
+                for request in self._apps[app_id].requests
+                if snapshots or request.access_type == "ONGOING"
+                for report in request.reports
+                if report.name == report_name
+                for i in report.instances
+                if i.granularity == granularity
+            ]
+            newest: dict[str, dict[tuple[tuple[str, str], ...], dict[str, str]]] = {}
+            for _, _, instance in sorted(instances, key=lambda t: (t[0], t[1])):
+                by_date: dict[str, dict[tuple[tuple[str, str], ...], dict[str, str]]] = {}
                 for segment in instance.segments:
                     for row in segment.rows:
-                        kept[_fact_key(row)] = dict(row)
-        return [kept[key] for key in sorted(kept, key=lambda k: (dict(k).get("Date", ""), k))]
+                        by_date.setdefault(row.get("Date", ""), {})[_fact_key(row)] = dict(row)
+                newest.update(by_date)
+        return [
+            row
+            for day in sorted(newest)
+            for _, row in sorted(newest[day].items(), key=lambda item: item[0])
+        ]
 
     def rate_limit(self, *, times: int = 1, path: str | None = None, after: int = 0) -> None:
         """Answer the next matching requests with 429 RATE_LIMIT_EXCEEDED (no Retry-After)."""
@@ -730,6 +851,24 @@ class FakeAppStoreConnect(FakeAPI):
                     row[column] = _sample_measure(column, grown)
             rows.setdefault(_fact_key(row), {c: row[c] for c in columns})
         return list(rows.values())
+
+    def _restated_rows(
+        self,
+        app_id: str,
+        report_name: str,
+        day: date,
+        processing: date,
+        count: int,
+        seed: int,
+        drop_share: float,
+    ) -> list[dict[str, str]]:
+        """The DAILY rows of `day` in the instance processed on `processing`, without a
+        deterministic `drop_share` of them."""
+        rows = self._sample_rows(app_id, report_name, "DAILY", day, processing, count, seed)
+        if not drop_share:
+            return rows
+        rng = random.Random(f"drop|{seed}|{app_id}|{report_name}|{day}|{processing}")
+        return [row for row in rows if rng.random() >= drop_share]
 
     # Dispatch
 
@@ -912,6 +1051,20 @@ class FakeAppStoreConnect(FakeAPI):
                     "been used",
                     "You already have such an entity: this app has an ongoing report request.",
                 )
+            if access_type == "ONE_TIME_SNAPSHOT":
+                today = _utc_today()
+                if any(
+                    (today - made).days < SNAPSHOT_INTERVAL_DAYS for made in app.snapshots_created
+                ):
+                    # An App Store Connect engineer's forum answer: one a month, deleted
+                    # ones included.
+                    return _apple_error(
+                        409,
+                        "STATE_ERROR",
+                        "The request cannot be fulfilled because of the state of another resource.",
+                        "You already have such an entity",
+                    )
+                app.snapshots_created.append(today)
             created = self._new_request(app, access_type, stopped=False)
             self.created_requests.append(created.id)
         resource = self._request_resource(created)
@@ -1117,17 +1270,19 @@ class FakeAppStoreConnect(FakeAPI):
         self._requests[report_request.id] = report_request
         return report_request
 
-    def _ongoing_request(self, app_id: str) -> _ReportRequest:
+    def _latest_request(self, app_id: str, access_type: str) -> _ReportRequest:
         app = self._apps.get(app_id)
         if app is None:
             raise KeyError(f"unknown app {app_id!r}: call add_app first")
-        ongoing = [r for r in app.requests if r.access_type == "ONGOING"]
-        if not ongoing:
-            raise ValueError(f"app {app_id!r} has no ONGOING report request")
-        return ongoing[-1]
+        matching = [r for r in app.requests if r.access_type == access_type]
+        if not matching:
+            raise ValueError(f"app {app_id!r} has no {access_type} report request")
+        return matching[-1]
 
-    def _report_for(self, app_id: str, name: str, category: str | None) -> _Report:
-        report_request = self._ongoing_request(app_id)
+    def _report_for(
+        self, app_id: str, name: str, category: str | None, access_type: str = "ONGOING"
+    ) -> _Report:
+        report_request = self._latest_request(app_id, access_type)
         for report in report_request.reports:
             if report.name == name:
                 return report
@@ -1138,10 +1293,14 @@ class FakeAppStoreConnect(FakeAPI):
         return report
 
     def _find_report(self, app_id: str, name: str) -> _Report:
-        for report in self._ongoing_request(app_id).reports:
+        for report in self._latest_request(app_id, "ONGOING").reports:
             if report.name == name:
                 return report
         raise KeyError(f"app {app_id!r} has no report named {name!r}")
+
+
+def _utc_today() -> date:
+    return datetime.now(timezone.utc).date()
 
 
 def _fact_key(row: dict[str, str]) -> tuple[tuple[str, str], ...]:

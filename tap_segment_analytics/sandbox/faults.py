@@ -64,6 +64,7 @@ class FaultPlan:
     kinds: tuple[str, ...]
     stall_seconds: float = 5.0
     only_first_try: bool = False  # True: a retry of a faulted request always succeeds
+    limit: int | None = None  # at most this many faults in all
     injected: Counter[str] = field(default_factory=Counter)
     _asked: Counter[str] = field(default_factory=Counter, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -73,7 +74,9 @@ class FaultPlan:
         with self._lock:
             attempt = self._asked[identity]
             self._asked[identity] += 1
-            if attempt and self.only_first_try:
+            if (attempt and self.only_first_try) or (
+                self.limit is not None and sum(self.injected.values()) >= self.limit
+            ):
                 return None
             rng = random.Random(f"{self.seed}|{identity}|{attempt}")
             if rng.random() >= self.rate:
