@@ -7,7 +7,7 @@ key, the last record wins). The `*_truth` functions say what a correct run lands
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -92,16 +92,29 @@ def _measures(row: dict[str, str]) -> dict[str, float]:
 
 
 def appstore_truth(
-    api: FakeAppStoreConnect, app_ids: Iterable[str], granularity: str = "DAILY"
+    api: FakeAppStoreConnect,
+    app_ids: Iterable[str],
+    granularity: str = "DAILY",
+    reports: Iterable[str] | None = None,
 ) -> dict[Key, dict[str, float]]:
-    """(stream, row_key) → measures of every row a correct reader keeps."""
+    """(stream, row_key) → measures of every row a correct reader keeps (of every report, or
+    of `reports`)."""
     truth = {}
     for app_id in app_ids:
-        for report in api.report_names(app_id):
+        for report in reports or api.report_names(app_id):
             for row in api.truth(app_id, report, granularity):
                 key = row_key(app_id=app_id, report_name=report, granularity=granularity, row=row)
                 truth[rows_stream_name(report), key] = _measures(row)
     return truth
+
+
+def is_current(warehouse: Warehouse) -> Callable[[dict[str, Any]], bool]:
+    """README's "current rows" view: a row is current when it comes from the newest instance
+    that had rows of its Date (appstore_report_dates)."""
+    current = {
+        (r["instance_id"], r["date"]) for r in warehouse.table("appstore_report_dates").values()
+    }
+    return lambda record: (record["instance_id"], record.get("date")) in current
 
 
 def appstore_differences(
@@ -109,13 +122,17 @@ def appstore_differences(
     api: FakeAppStoreConnect,
     app_ids: Iterable[str],
     granularity: str = "DAILY",
+    *,
+    current_only: bool = False,
+    reports: Iterable[str] | None = None,
 ) -> Differences:
-    """How the landed report rows differ from the fake's truth."""
-    truth = appstore_truth(api, app_ids, granularity)
+    """How the landed report rows (or only the current ones) differ from the fake's truth."""
+    truth = appstore_truth(api, app_ids, granularity, reports)
+    current = is_current(warehouse) if current_only else None
     landed = {}
     for stream in {stream for stream, _ in truth}:
         for (key,), record in warehouse.table(stream).items():
-            if record["granularity"] != granularity:
+            if record["granularity"] != granularity or (current and not current(record)):
                 continue
             if "row" in record:
                 measures = {

@@ -294,10 +294,11 @@ class Reports(AppStoreStream):
                         app_id,
                     )
                 reports += snapshot_reports
-        for report in reports:
-            if self.wanted(report):
-                self.named.setdefault((app_id, report["name"]), []).append(report)
-                yield report
+        wanted = [report for report in reports if self.wanted(report)]
+        # Every report of a name is known before the first one's instances are synced.
+        for report in wanted:
+            self.named.setdefault((app_id, report["name"]), []).append(report)
+        yield from wanted
 
     @property
     def granularities(self) -> list[str]:
