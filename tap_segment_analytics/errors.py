@@ -6,8 +6,10 @@ import logging
 import re
 import traceback
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from singer_sdk.exceptions import FatalAPIError
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 # Query parameters of presigned S3 URLs that act as credentials.
 _PRESIGNED_PARAMS = re.compile(
@@ -17,10 +19,34 @@ _JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 _MIN_SECRET_LENGTH = 6
+_OBJECT_REPR = re.compile(r"(<[\w.]+ object at 0x[0-9a-f]+>|\w+\(host=[^)]*\)): ")
 
 
 class SourceError(FatalAPIError):
     """A problem with a source (API answer, file, credentials) worth one clear line."""
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """The one line that says why a run (or a connection test) failed; None for anything else,
+    which is a bug and deserves its traceback."""
+    if isinstance(exc, SourceError):
+        return str(exc)
+    if isinstance(exc, RetriableAPIError):
+        return f"{exc}, still after request_max_tries tries"
+    if isinstance(exc, requests.RequestException):
+        return redact(_unreachable(exc))
+    return None
+
+
+def _unreachable(exc: requests.RequestException) -> str:
+    """`could not reach http://host/path: Connection refused`, without urllib3's wrappers."""
+    url = urlsplit(exc.request.url or "") if exc.request is not None else None
+    where = f"{url.scheme}://{url.netloc}{url.path}" if url and url.netloc else "the API"
+    reason = exc.args[0] if exc.args else exc
+    # urllib3's MaxRetryError holds the actual problem in `reason`.
+    reason = getattr(reason, "reason", None) or reason
+    text = _OBJECT_REPR.sub("", str(reason)) or type(exc).__name__
+    return f"could not reach {where}: {text}"
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

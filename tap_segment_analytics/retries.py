@@ -12,7 +12,8 @@ from typing import Any
 
 import requests
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.streams import RESTStream
+
+from tap_segment_analytics.run_summary import SummarizedStream, summary
 
 DEFAULT_MAX_TRIES = 6
 DEFAULT_BACKOFF_SECONDS = 2.0
@@ -21,7 +22,7 @@ DEFAULT_TIMEOUT_SECONDS = 300
 TOO_MANY_REQUESTS = 429
 
 
-class RetryingStream(RESTStream):
+class RetryingStream(SummarizedStream):
     """A REST stream whose retries follow the tap's settings and the source's rate-limit hints."""
 
     def rate_limit_wait(self, response: requests.Response) -> float | None:
@@ -68,6 +69,7 @@ class RetryingStream(RESTStream):
 
     def backoff_handler(self, details: Any) -> None:
         """One log line per retry, without URLs (they may carry credentials)."""
+        summary.count(self.name, retries=1)
         exception = details.get("exception")
         response = getattr(exception, "response", None)
         reason = (

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from functools import cached_property
 from typing import Any
 
-import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
+from tap_segment_analytics import progress
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
     PrivateKeyError,
@@ -28,7 +28,14 @@ from tap_segment_analytics.appstore.streams import (
 )
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
-from tap_segment_analytics.errors import SourceError, install_redaction, redact
+from tap_segment_analytics.errors import SourceError, failure_line, install_redaction
+from tap_segment_analytics.logs import (
+    DEFAULT_METRICS_LOG_LEVEL,
+    SDK_LINES,
+    quiet_sdk_lines,
+    set_metrics_log_level,
+)
+from tap_segment_analytics.run_summary import CountingWriter, summary
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -42,22 +49,7 @@ APPSTORE_OPTIONAL = (
 SECRET_SETTINGS = ("braze_api_key", "appstore_private_key")
 APPLE_API_URL = "https://api.appstoreconnect.apple.com"
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
-
-
-class _PartitionedProgressFilter(logging.Filter):
-    """Drops the SDK's "progress is not resumable" warning.
-
-    The SDK logs it for every partition of a partitioned incremental stream. Each of this
-    tap's partitions (a Braze segment, an App Store report and granularity) gets its bookmark
-    when it finishes, so an interrupted run resumes at the partition it was in; the warning,
-    twenty-odd times a run, would say otherwise.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Stream is assumed to be unsorted")
-
-
-logging.getLogger("singer_sdk").addFilter(_PartitionedProgressFilter())
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def _present(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -78,6 +70,7 @@ class TapSegmentAnalytics(Tap):
     """Segment analytics from Braze and App Store Connect, each enabled by its settings."""
 
     name = "tap-segment-analytics"
+    message_writer_class = CountingWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -186,11 +179,24 @@ class TapSegmentAnalytics(Tap):
             default=300,
             description="Seconds to wait for an HTTP response.",
         ),
+        th.Property(
+            "metrics_log_level",
+            th.StringType(allowed_values=LOG_LEVELS),
+            default=DEFAULT_METRICS_LOG_LEVEL,
+            description="Level of the SDK's metrics logger: INFO logs its METRIC lines (one per "
+            "request and per partition, for tuning); WARNING leaves them out.",
+        ),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        summary.reset()
+        progress.segment_sizes.reset()
+        progress.report_files.reset()
+        SDK_LINES.sync_error_seen = False
         super().__init__(*args, **kwargs)
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
+        # After the SDK's __init__, which sets the metrics logger to the tap's log level.
+        set_metrics_log_level(self.config.get("metrics_log_level"))
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The JSON Schema checks, plus: each source complete or absent, and one present."""
@@ -256,6 +262,7 @@ class TapSegmentAnalytics(Tap):
                 *(rows(self) for rows in known_report_streams()),
                 GenericReportRows(self),
             ]
+        quiet_sdk_lines(stream.logger for stream in streams)
         return streams
 
     @cached_property
@@ -277,19 +284,33 @@ class TapSegmentAnalytics(Tap):
         return RateBudget()
 
     @classmethod
+    @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the CLI; a source problem ends it with one error line and exit code 1."""
+        """Run the tap; end with the run summary and, when a source fails, one error line
+        (exit code 1)."""
         try:
             super().invoke(*args, **kwargs)
-        except SourceError as exc:
-            cls.logger.error("%s", exc)
+        except Exception as exc:
+            cls.log_run_summary("failed")
+            line = failure_line(exc)
+            if line is None:
+                raise
+            cls.logger.error("%s", line)
             sys.exit(1)
-        except RetriableAPIError as exc:
-            cls.logger.error("%s, still after request_max_tries tries", exc)
-            sys.exit(1)
-        except requests.RequestException as exc:
-            cls.logger.error("could not reach the API: %s", redact(str(exc)))
-            sys.exit(1)
+        except BaseException:
+            cls.log_run_summary("stopped")
+            raise
+        cls.log_run_summary("succeeded")
+
+    @classmethod
+    def log_run_summary(cls, outcome: str) -> None:
+        """Log the run summary (nothing when nothing was synced)."""
+        for line in summary.log_lines(outcome):
+            cls.logger.info("%s", line)
+
+
+
+quiet_sdk_lines([TapSegmentAnalytics.logger])
 
 
 if __name__ == "__main__":

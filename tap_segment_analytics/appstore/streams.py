@@ -12,6 +12,7 @@ import requests
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_segment_analytics import progress
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.report_files import (
     BadFile,
@@ -32,6 +33,7 @@ from tap_segment_analytics.appstore.reports import (
     snake_case,
 )
 from tap_segment_analytics.errors import SourceError
+from tap_segment_analytics.run_summary import summary
 
 ONGOING = "ONGOING"
 DOWNLOAD_TRIES = 3
@@ -227,7 +229,8 @@ class ReportInstances(AppStoreStream):
             and (bookmark is None or i["processing_date"] > str(bookmark))
         ]
         # The API's order is not documented; oldest first makes the newest restatement win.
-        yield from sorted(instances, key=lambda i: (i["processing_date"], i["id"]))
+        ordered = sorted(instances, key=lambda i: (i["processing_date"], i["id"]))
+        yield from progress.report_files.instances(ordered)
 
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
         """The instance whose segments to read."""
@@ -255,6 +258,10 @@ class ReportSegments(AppStoreStream):
         record = {**row, **context}
         record["url"] = strip_query(record.get("url"))
         return record
+
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        """The instance's segments (a few): how many there are is known to the progress line."""
+        yield from progress.report_files.files(list(super().get_records(context)))
 
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
         """The segment whose file to read (its URL is fetched fresh by the rows stream)."""
@@ -328,7 +335,8 @@ class ReportRows(AppStoreStream):
             segment = self.segment_file(context)
             try:
                 with downloaded(self._download_session, segment, self.timeout) as path:
-                    for row in read_rows(path):
+                    summary.count(self.name, files=1, bytes=path.stat().st_size)
+                    for row in progress.report_files.rows(self.logger, context, read_rows(path)):
                         yield self.to_record(row, context)
                 return
             except URLExpired:

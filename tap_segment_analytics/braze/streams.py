@@ -9,6 +9,7 @@ from typing import Any
 import requests
 from singer_sdk.pagination import BaseAPIPaginator, PageNumberPaginator
 
+from tap_segment_analytics import progress
 from tap_segment_analytics.braze.client import BrazeStream
 from tap_segment_analytics.braze.windows import (
     Window,
@@ -52,7 +53,7 @@ class Segments(BrazeStream):
         segments = self.json_body(response).get("segments")
         if not isinstance(segments, list):
             raise SourceError(f"Braze sent no 'segments' list on {self.describe()}")
-        yield from segments
+        yield from progress.segment_sizes.listed(segments, self.wanted_ids)
 
     def post_process(self, row: dict, context: Any = None) -> dict | None:
         """Keep only `braze_segment_ids` when the setting is given."""
@@ -172,6 +173,7 @@ class SegmentSizes(BrazeStream):
             return
         self._segment_name = segment.get("name")
         self._windows = self.windows_for(context)
+        progress.segment_sizes.segment(self.logger, segment, self._windows)
         if self._windows:
             yield from super().get_records(context)
 
