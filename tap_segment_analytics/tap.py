@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from functools import cached_property
 from typing import Any
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -29,6 +31,7 @@ from tap_segment_analytics.appstore.streams import (
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.errors import SourceError, failure_line, install_redaction
+from tap_segment_analytics.input_files import BadInputFile, read_json_object
 from tap_segment_analytics.logs import (
     DEFAULT_METRICS_LOG_LEVEL,
     SDK_LINES,
@@ -50,6 +53,7 @@ SECRET_SETTINGS = ("braze_api_key", "appstore_private_key")
 APPLE_API_URL = "https://api.appstoreconnect.apple.com"
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+BAD_INPUT_EXIT_CODE = 2
 
 
 def _present(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -308,6 +312,51 @@ class TapSegmentAnalytics(Tap):
         for line in summary.log_lines(outcome):
             cls.logger.info("%s", line)
 
+    @classmethod
+    @override
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> Any:
+        """Each --config file must be a JSON object; a bad one is one error line (exit 2)."""
+        for path in value:
+            if path != "ENV":
+                _read_or_exit("--config", path, stdin=False)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with --state and --catalog read by `JsonObjectFile`."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if param.name in ("state", "catalog"):
+                param.type = JsonObjectFile(f"--{param.name}")
+        return command
+
+
+class JsonObjectFile(click.ParamType):
+    """A --state or --catalog file (or `-` for stdin), checked to hold a JSON object."""
+
+    name = "filename"
+
+    def __init__(self, option: str) -> None:
+        self.option = option
+
+    @override
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The file's text, as the SDK reads it; a bad file is one error line (exit 2)."""
+        if not isinstance(value, str):
+            return value
+        return io.StringIO(_read_or_exit(self.option, value, stdin=True))
+
+
+def _read_or_exit(option: str, path: str, *, stdin: bool) -> str:
+    try:
+        text, _ = read_json_object(option, path, stdin=stdin)
+    except BadInputFile as exc:
+        TapSegmentAnalytics.logger.error("%s", exc)
+        sys.exit(BAD_INPUT_EXIT_CODE)
+    return text
 
 
 quiet_sdk_lines([TapSegmentAnalytics.logger])
