@@ -11,6 +11,7 @@ import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_segment_analytics import progress
@@ -30,6 +31,7 @@ from tap_segment_analytics.appstore.streams import (
 )
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
+from tap_segment_analytics.connection_check import Source, check_sources
 from tap_segment_analytics.errors import SourceError, failure_line, install_redaction
 from tap_segment_analytics.input_files import BadInputFile, read_json_object
 from tap_segment_analytics.logs import (
@@ -269,6 +271,18 @@ class TapSegmentAnalytics(Tap):
         quiet_sdk_lines(stream.logger for stream in streams)
         return streams
 
+    def sources(self) -> list[Source]:
+        """The configured sources, for the connection test."""
+        config = dict(self.config)
+        sources = []
+        if braze_configured(config):
+            url = braze_base_url(config["braze_rest_endpoint"])
+            sources.append(Source("Braze", url, "braze_"))
+        if appstore_configured(config):
+            url = str(config["appstore_api_url"]).rstrip("/")
+            sources.append(Source("App Store Connect", url, "appstore_"))
+        return sources
+
     @cached_property
     def appstore_authenticator(self) -> AppStoreJWTAuthenticator:
         """One JWT signer for every App Store Connect stream, so tokens are reused."""
@@ -326,12 +340,41 @@ class TapSegmentAnalytics(Tap):
     @classmethod
     @override
     def get_singer_command(cls) -> click.Command:
-        """The SDK's command, with --state and --catalog read by `JsonObjectFile`."""
+        """The SDK's command, with --state and --catalog read by `JsonObjectFile`, and the help
+        of --test saying what it does here."""
         command = super().get_singer_command()
         for param in command.params:
             if param.name in ("state", "catalog"):
                 param.type = JsonObjectFile(f"--{param.name}")
+            if isinstance(param, click.Option) and "--test" in param.opts:
+                param.help = (
+                    "Use --test to check that each configured source can be authenticated "
+                    "against and read (one line per source). Use --test=schema to print the "
+                    "schemas."
+                )
         return command
+
+    @classmethod
+    @override
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: one line per source saying it could be read, or why not (exit 1).
+        `--test=schema` is the SDK's."""
+        try:
+            if value != CliTestOptionValue.All.value:
+                super().cb_test(ctx, param, value)
+                return
+            config = ctx.params.get("config")
+            tap = cls(
+                config=config.config if config else {},
+                parse_env_config=bool(config and config.parse_env),
+                message_writer=CountingWriter(discard=True),
+            )
+        except ConfigValidationError as exc:
+            for error in exc.errors:
+                cls.logger.error("%s", error)
+            cls.logger.error("Config validation failed")
+            ctx.exit(1)
+        ctx.exit(0 if check_sources(tap, tap.sources()) else 1)
 
 
 class JsonObjectFile(click.ParamType):

@@ -100,3 +100,17 @@ def test_settings_that_fail_validation_get_one_line_each(
     ]
     assert "Traceback" not in run.stderr
     assert fake_braze.requests == []
+
+
+@pytest.mark.parametrize("test_mode", ["--test", "--test=schema"])
+def test_a_connection_test_with_bad_settings_names_them_without_a_traceback(
+    fake_braze: FakeBraze, tmp_path: Path, test_mode: str
+) -> None:
+    config = braze_config(fake_braze, braze_rest_endpoint="zz-99")
+
+    run = run_tap(config, tmp_path, args=(test_mode,))
+
+    assert run.returncode == 1
+    assert "braze_rest_endpoint: unknown Braze instance" in run.error_lines()[0]
+    assert "Traceback" not in run.stderr
+    assert fake_braze.requests == []
