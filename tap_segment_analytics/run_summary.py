@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -54,13 +55,21 @@ class RunSummary:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._tallies: dict[str, StreamTally] = {}
+        self._records: Counter[str] = Counter()
         self._started = clock()
 
     def reset(self) -> None:
         """Start a new run."""
         with self._lock:
             self._tallies.clear()
+            self._records.clear()
             self._started = self._clock()
+
+    def record(self, stream: str) -> None:
+        """One record of `stream` written: `count(stream, records=1)`, at a third of the cost
+        (it runs once per record)."""
+        with self._lock:
+            self._records[stream] += 1
 
     def count(self, stream: str, **amounts: int) -> None:
         """Add to a stream's figures, e.g. `count("appstore_app_crashes", files=1, bytes=n)`."""
@@ -93,7 +102,10 @@ class RunSummary:
     def tallies(self) -> dict[str, StreamTally]:
         """A copy of every stream's figures, by stream name."""
         with self._lock:
-            return {name: StreamTally(**vars(t)) for name, t in self._tallies.items()}
+            tallies = {name: StreamTally(**vars(t)) for name, t in self._tallies.items()}
+            for name, records in self._records.items():
+                tallies.setdefault(name, StreamTally()).records += records
+        return tallies
 
     def log_lines(self, outcome: str) -> list[str]:
         """The summary as lines: a heading with the outcome, a table, a total (no lines when
@@ -141,7 +153,7 @@ class CountingWriter(SingerWriter):
     @override
     def write_message(self, message: Message) -> None:
         if isinstance(message, RecordMessage):
-            summary.count(message.stream, records=1)
+            summary.record(message.stream)
         if not self.discard:
             super().write_message(message)
 

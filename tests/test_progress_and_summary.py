@@ -159,6 +159,7 @@ def test_counts_from_many_threads_all_arrive() -> None:
     def count() -> None:
         for _ in range(10_000):
             summary.count("appstore_app_crashes", files=1, bytes=3)
+            summary.record("appstore_app_crashes")
 
     threads = [threading.Thread(target=count) for _ in range(8)]
     for thread in threads:
@@ -167,7 +168,7 @@ def test_counts_from_many_threads_all_arrive() -> None:
         thread.join()
 
     tally = summary.tallies()["appstore_app_crashes"]
-    assert (tally.files, tally.bytes) == (80_000, 240_000)
+    assert (tally.files, tally.bytes, tally.records) == (80_000, 240_000, 80_000)
 
 
 def test_the_summary_is_a_table_with_a_total_and_nothing_when_nothing_ran() -> None:
