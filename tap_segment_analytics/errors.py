@@ -6,8 +6,10 @@ import logging
 import re
 import traceback
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from singer_sdk.exceptions import FatalAPIError
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 # Query parameters of presigned S3 URLs that act as credentials.
@@ -18,10 +20,42 @@ _JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 _MIN_SECRET_LENGTH = 6
+_URL = re.compile(r"https?://\S+")
+_OBJECT_REPR = re.compile(r"(<[\w.]+ object at 0x[0-9a-f]+>|\w+\(host=[^)]*\)): ")
 
 
 class SourceError(FatalAPIError):
     """A problem with a source (API answer, file, credentials) worth one clear line."""
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """The one line that says why a run (or a connection test) failed; None for anything else,
+    which is a bug and deserves its traceback."""
+    if isinstance(exc, SourceError):
+        return str(exc)
+    if isinstance(exc, RetriableAPIError):
+        return f"{exc}, still after request_max_tries tries"
+    if isinstance(exc, requests.RequestException):
+        return redact(_unreachable(exc))
+    return None
+
+
+def _unreachable(exc: requests.RequestException) -> str:
+    """`could not reach http://host/path: Connection refused`, without urllib3's wrappers."""
+    url = urlsplit(exc.request.url or "") if exc.request is not None else None
+    where = f"{url.scheme}://{url.netloc}{url.path}" if url and url.netloc else "the API"
+    return f"could not reach {where}: {network_reason(exc)}"
+
+
+def network_reason(exc: BaseException) -> str:
+    """What went wrong on the network, in a few words: the error's type and its innermost
+    reason, without urllib3's wrappers, the URL (which may carry a signature) or secrets."""
+    reason: object = exc.args[0] if exc.args else exc
+    # urllib3's MaxRetryError holds the actual problem in `reason`.
+    reason = getattr(reason, "reason", None) or reason
+    text = " ".join(_OBJECT_REPR.sub("", str(reason)).split())
+    text = _URL.sub("<url>", redact(text))[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

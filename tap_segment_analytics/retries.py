@@ -21,10 +21,10 @@ from typing import Any
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.types import RequestFunc
-from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
-from tap_segment_analytics.errors import SourceError, redact
+from tap_segment_analytics.errors import SourceError, network_reason
+from tap_segment_analytics.run_summary import SummarizedStream, summary
 
 DEFAULT_MAX_TRIES = 6
 DEFAULT_BACKOFF_SECONDS = 2.0
@@ -69,12 +69,6 @@ def jittered(seconds: float) -> float:
     return seconds * (1 + random.uniform(0, JITTER))
 
 
-def network_reason(exc: BaseException) -> str:
-    """A short, secret-free description of a network error (its text can hold the URL)."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {redact(text)[:200]}" if text else type(exc).__name__
-
-
 class RejectionGuard:
     """Credentials rejected once may be a glitch (or an expired token): allow one retry.
 
@@ -97,7 +91,7 @@ class RejectionGuard:
             self._in_a_row = 0
 
 
-class RetryingStream(RESTStream):
+class RetryingStream(SummarizedStream):
     """A REST stream whose retries follow the tap's settings and the source's rate-limit hints."""
 
     source_name = "the API"
@@ -166,6 +160,7 @@ class RetryingStream(RESTStream):
     @override
     def backoff_handler(self, details: Any) -> None:
         """One log line per retry, without URLs (they may carry credentials)."""
+        summary.count(self.name, retries=1)
         exception = details.get("exception")
         response = getattr(exception, "response", None)
         if isinstance(exception, RetriableAPIError):
@@ -198,8 +193,9 @@ class RetryingStream(RESTStream):
                 ) from None
             except TRANSIENT_NETWORK_ERRORS as exc:
                 raise SourceError(
-                    f"could not reach {self.source_name} on {self.describe()}: "
-                    f"{network_reason(exc)}, still after {self.backoff_max_tries()} tries"
+                    f"could not reach {self.source_name} at {self.url_base} on "
+                    f"{self.describe()}: {network_reason(exc)}, still after "
+                    f"{self.backoff_max_tries()} tries"
                 ) from None
 
         return request

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+import io
 import sys
 from functools import cached_property
 from typing import Any
 
-import requests
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
+from tap_segment_analytics import progress
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
     PrivateKeyError,
@@ -30,8 +32,17 @@ from tap_segment_analytics.appstore.streams import (
 )
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
-from tap_segment_analytics.errors import SourceError, install_redaction, redact
+from tap_segment_analytics.connection_check import Source, check_sources
+from tap_segment_analytics.errors import SourceError, failure_line, install_redaction
+from tap_segment_analytics.input_files import BadInputFile, read_json_object
+from tap_segment_analytics.logs import (
+    DEFAULT_METRICS_LOG_LEVEL,
+    SDK_LINES,
+    quiet_sdk_lines,
+    set_metrics_log_level,
+)
 from tap_segment_analytics.retries import RejectionGuard
+from tap_segment_analytics.run_summary import CountingWriter, summary
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -45,23 +56,8 @@ APPSTORE_OPTIONAL = (
 SECRET_SETTINGS = ("braze_api_key", "appstore_private_key")
 APPLE_API_URL = "https://api.appstoreconnect.apple.com"
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
-
-
-class _PartitionedProgressFilter(logging.Filter):
-    """Drops the SDK's "progress is not resumable" warning.
-
-    The SDK logs it for every partition of a partitioned incremental stream. Each of this
-    tap's partitions (a Braze segment, an App Store report and granularity) gets its bookmark
-    when it finishes, so an interrupted run resumes at the partition it was in; the warning,
-    twenty-odd times a run, would say otherwise.
-    """
-
-    @override
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Stream is assumed to be unsorted")
-
-
-logging.getLogger("singer_sdk").addFilter(_PartitionedProgressFilter())
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+BAD_INPUT_EXIT_CODE = 2
 
 
 def _present(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -82,6 +78,7 @@ class TapSegmentAnalytics(Tap):
     """Segment analytics from Braze and App Store Connect, each enabled by its settings."""
 
     name = "tap-segment-analytics"
+    message_writer_class = CountingWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -199,11 +196,24 @@ class TapSegmentAnalytics(Tap):
             default=300,
             description="Seconds to wait for an HTTP response.",
         ),
+        th.Property(
+            "metrics_log_level",
+            th.StringType(allowed_values=LOG_LEVELS),
+            default=DEFAULT_METRICS_LOG_LEVEL,
+            description="Level of the SDK's metrics logger: INFO logs its METRIC lines (one per "
+            "request and per partition, for tuning); WARNING leaves them out.",
+        ),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        summary.reset()
+        progress.segment_sizes.reset()
+        progress.report_files.reset()
+        SDK_LINES.sync_error_seen = False
         super().__init__(*args, **kwargs)
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
+        # After the SDK's __init__, which sets the metrics logger to the tap's log level.
+        set_metrics_log_level(self.config.get("metrics_log_level"))
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -274,7 +284,20 @@ class TapSegmentAnalytics(Tap):
                 *(rows(self) for rows in known_report_streams()),
                 GenericReportRows(self),
             ]
+        quiet_sdk_lines(stream.logger for stream in streams)
         return streams
+
+    def sources(self) -> list[Source]:
+        """The configured sources, for the connection test."""
+        config = dict(self.config)
+        sources = []
+        if braze_configured(config):
+            url = braze_base_url(config["braze_rest_endpoint"])
+            sources.append(Source("Braze", url, "braze_"))
+        if appstore_configured(config):
+            url = str(config["appstore_api_url"]).rstrip("/")
+            sources.append(Source("App Store Connect", url, "appstore_"))
+        return sources
 
     @cached_property
     def appstore_authenticator(self) -> AppStoreJWTAuthenticator:
@@ -302,18 +325,103 @@ class TapSegmentAnalytics(Tap):
     @classmethod
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the CLI; a source problem ends it with one error line and exit code 1."""
+        """Run the tap; end with the run summary and, when a source fails, one error line
+        (exit code 1)."""
         try:
             super().invoke(*args, **kwargs)
-        except SourceError as exc:
-            cls.logger.error("%s", exc)
+        except Exception as exc:
+            cls.log_run_summary("failed")
+            line = failure_line(exc)
+            if line is None:
+                raise
+            cls.logger.error("%s", line)
             sys.exit(1)
-        except RetriableAPIError as exc:
-            cls.logger.error("%s, still after request_max_tries tries", exc)
-            sys.exit(1)
-        except requests.RequestException as exc:
-            cls.logger.error("could not reach the API: %s", redact(str(exc)))
-            sys.exit(1)
+        except BaseException:
+            cls.log_run_summary("stopped")
+            raise
+        cls.log_run_summary("succeeded")
+
+    @classmethod
+    def log_run_summary(cls, outcome: str) -> None:
+        """Log the run summary (nothing when nothing was synced)."""
+        for line in summary.log_lines(outcome):
+            cls.logger.info("%s", line)
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """Each --config file must be a JSON object; a bad one is one error line (exit 2)."""
+        for path in value:
+            if path != "ENV":
+                _read_or_exit("--config", path, stdin=False)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    @override
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with --state and --catalog read by `JsonObjectFile`, and the help
+        of --test saying what it does here."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if param.name in ("state", "catalog"):
+                param.type = JsonObjectFile(f"--{param.name}")
+            if isinstance(param, click.Option) and "--test" in param.opts:
+                param.help = (
+                    "Use --test to check that each configured source can be authenticated "
+                    "against and read (one line per source). Use --test=schema to print the "
+                    "schemas."
+                )
+        return command
+
+    @classmethod
+    @override
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: one line per source saying it could be read, or why not (exit 1).
+        `--test=schema` is the SDK's."""
+        try:
+            if value != CliTestOptionValue.All.value:
+                super().cb_test(ctx, param, value)
+                return
+            config = ctx.params.get("config")
+            tap = cls(
+                config=config.config if config else {},
+                parse_env_config=bool(config and config.parse_env),
+                message_writer=CountingWriter(discard=True),
+            )
+        except ConfigValidationError as exc:
+            for error in exc.errors:
+                cls.logger.error("%s", error)
+            cls.logger.error("Config validation failed")
+            ctx.exit(1)
+        ctx.exit(0 if check_sources(tap, tap.sources()) else 1)
+
+
+class JsonObjectFile(click.ParamType):
+    """A --state or --catalog file (or `-` for stdin), checked to hold a JSON object."""
+
+    name = "filename"
+
+    def __init__(self, option: str) -> None:
+        self.option = option
+
+    @override
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The file's text, as the SDK reads it; a bad file is one error line (exit 2)."""
+        if not isinstance(value, str):
+            return value
+        return io.StringIO(_read_or_exit(self.option, value, stdin=True))
+
+
+def _read_or_exit(option: str, path: str, *, stdin: bool) -> str:
+    try:
+        text, _ = read_json_object(option, path, stdin=stdin)
+    except BadInputFile as exc:
+        TapSegmentAnalytics.logger.error("%s", exc)
+        sys.exit(BAD_INPUT_EXIT_CODE)
+    return text
+
+
+quiet_sdk_lines([TapSegmentAnalytics.logger])
 
 
 if __name__ == "__main__":

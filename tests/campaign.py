@@ -27,7 +27,7 @@ from tests.fakes import (
     generate_key_pair,
     sample_segments,
 )
-from tests.tap_runner import assert_no_secret
+from tests.tap_runner import SECRET_KEYS, assert_no_secret
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
 APP_IDS = ("1234567890", "2345678901")
@@ -177,7 +177,8 @@ def run_cli(
                     run.killed = True
         run.returncode = process.wait(timeout=timeout)
     run.stderr = stderr_path.read_text()
-    assert_no_secret(config, (json.dumps(run.messages), run.stderr))
+    secrets = tuple(str(config.get(key) or "") for key in SECRET_KEYS)
+    assert_no_secret((json.dumps(run.messages), run.stderr), secrets)
     return run
 
 

@@ -50,6 +50,27 @@ class TapRun:
         """stderr lines logged at ERROR level."""
         return [line for line in self.stderr.splitlines() if "ERROR" in line]
 
+    def log_messages(self) -> list[str]:
+        """The message part of each stderr line (after the SDK's `time | level | logger |`)."""
+        return [line.split(" | ", 3)[-1] for line in self.stderr.splitlines()]
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """The run summary's table: {stream or 'total': {records, requests, retries, files,
+        bytes, seconds}}."""
+        messages = self.log_messages()
+        start = next(i for i, m in enumerate(messages) if m.startswith("run summary:"))
+        header = messages[start + 1].split()
+        assert header == ["stream", "records", "requests", "retries", "files", "bytes", "time"]
+        table = {}
+        for message in messages[start + 2 :]:
+            name, *cells, seconds, unit = message.split()
+            assert unit == "s", message
+            numbers = [float(cell.replace(",", "")) for cell in [*cells, seconds]]
+            table[name] = dict(zip([*header[1:-1], "seconds"], numbers, strict=True))
+            if name == "total":
+                break
+        return table
+
 
 def run_tap(
     config: dict[str, Any],
@@ -59,32 +80,50 @@ def run_tap(
     args: tuple[str, ...] = (),
     secrets: tuple[str, ...] = (),
     timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> TapRun:
     """Run `tap-segment-analytics` with this config (and state); assert no secret is printed."""
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)]
+    command = ["--config", str(config_path)]
     if state is not None:
         state_path = tmp_path / "state.json"
         state_path.write_text(json.dumps(state))
         command += ["--state", str(state_path)]
+    secrets = (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS))
+    return run_cli(*command, *args, secrets=secrets, timeout=timeout, env=env)
+
+
+def run_cli(
+    *args: str,
+    secrets: tuple[str, ...] = (),
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> TapRun:
+    """Run `tap-segment-analytics <args>`; assert none of `secrets`, no JWT and no presigned
+    URL credential is printed."""
     result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "tap_segment_analytics.tap", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        input=stdin,
     )
     run = TapRun(result.returncode, result.stdout, result.stderr)
     for line in result.stdout.splitlines():
         if line.startswith("{"):
             run.messages.append(json.loads(line))
-    assert_no_secret(config, (result.stdout, result.stderr), secrets)
+    assert_no_secret((result.stdout, result.stderr), secrets)
     return run
 
 
-def assert_no_secret(
-    config: dict[str, Any], texts: tuple[str, ...], secrets: tuple[str, ...] = ()
-) -> None:
-    """No configured secret, JWT or presigned URL credential appears in any of the texts."""
+def assert_no_secret(texts: tuple[str, ...], secrets: tuple[str, ...] = ()) -> None:
+    """None of `secrets`, no JWT and no presigned URL credential appears in any of the texts."""
     for text in texts:
-        for secret in (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS)):
+        for secret in secrets:
             assert not secret or secret not in text, "a secret was printed"
         assert not JWT.search(text), "a JWT was printed"
         assert not URL_SIGNATURE.search(text), "a presigned URL's credentials were printed"

@@ -70,7 +70,8 @@ def test_connection_trouble_that_persists_names_the_endpoint(tmp_path: Path) -> 
 
     assert run.returncode == 1
     line = run.error_lines()[-1]
-    assert "could not reach Braze on /segments/list: ConnectionError" in line
+    assert f"could not reach Braze at {config['braze_rest_endpoint']} on /segments/list" in line
+    assert "ConnectionError" in line
     assert "still after 2 tries" in line
 
 

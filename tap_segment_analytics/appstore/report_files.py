@@ -24,11 +24,11 @@ from pathlib import Path
 
 import requests
 
+from tap_segment_analytics.errors import network_reason
 from tap_segment_analytics.retries import (
     TRANSIENT_NETWORK_ERRORS,
     RetryPolicy,
     call_with_retries,
-    network_reason,
 )
 
 CHUNK_BYTES = 1 << 20

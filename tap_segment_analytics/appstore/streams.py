@@ -21,6 +21,7 @@ from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedE
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
+from tap_segment_analytics import progress
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.instance_plan import (
     ONE_TIME_SNAPSHOT,
@@ -49,6 +50,7 @@ from tap_segment_analytics.appstore.reports import (
     snake_case,
 )
 from tap_segment_analytics.errors import SourceError
+from tap_segment_analytics.run_summary import summary
 
 
 def strip_query(url: str | None) -> str | None:
@@ -394,7 +396,7 @@ class ReportInstances(AppStoreStream):
         else:
             state["backfill"] = plan.backfill
             self.log_backfill(context, plan.instances, resuming=plan.resuming)
-        for instance in plan.instances:
+        for instance in progress.report_files.instances(plan.instances):
             yield instance
             # The SDK asks for the next instance only once it has synced this one's segments
             # and rows and written its record: only now may the bookmark move past it.
@@ -523,6 +525,11 @@ class ReportSegments(AppStoreStream):
         record = {**row, **context}
         record["url"] = strip_query(record.get("url"))
         return record
+
+    @override
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        """The instance's segments (a few): how many there are is known to the progress line."""
+        yield from progress.report_files.files(list(super().get_records(context)))
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
@@ -672,6 +679,7 @@ class ReportRows(AppStoreStream):
         policy = self.retry_policy
 
         def on_retry(problem: str, number: int, wait: float) -> None:
+            summary.count(self.name, retries=1)
             self.logger.warning(
                 "appstore: %s: %s, retry %d of %d in %.1f s",
                 where,
@@ -689,9 +697,10 @@ class ReportRows(AppStoreStream):
                 policy=policy,
                 timeout=self.timeout,
                 on_retry=on_retry,
-            ) as (path, _size):
+            ) as (path, size):
+                summary.count(self.name, files=1, bytes=size)
                 dates = self.dates_stream.counter(context["instance_id"])
-                for row in read_rows(path):
+                for row in progress.report_files.rows(self.logger, context, read_rows(path)):
                     record = self.to_record(row, context)
                     if dates is not None:
                         dates[record.get("date")] += 1

@@ -10,6 +10,7 @@ import requests
 from singer_sdk.pagination import BaseAPIPaginator, PageNumberPaginator
 from typing_extensions import override
 
+from tap_segment_analytics import progress
 from tap_segment_analytics.braze.client import BrazeStream
 from tap_segment_analytics.braze.windows import (
     Window,
@@ -56,7 +57,7 @@ class Segments(BrazeStream):
         segments = self.json_body(response).get("segments")
         if not isinstance(segments, list):
             raise SourceError(f"Braze sent no 'segments' list on {self.describe()}")
-        yield from segments
+        yield from progress.segment_sizes.listed(segments, self.wanted_ids)
 
     @override
     def post_process(self, row: dict, context: Any = None) -> dict | None:
@@ -185,6 +186,7 @@ class SegmentSizes(BrazeStream):
             return
         self._segment_name = segment.get("name")
         self._windows = self.windows_for(context)
+        progress.segment_sizes.segment(self.logger, segment, self._windows)
         if self._windows:
             yield from super().get_records(context)
 

@@ -2,8 +2,10 @@
 
 - `run`: start the fake APIs, run the tap against them, print what it emitted per stream
   (optionally writing each stream's records to `--output DIR/<stream>.jsonl`).
-- `serve`: start the fake APIs and print their settings as environment variables, until
-  interrupted (for pointing Meltano's `demo` environment at them).
+- `serve`: start the fake APIs, print every setting a config needs as `export` lines (the
+  TAP_SEGMENT_ANALYTICS_* variables Meltano and `--config ENV` read, and the SANDBOX_* ones
+  meltano.yml's `demo` environment reads), write a ready config.json, and serve until
+  interrupted.
 - `demo`: the full job: Meltano runs the tap into a throwaway PostgreSQL (see demo.py).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
+
+READY = "# ready:"
 
 
 def run_tap(sandbox: Sandbox, output: Path | None) -> int:
@@ -66,11 +71,20 @@ def run_tap(sandbox: Sandbox, output: Path | None) -> int:
 
 
 def serve(sandbox: Sandbox) -> int:
-    """Print the sandbox settings as `export` lines and wait for Ctrl-C or SIGTERM."""
-    for name, value in sandbox.env().items():
-        print(f"export {name}={value}")
-    sys.stdout.flush()
+    """Print the settings as `export` lines, write config.json, wait for Ctrl-C or SIGTERM."""
+    # Before the ready line: a SIGTERM right after it must still clean up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    config_path = sandbox.write_config()
+    print(
+        f"# sandbox: Braze {sandbox.braze.base_url}, App Store Connect "
+        f"{sandbox.appstore.base_url} (report files on {sandbox.s3.base_url})"
+    )
+    for name, value in {**sandbox.tap_env(), **sandbox.env()}.items():
+        print(f"export {name}={shlex.quote(value)}")
+    print(f"# config.json: {config_path}")
+    print(f"#   tap-segment-analytics --config {shlex.quote(str(config_path))}")
+    print(f"{READY} Ctrl-C stops the sandbox and deletes config.json and the key")
+    sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
     return 0

@@ -3,6 +3,7 @@ realistic sample data, plus the tap config that points at them."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -17,6 +18,8 @@ ISSUER_ID = "57246542-96fe-1a63-e053-0824d011072a"
 APP_IDS = ("1234567890", "2345678901")
 BRAZE_HISTORY_DAYS = 120
 APPSTORE_DAYS = 8
+# The tap's settings as environment variables (read by Meltano, and by `--config ENV`).
+TAP_ENV_PREFIX = "TAP_SEGMENT_ANALYTICS_"
 
 
 @dataclass
@@ -49,8 +52,22 @@ class Sandbox:
             **overrides,
         }
 
+    def tap_env(self) -> dict[str, str]:
+        """The config as the tap's environment variables; arrays as JSON, as Meltano takes them."""
+        return {
+            TAP_ENV_PREFIX + name.upper(): value if isinstance(value, str) else json.dumps(value)
+            for name, value in self.tap_config().items()
+        }
+
+    def write_config(self) -> Path:
+        """A ready config.json beside the key (removed by `stop`); returns its path."""
+        path = self.private_key_path.with_name("config.json")
+        path.write_text(json.dumps(self.tap_config(), indent=2) + "\n")
+        path.chmod(0o600)
+        return path
+
     def env(self) -> dict[str, str]:
-        """The same settings as environment variables (for Meltano's demo environment)."""
+        """The settings meltano.yml's demo environment reads (SANDBOX_*)."""
         return {
             "SANDBOX_START_DATE": self.start_date.isoformat(),
             "SANDBOX_BRAZE_API_KEY": self.braze.api_key,

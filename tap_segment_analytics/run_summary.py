@@ -1,0 +1,191 @@
+"""What a run did, per stream: records, requests, retries, files and bytes downloaded, time.
+
+Stream code adds to `summary` (thread-safe): `summary.count(stream, retries=1)`,
+`summary.count(stream, files=1, bytes=n)`. Records are counted where the Singer messages are
+written (`CountingWriter`), requests and sync time by `SummarizedStream`, the shared base of
+every REST stream. The tap logs `summary.log_lines(...)` at the end of every run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import requests
+from singer_sdk import metrics
+from singer_sdk.io_base import SingerWriter
+from singer_sdk.singerlib import Message, RecordMessage
+from singer_sdk.streams import RESTStream
+from typing_extensions import Self, override
+
+
+@dataclass
+class StreamTally:
+    """One stream's figures."""
+
+    records: int = 0
+    requests: int = 0
+    retries: int = 0
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: StreamTally) -> None:
+        """Add another tally to this one."""
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+@dataclass
+class _Timing:
+    stream: str
+    started: float
+    children: float = 0.0
+
+
+class RunSummary:
+    """Per-stream figures of one run; safe to update from several threads."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._tallies: dict[str, StreamTally] = {}
+        self._records: Counter[str] = Counter()
+        self._started = clock()
+
+    def reset(self) -> None:
+        """Start a new run."""
+        with self._lock:
+            self._tallies.clear()
+            self._records.clear()
+            self._started = self._clock()
+
+    def record(self, stream: str) -> None:
+        """One record of `stream` written: `count(stream, records=1)`, at a third of the cost
+        (it runs once per record)."""
+        with self._lock:
+            self._records[stream] += 1
+
+    def count(self, stream: str, **amounts: int) -> None:
+        """Add to a stream's figures, e.g. `count("appstore_app_crashes", files=1, bytes=n)`."""
+        with self._lock:
+            tally = self._tallies.setdefault(stream, StreamTally())
+            for name, amount in amounts.items():
+                setattr(tally, name, getattr(tally, name) + amount)
+
+    def enter(self, stream: str) -> None:
+        """A sync of `stream` starts (in this thread)."""
+        self._syncs().append(_Timing(stream, self._clock()))
+
+    def leave(self) -> None:
+        """The innermost sync of this thread ends: its time without its children's counts."""
+        syncs = self._syncs()
+        timing = syncs.pop()
+        elapsed = self._clock() - timing.started
+        if syncs:
+            syncs[-1].children += elapsed
+        with self._lock:
+            tally = self._tallies.setdefault(timing.stream, StreamTally())
+            tally.seconds += elapsed - timing.children
+
+    def _syncs(self) -> list[_Timing]:
+        """This thread's syncs in progress, outermost first (a parent's include its children)."""
+        if not hasattr(self._local, "syncs"):
+            self._local.syncs = []
+        return self._local.syncs
+
+    def tallies(self) -> dict[str, StreamTally]:
+        """A copy of every stream's figures, by stream name."""
+        with self._lock:
+            tallies = {name: StreamTally(**vars(t)) for name, t in self._tallies.items()}
+            for name, records in self._records.items():
+                tallies.setdefault(name, StreamTally()).records += records
+        return tallies
+
+    def log_lines(self, outcome: str) -> list[str]:
+        """The summary as lines: a heading with the outcome, a table, a total (no lines when
+        nothing was synced)."""
+        tallies = self.tallies()
+        if not tallies:
+            return []
+        total = StreamTally()
+        for tally in tallies.values():
+            total.add(tally)
+        width = max(len(name) for name in [*tallies, "stream"])
+        elapsed = self._clock() - self._started
+        lines = [f"run summary: {outcome} after {elapsed:.1f} s", _row("stream", width, None)]
+        lines += [_row(name, width, tallies[name]) for name in sorted(tallies)]
+        return [*lines, _row("total", width, total)]
+
+
+def _row(name: str, width: int, tally: StreamTally | None) -> str:
+    if tally is None:
+        cells = ("records", "requests", "retries", "files", "bytes", "time")
+    else:
+        cells = (
+            f"{tally.records:,}",
+            f"{tally.requests:,}",
+            f"{tally.retries:,}",
+            f"{tally.files:,}",
+            f"{tally.bytes:,}",
+            f"{tally.seconds:.1f} s",
+        )
+    widths = (10, 9, 8, 6, 14, 9)
+    return f"  {name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+
+
+summary = RunSummary()
+
+
+class CountingWriter(SingerWriter):
+    """The SDK's stdout writer, counting the RECORD messages of each stream; with `discard`,
+    it counts but writes nothing (the connection test)."""
+
+    def __init__(self, *, discard: bool = False) -> None:
+        super().__init__()
+        self.discard = discard
+
+    @override
+    def write_message(self, message: Message) -> None:
+        if isinstance(message, RecordMessage):
+            summary.record(message.stream)
+        if not self.discard:
+            super().write_message(message)
+
+
+class _SyncTimer(metrics.Timer):
+    """The SDK's sync timer; also adds each sync's own time (children excluded) to the summary."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(metrics.Metric.SYNC_DURATION, {metrics.Tag.STREAM: stream})
+        self._stream = stream
+
+    @override
+    def __enter__(self) -> Self:
+        summary.enter(self._stream)
+        return super().__enter__()
+
+    @override
+    def __exit__(self, *exc_info: Any) -> None:
+        summary.leave()
+        super().__exit__(*exc_info)
+
+
+class SummarizedStream(RESTStream):
+    """A REST stream whose HTTP requests (retried ones too) and sync time go into `summary`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests_session.hooks["response"].append(self._count_request)
+
+    def _count_request(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        summary.count(self.name, requests=1)
+
+    @override
+    def get_sync_timer(self) -> metrics.Timer:
+        return _SyncTimer(self.name)
