@@ -13,7 +13,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -24,6 +24,7 @@ from singer_sdk.helpers.types import RequestFunc
 from typing_extensions import override
 
 from tap_segment_analytics.errors import SourceError, network_reason
+from tap_segment_analytics.prefetch import reading_context
 from tap_segment_analytics.run_summary import SummarizedStream, summary
 
 DEFAULT_MAX_TRIES = 6
@@ -105,14 +106,22 @@ class RetryingStream(SummarizedStream):
         """Seconds a 429 asks us to wait, or None to back off exponentially."""
         return None
 
+    def wait_for_budget(self) -> None:
+        """Wait, before a request, while the source's rate limit says to (no wait by default)."""
+
+    @property
+    def reading(self) -> Mapping[str, Any]:
+        """The context being read: a read-ahead worker's, else the one the sync is on."""
+        return reading_context.get() or self.context or {}
+
     def describe(self) -> str:
         """Where a problem happened: the endpoint and what is being read."""
         return self.endpoint()
 
     def endpoint(self) -> str:
-        """The path, with the ids the current context fills in."""
+        """The path, with the ids the context being read fills in."""
         path = str(self.path)
-        for key, value in (self.context or {}).items():
+        for key, value in self.reading.items():
             path = path.replace(f"{{{key}}}", str(value))
         return path
 
@@ -181,8 +190,14 @@ class RetryingStream(SummarizedStream):
 
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """The SDK's backoff, plus a final error that names the source, endpoint and context."""
-        decorated = super().request_decorator(func)
+        """The SDK's backoff, each try paced by `wait_for_budget`, plus a final error that
+        names the source, endpoint and context."""
+
+        def paced(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
+            self.wait_for_budget()
+            return func(prepared, context)
+
+        decorated = super().request_decorator(paced)
 
         def request(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
             try:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import io
+import shutil
 import sys
+import tempfile
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import click
@@ -30,6 +34,7 @@ from tap_segment_analytics.appstore.streams import (
     ReportSegments,
     known_report_streams,
 )
+from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.connection_check import Source, check_sources
@@ -113,6 +118,13 @@ class TapSegmentAnalytics(Tap):
             "recent sizes.",
         ),
         th.Property(
+            "braze_concurrency",
+            th.IntegerType(minimum=1, maximum=64),
+            default=16,
+            description="Braze requests in flight at once (1: one after another). Records and "
+            "state come out in the same order either way.",
+        ),
+        th.Property(
             "appstore_key_id",
             th.StringType,
             description="App Store Connect API key id (the `kid` of the JWT).",
@@ -171,6 +183,14 @@ class TapSegmentAnalytics(Tap):
             "(an existing one, or one created when appstore_create_report_requests is on; Apple "
             "allows one per app every 31 days). Its rows land in the same streams; the newest "
             "processing date wins.",
+        ),
+        th.Property(
+            "appstore_concurrency",
+            th.IntegerType(minimum=1, maximum=32),
+            default=8,
+            description="Report files downloaded at once, ahead of the sync (1: one after "
+            "another, nothing ahead). API calls stay at 3 at most: Apple answers bursts with "
+            "429. Records and state come out in the same order either way.",
         ),
         th.Property(
             "appstore_api_url",
@@ -313,9 +333,21 @@ class TapSegmentAnalytics(Tap):
         )
 
     @cached_property
+    def braze_rate_gate(self) -> BrazeRateGate:
+        """Braze's quota as last reported, shared by every Braze stream."""
+        return BrazeRateGate()
+
+    @cached_property
     def braze_key_rejections(self) -> RejectionGuard:
         """401s in a row from Braze, shared by every Braze stream."""
         return RejectionGuard()
+
+    @cached_property
+    def appstore_scratch(self) -> Path:
+        """Where report files wait between their download and their rows (removed at exit)."""
+        directory = Path(tempfile.mkdtemp(prefix="tap-segment-analytics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        return directory
 
     @cached_property
     def appstore_rate_budget(self) -> RateBudget:
@@ -383,8 +415,10 @@ class TapSegmentAnalytics(Tap):
                 super().cb_test(ctx, param, value)
                 return
             config = ctx.params.get("config")
+            # One record a stream: nothing is worth reading ahead.
+            sequential = {"braze_concurrency": 1, "appstore_concurrency": 1}
             tap = cls(
-                config=config.config if config else {},
+                config={**(config.config if config else {}), **sequential},
                 parse_env_config=bool(config and config.parse_env),
                 message_writer=CountingWriter(discard=True),
             )

@@ -17,6 +17,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
+from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY
 from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.faults import FaultPlan
 from tests.fakes import (
@@ -36,6 +38,9 @@ ISSUER_ID = "0b5f8c2e-0000-4c5d-9e2a-6f7b8c9d0e1f"
 BRAZE_SEGMENTS = 12
 BRAZE_DAYS = 250
 APPSTORE_DAYS = 8
+# The sandbox's instances have one or two files; the tap reads this many files ahead.
+MOST_FILES_PER_INSTANCE = 2
+READ_AHEAD_FILES = FILES_AHEAD_PER_WORKER * DEFAULT_CONCURRENCY
 # A stalled request holds its connection this long; the tap's read timeout is shorter.
 STALL_SECONDS = 3.0
 TIMEOUT_SECONDS = 1

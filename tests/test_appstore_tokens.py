@@ -27,7 +27,8 @@ def test_tokens_renew_across_a_long_sync(appstore: AppStore) -> None:
             return answer(request)
 
         appstore.api.handle = later  # type: ignore[method-assign]
-        tap = TapSegmentAnalytics(config=appstore.config())
+        # One request at a time: the fake clock moves two minutes with each.
+        tap = TapSegmentAnalytics(config=appstore.config(appstore_concurrency=1))
         with contextlib.redirect_stdout(io.StringIO()):
             tap.sync_all()
 

@@ -54,7 +54,10 @@ def test_first_run_windows_are_contiguous_99_days_asked_with_one_day_margin(
     run_tap(braze_config(fake_braze), tmp_path)
 
     for segment_id in tracked(fake_braze):
-        calls = [(n, end) for s, n, end in fake_braze.data_series_calls() if s == segment_id]
+        calls = sorted(
+            ((n, end) for s, n, end in fake_braze.data_series_calls() if s == segment_id),
+            key=lambda call: call[1],
+        )
         # 250 days: windows of 99, 99 and 52 days, each asked with `length` one day longer.
         assert [n for n, _ in calls] == [100, 100, 53]
         ends = [date.fromisoformat(end[:10]) for _, end in calls]

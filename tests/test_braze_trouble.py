@@ -129,7 +129,7 @@ def test_malformed_json_that_persists_names_endpoint_and_segment(
         200, body=b"<html>maintenance</html>", path="/segments/data_series", times=None
     )
 
-    run = run_tap(braze_config(fake_braze, request_max_tries=3), tmp_path)
+    run = run_tap(braze_config(fake_braze, request_max_tries=3, braze_concurrency=1), tmp_path)
 
     assert run.returncode == 1
     line = run.error_lines()[-1]

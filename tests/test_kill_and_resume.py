@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.campaign import World, instance_of, run_cli, start_world
+from tests.campaign import (
+    MOST_FILES_PER_INSTANCE,
+    READ_AHEAD_FILES,
+    World,
+    run_cli,
+    start_world,
+)
 from tests.warehouse import Warehouse
 
 KILLS = 6
@@ -54,8 +60,8 @@ def test_killed_runs_resume_where_they_stopped(world: World, tmp_path: Path) -> 
         later = {key for run in downloads_per_run[index + 1 :] for key in run}
         again = [key for key in killed if key in later]
         extra.append(len(again))
-        # Only the instance the kill interrupted is read again.
-        assert len({instance_of(key) for key in again}) <= 1, again
+        # Only the instance the kill interrupted is read again, and the files read ahead.
+        assert len(again) <= MOST_FILES_PER_INSTANCE + READ_AHEAD_FILES, again
     print(
         f"\n{KILLS} kills: {total} downloads against {clean_downloads} for one clean run; "
         f"extra per kill {extra}"

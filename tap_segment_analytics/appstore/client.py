@@ -118,7 +118,7 @@ class AppStoreStream(RetryingStream):
     @override
     def describe(self) -> str:
         """The path being read, with the app, report, instance or segment it was on."""
-        context = self.context or {}
+        context = self.reading
         parts = [
             label.format(context[key])
             for key, label in _CONTEXT_LABELS
@@ -127,10 +127,8 @@ class AppStoreStream(RetryingStream):
         return self.endpoint() + (f" ({', '.join(parts)})" if parts else "")
 
     @override
-    def validate_response(self, response: requests.Response) -> None:
-        """Pace under the hourly budget; retry 429, 5xx, a token refused once and bodies that
-        are not JSON; one-line errors for the rest."""
-        self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
+    def wait_for_budget(self) -> None:
+        """Once less than a tenth of the hourly budget is left, keep to its hourly rate."""
         pause = self.rate_budget.pause_seconds()
         if pause:
             self.logger.info(
@@ -139,6 +137,12 @@ class AppStoreStream(RetryingStream):
                 pause,
             )
             time.sleep(pause)
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        """Note the hourly budget; retry 429, 5xx, a token refused once and bodies that are
+        not JSON; one-line errors for the rest."""
+        self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(f"App Store Connect answered {status}", response)

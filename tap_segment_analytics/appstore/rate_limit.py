@@ -2,13 +2,15 @@
 
 Every response carries `X-Rate-Limit: user-hour-lim:3600;user-hour-rem:N;` (per key, rolling
 hour). Past it Apple answers 429 without Retry-After, so the tap slows down before that: once
-less than `LOW_WATER` of the budget is left, requests are spaced at the budget's hourly rate.
+less than `LOW_WATER` of the budget is left, requests are spaced at the budget's hourly rate,
+across every thread that makes them.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 
 HOUR_SECONDS = 3600.0
 LOW_WATER = 0.1
@@ -31,6 +33,7 @@ class RateBudget:
         self._lock = threading.Lock()
         self.limit: int | None = None
         self.remaining: int | None = None
+        self._next_slot = 0.0
 
     def observe(self, header: str | None) -> None:
         """Record a response's `X-Rate-Limit` header."""
@@ -40,11 +43,15 @@ class RateBudget:
                 self.limit, self.remaining = parsed
 
     def pause_seconds(self) -> float:
-        """How long to wait before the next request: 0 while the budget is comfortable."""
+        """How long the next request waits: 0 while the budget is comfortable; once it runs
+        low, long enough that requests from every thread are spaced at the hourly rate."""
         with self._lock:
             if not self.limit or self.remaining is None:
                 return 0.0
             if self.remaining > self.limit * LOW_WATER:
                 return 0.0
             # At the hourly rate, the rolling window frees one request per HOUR/limit seconds.
-            return HOUR_SECONDS / self.limit
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + HOUR_SECONDS / self.limit
+            return slot - now

@@ -12,12 +12,9 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -112,8 +109,7 @@ def verify_gzip(path: Path) -> None:
         raise DownloadProblem(f"not a whole gzip file ({exc})") from None
 
 
-@contextmanager
-def verified_file(
+def download_verified(
     session: requests.Session,
     *,
     segment: SegmentFile,
@@ -121,14 +117,14 @@ def verified_file(
     policy: RetryPolicy,
     timeout: float,
     on_retry: Callable[[str, int, float], None],
-) -> Iterator[tuple[Path, int]]:
-    """A verified download of the segment's file (path, bytes), retried as `policy` allows.
+    path: Path,
+) -> int:
+    """Download the segment's file to `path` and verify it, retried as `policy` allows; the
+    number of bytes. `path` is removed when it fails.
 
     `refresh` asks the API for a fresh URL: used before a try whose URL was refused or may have
     expired. Raises DownloadProblem when every try failed, DownloadRefused at once.
     """
-    directory = Path(tempfile.mkdtemp(prefix="tap-segment-analytics-"))
-    path = directory / "segment.tsv.gz"
     current = segment
     refused = False
 
@@ -143,15 +139,16 @@ def verified_file(
             raise
 
     try:
-        size = call_with_retries(
+        size: int = call_with_retries(
             attempt,
             policy=policy,
             transient=(DownloadProblem,),
             on_retry=lambda exc, number, wait: on_retry(str(exc), number, wait),
         )
-        yield path, size
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return size
 
 
 def read_rows(path: Path) -> Iterator[dict[str, str]]:

@@ -8,11 +8,15 @@ resumes at the instance it was in.
 
 from __future__ import annotations
 
+import copy
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
+from functools import partial
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,18 +30,20 @@ from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.instance_plan import (
     ONE_TIME_SNAPSHOT,
     ONGOING,
+    Plan,
     Position,
     lost_to_retention,
     plan_instances,
     snapshots_read,
 )
+from tap_segment_analytics.appstore.read_ahead import AppReadAhead
 from tap_segment_analytics.appstore.report_files import (
     DownloadProblem,
     DownloadRefused,
     MalformedFile,
     SegmentFile,
+    download_verified,
     read_rows,
-    verified_file,
 )
 from tap_segment_analytics.appstore.reports import (
     DATE_COLUMN,
@@ -50,7 +56,12 @@ from tap_segment_analytics.appstore.reports import (
     snake_case,
 )
 from tap_segment_analytics.errors import SourceError
+from tap_segment_analytics.prefetch import for_context
 from tap_segment_analytics.run_summary import summary
+
+# Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
+# request at a time with 100 ms a request (benchmarks/concurrency.py); 12 was no faster.
+DEFAULT_CONCURRENCY = 8
 
 
 def strip_query(url: str | None) -> str | None:
@@ -222,6 +233,8 @@ class Reports(AppStoreStream):
         super().__init__(*args, **kwargs)
         # The wanted reports of this run by (app id, report name), for the instances stream.
         self.named: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # The reads made ahead for the app being synced, by app id.
+        self.read_aheads: dict[str, AppReadAhead | None] = {}
 
     def requests_of(self, app_id: str, access_type: str) -> list[dict[str, Any]]:
         """The app's requests of that type (stopped ONGOING ones too: their instances stay
@@ -300,7 +313,41 @@ class Reports(AppStoreStream):
         # Every report of a name is known before the first one's instances are synced.
         for report in wanted:
             self.named.setdefault((app_id, report["name"]), []).append(report)
-        yield from wanted
+        partitions = [p for r in wanted for p in self.generate_child_contexts(r, context)]
+        instances = self._tap.streams[ReportInstances.name]
+        assert isinstance(instances, ReportInstances)
+        for partition in partitions:
+            instances.migrate_bookmark(partition)
+        self.read_aheads[app_id] = self.start_read_ahead(partitions)
+        try:
+            yield from wanted
+        finally:
+            read_ahead = self.read_aheads.pop(app_id, None)
+            if read_ahead is not None:
+                read_ahead.close()
+
+    def start_read_ahead(self, partitions: list[dict[str, Any]]) -> AppReadAhead | None:
+        """Read the app's instances, segments and files ahead of the sync, unless
+        `appstore_concurrency` is 1."""
+        workers = int(self.config.get("appstore_concurrency", DEFAULT_CONCURRENCY))
+        if workers <= 1 or not partitions:
+            return None
+        streams = self._tap.streams
+        instances, segments = streams[ReportInstances.name], streams[ReportSegments.name]
+        assert isinstance(instances, ReportInstances)
+        assert isinstance(segments, ReportSegments)
+
+        def rows_for(report_name: str) -> ReportRows | None:
+            rows = streams.get(rows_stream_name(report_name))
+            return rows if isinstance(rows, ReportRows) and rows.selected else None
+
+        return AppReadAhead(
+            instances=instances,
+            segments=segments,
+            rows_for=rows_for,
+            partitions=[(p, copy.deepcopy(instances.get_context_state(p))) for p in partitions],
+            workers=workers,
+        )
 
     @property
     def granularities(self) -> list[str]:
@@ -360,9 +407,33 @@ class ReportInstances(AppStoreStream):
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The instances this run applies, in order; each one's bookmark once its rows are out."""
         state = self.get_context_state(context)
-        if Position.from_state(state) is None:
-            self.migrate_bookmark(context, state)
         read = snapshots_read(state)
+        read_ahead = read_ahead_of(self, context)
+        fetch = partial(self.list_instances, context)
+        listed = fetch() if read_ahead is None else read_ahead.instances(context, fetch)
+        plan = self.plan_for(context, listed, state)
+        if plan.backfill is None:
+            self.warn_about_retention(context, Position.from_state(state), listed)
+        else:
+            state["backfill"] = plan.backfill
+            self.log_backfill(context, plan.instances, resuming=plan.resuming)
+        for instance in progress.report_files.instances(plan.instances):
+            yield instance
+            # The SDK asks for the next instance only once it has synced this one's segments
+            # and rows and written its record: only now may the bookmark move past it.
+            position = Position.of(instance)
+            position.save(state)
+            if plan.backfill is not None:
+                plan.backfill["done"] = position.as_list()
+            self._tap.state_writer.write_state(self.tap_state)
+        if plan.backfill is not None:
+            state["snapshots_read"] = sorted(read | set(plan.backfill["requests"]))
+            del state["backfill"]
+            self._tap.state_writer.write_state(self.tap_state)
+
+    def list_instances(self, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """The instances of the partition's reports (snapshots it read left out)."""
+        read = snapshots_read(self.get_context_state(context))
         listed = []
         for report in self.reports_of(context):
             if report["request_id"] in read:
@@ -389,26 +460,14 @@ class ReportInstances(AppStoreStream):
                     context["report_name"],
                 )
             listed += instances
+        return listed
+
+    def plan_for(
+        self, context: dict[str, Any], listed: list[dict[str, Any]], state: dict[str, Any]
+    ) -> Plan:
+        """What the partition applies this run, from its listing and state."""
         start_date = date.fromisoformat(str(self.config["start_date"])[:10])
-        plan = plan_instances(listed, state=state, start_date=start_date)
-        if plan.backfill is None:
-            self.warn_about_retention(context, Position.from_state(state), listed)
-        else:
-            state["backfill"] = plan.backfill
-            self.log_backfill(context, plan.instances, resuming=plan.resuming)
-        for instance in progress.report_files.instances(plan.instances):
-            yield instance
-            # The SDK asks for the next instance only once it has synced this one's segments
-            # and rows and written its record: only now may the bookmark move past it.
-            position = Position.of(instance)
-            position.save(state)
-            if plan.backfill is not None:
-                plan.backfill["done"] = position.as_list()
-            self._tap.state_writer.write_state(self.tap_state)
-        if plan.backfill is not None:
-            state["snapshots_read"] = sorted(read | set(plan.backfill["requests"]))
-            del state["backfill"]
-            self._tap.state_writer.write_state(self.tap_state)
+        return plan_instances(listed, state=state, start_date=start_date)
 
     def log_backfill(
         self, context: dict[str, Any], instances: list[dict[str, Any]], *, resuming: bool
@@ -445,8 +504,11 @@ class ReportInstances(AppStoreStream):
         assert isinstance(reports_stream, Reports)
         return reports_stream.named.get((context["app_id"], context["report_name"]), [])
 
-    def migrate_bookmark(self, context: dict[str, Any], state: dict[str, Any]) -> None:
+    def migrate_bookmark(self, context: dict[str, Any]) -> None:
         """Take over the bookmark of a state written when partitions were per report id."""
+        state = self.get_context_state(context)
+        if Position.from_state(state) is not None:
+            return
         ids = {r["id"] for r in self.reports_of(context)}
         old = [
             p
@@ -486,6 +548,11 @@ class ReportInstances(AppStoreStream):
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
         """The instance whose segments to read."""
+        return self.child_context(record)
+
+    @staticmethod
+    def child_context(record: dict[str, Any]) -> dict[str, Any]:
+        """The context of an instance's segments."""
         return {
             "app_id": record["app_id"],
             "report_id": record["report_id"],
@@ -512,24 +579,35 @@ class ReportSegments(AppStoreStream):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """Each segment, remembering its URL as fresh as of this response."""
+        """Each segment, with its file's URL as fresh as of this response (`_file`)."""
         listed_at = time.monotonic()
         for record in super().parse_response(response):
             if record.get("url"):
-                self.files[record["id"]] = segment_file(record, listed_at)
+                record["_file"] = segment_file(record, listed_at)
             yield record
+
+    def list_segments(self, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """The instance's segments (a worker may call this ahead of the sync)."""
+        return list(self.request_records(context))
 
     @override
     def post_process(self, row: dict, context: Any = None) -> dict:
         """Flat record with the ids of its instance, report and app; URL without credentials."""
         record = {**row, **context}
+        record.pop("_file", None)
         record["url"] = strip_query(record.get("url"))
         return record
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The instance's segments (a few): how many there are is known to the progress line."""
-        yield from progress.report_files.files(list(super().get_records(context)))
+        read_ahead = read_ahead_of(self, context)
+        fetch = partial(self.list_segments, context)
+        listing = fetch() if read_ahead is None else read_ahead.segments(context, fetch)
+        for segment in listing:
+            if "_file" in segment:
+                self.files[segment["id"]] = segment["_file"]
+        yield from progress.report_files.files(listing)
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
@@ -596,6 +674,22 @@ class ReportDates(AppStoreStream):
                 "rows": rows,
                 "rows_stream": rows_stream_name(context["report_name"]),
             }
+
+
+def where(context: dict[str, Any]) -> str:
+    """The file a context is about, for messages."""
+    return (
+        f"report '{context['report_name']}' of app {context['app_id']}, instance "
+        f"{context['instance_id']} (processed {context['processing_date']}), segment "
+        f"{context['segment_id']}"
+    )
+
+
+def read_ahead_of(stream: AppStoreStream, context: dict[str, Any]) -> AppReadAhead | None:
+    """The reads made ahead for the context's app, if any."""
+    reports = stream._tap.streams[Reports.name]
+    assert isinstance(reports, Reports)
+    return reports.read_aheads.get(context["app_id"])
 
 
 def segment_file(record: dict[str, Any], fetched_at: float) -> SegmentFile:
@@ -671,46 +765,60 @@ class ReportRows(AppStoreStream):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The rows of the segment's file, once it has downloaded whole and verified."""
-        where = (
-            f"report '{context['report_name']}' of app {context['app_id']}, instance "
-            f"{context['instance_id']} (processed {context['processing_date']}), segment "
-            f"{context['segment_id']}"
-        )
+        read_ahead = read_ahead_of(self, context)
+
+        def fetch() -> tuple[Path, int]:
+            return self.download(context, self.listed_file(context))
+
+        try:
+            path, size = fetch() if read_ahead is None else read_ahead.file(context, fetch)
+        except DownloadProblem as exc:
+            raise SourceError(
+                f"appstore: download of {where(context)} failed: {exc}, still after "
+                f"{self.retry_policy.max_tries} tries"
+            ) from None
+        except DownloadRefused as exc:
+            raise SourceError(f"appstore: {where(context)}: {exc}") from None
+        try:
+            summary.count(self.name, files=1, bytes=size)
+            dates = self.dates_stream.counter(context["instance_id"])
+            for row in progress.report_files.rows(self.logger, context, read_rows(path)):
+                record = self.to_record(row, context)
+                if dates is not None:
+                    dates[record.get("date")] += 1
+                yield record
+        except MalformedFile as exc:
+            raise SourceError(f"appstore: {where(context)}: {exc}") from None
+        finally:
+            path.unlink(missing_ok=True)
+
+    def download(self, context: dict[str, Any], segment: SegmentFile) -> tuple[Path, int]:
+        """The segment's file downloaded and verified: (path, bytes). A worker may call this
+        ahead of the sync."""
         policy = self.retry_policy
 
         def on_retry(problem: str, number: int, wait: float) -> None:
             summary.count(self.name, retries=1)
             self.logger.warning(
                 "appstore: %s: %s, retry %d of %d in %.1f s",
-                where,
+                where(context),
                 problem,
                 number,
                 policy.max_tries - 1,
                 wait,
             )
 
-        try:
-            with verified_file(
-                self._download_session,
-                segment=self.listed_file(context),
-                refresh=lambda: self.fresh_file(context),
-                policy=policy,
-                timeout=self.timeout,
-                on_retry=on_retry,
-            ) as (path, size):
-                summary.count(self.name, files=1, bytes=size)
-                dates = self.dates_stream.counter(context["instance_id"])
-                for row in progress.report_files.rows(self.logger, context, read_rows(path)):
-                    record = self.to_record(row, context)
-                    if dates is not None:
-                        dates[record.get("date")] += 1
-                    yield record
-        except DownloadProblem as exc:
-            raise SourceError(
-                f"appstore: download of {where} failed: {exc}, still after {policy.max_tries} tries"
-            ) from None
-        except (DownloadRefused, MalformedFile) as exc:
-            raise SourceError(f"appstore: {where}: {exc}") from None
+        path = self._tap.appstore_scratch / f"{context['segment_id']}-{uuid.uuid4().hex}.gz"  # type: ignore[attr-defined]
+        size = download_verified(
+            self._download_session,
+            segment=segment,
+            refresh=for_context(context, partial(self.fresh_file, context)),
+            policy=policy,
+            timeout=self.timeout,
+            on_retry=on_retry,
+            path=path,
+        )
+        return path, size
 
     def row_metadata(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
         """Where a row came from, and its key."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date, datetime, timezone
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import requests
-from singer_sdk.pagination import BaseAPIPaginator, PageNumberPaginator
+from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
 from tap_segment_analytics import progress
-from tap_segment_analytics.braze.client import BrazeStream
+from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY, BrazeStream
+from tap_segment_analytics.braze.read_ahead import BrazeReadAhead
 from tap_segment_analytics.braze.windows import (
     Window,
     first_day_to_fetch,
@@ -20,6 +22,7 @@ from tap_segment_analytics.braze.windows import (
 from tap_segment_analytics.errors import SourceError
 
 DEFAULT_LOOKBACK_DAYS = 3
+_T = TypeVar("_T")
 
 
 class Segments(BrazeStream):
@@ -34,6 +37,7 @@ class Segments(BrazeStream):
         self._seen_ids: set[str] = set()
         # The segments of this run by id, for the child streams (their context holds the id only).
         self.listed: dict[str, dict[str, Any]] = {}
+        self.read_ahead: BrazeReadAhead | None = None
 
     @property
     def wanted_ids(self) -> set[str] | None:
@@ -53,11 +57,14 @@ class Segments(BrazeStream):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The `segments` array of a list page."""
+        """The `segments` array of a list page; its wanted segments are read ahead."""
         segments = self.json_body(response).get("segments")
         if not isinstance(segments, list):
             raise SourceError(f"Braze sent no 'segments' list on {self.describe()}")
-        yield from progress.segment_sizes.listed(segments, self.wanted_ids)
+        wanted = self.wanted_ids
+        if self.read_ahead is not None:
+            self.read_ahead.add([s for s in segments if wanted is None or s.get("id") in wanted])
+        yield from progress.segment_sizes.listed(segments, wanted)
 
     @override
     def post_process(self, row: dict, context: Any = None) -> dict | None:
@@ -71,15 +78,42 @@ class Segments(BrazeStream):
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """Every listed segment, then a warning for each configured id Braze did not list."""
+        """Every listed segment, then a warning for each configured id Braze did not list.
+
+        The segments' details and sizes are read ahead while the list is synced.
+        """
         self._seen_ids.clear()
-        yield from super().get_records(context)
+        self.read_ahead = self.start_read_ahead()
+        try:
+            yield from super().get_records(context)
+        finally:
+            if self.read_ahead is not None:
+                self.read_ahead.close()
+                self.read_ahead = None
         for missing in sorted((self.wanted_ids or set()) - self._seen_ids):
             self.logger.warning(
                 "braze_segment_ids: segment '%s' does not exist in this Braze workspace "
                 "(or is archived); skipped",
                 missing,
             )
+
+    def start_read_ahead(self) -> BrazeReadAhead | None:
+        """Read the selected child streams ahead, unless `braze_concurrency` is 1."""
+        workers = int(self.config.get("braze_concurrency", DEFAULT_CONCURRENCY))
+        if workers <= 1:
+            return None
+        children = {child.name: child for child in self.child_streams if child.selected}
+        details = children.get(SegmentDetails.name)
+        sizes = children.get(SegmentSizes.name)
+        return BrazeReadAhead(
+            details=details if isinstance(details, SegmentDetails) else None,
+            sizes=sizes if isinstance(sizes, SegmentSizes) else None,
+            workers=workers,
+        )
+
+    def take(self, key: Hashable, call: Callable[[], _T]) -> _T:
+        """A child's result: read ahead, or fetched now."""
+        return call() if self.read_ahead is None else self.read_ahead.take(key, call)
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
@@ -88,15 +122,40 @@ class Segments(BrazeStream):
         return {"segment_id": record["id"]}
 
 
-class SegmentDetails(BrazeStream):
+class SegmentChild(BrazeStream):
+    """A stream read once per listed segment, possibly ahead of the sync."""
+
+    parent_stream_type = Segments
+
+    @property
+    def segments(self) -> Segments:
+        """The parent stream: this run's listed segments and their read-ahead."""
+        parent = self._tap.streams[Segments.name]
+        assert isinstance(parent, Segments)
+        return parent
+
+    @override
+    def get_new_paginator(self) -> None:
+        """One request per call."""
+        return None
+
+
+class SegmentDetails(SegmentChild):
     """`/segments/details` for each segment."""
 
     name = "braze_segment_details"
     path = "/segments/details"
     primary_keys = ("segment_id",)
-    parent_stream_type = Segments
     # Full table: no per-segment bookmarks to keep.
     state_partitioning_keys: tuple[str, ...] = ()
+
+    def key(self, context: dict[str, Any]) -> Hashable:
+        """What the read-ahead knows this call by."""
+        return (self.name, context["segment_id"])
+
+    def fetch(self, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """The details body (a worker may call this ahead of the sync)."""
+        return list(self.request_records(context))
 
     @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
@@ -104,40 +163,22 @@ class SegmentDetails(BrazeStream):
         return {"segment_id": context["segment_id"]}
 
     @override
-    def get_new_paginator(self) -> None:
-        """One request per segment."""
-        return None
-
-    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The details object, keyed by the segment id."""
+        """The details object."""
         body = self.json_body(response)
         if "name" not in body:
             raise SourceError(f"Braze sent segment details without 'name' on {self.describe()}")
         body.pop("message", None)
-        assert self.context is not None
-        yield {"segment_id": self.context["segment_id"], **body}
-
-
-class _WindowPaginator(BaseAPIPaginator[Window | None]):
-    """Steps through planned `data_series` windows: one request each."""
-
-    def __init__(self, windows: list[Window]) -> None:
-        super().__init__(windows[0] if windows else None)
-        self._windows = windows
+        yield body
 
     @override
-    def get_next(self, response: requests.Response) -> Window | None:
-        index = self._windows.index(self.current_value) + 1 if self.current_value else 0
-        return self._windows[index] if index < len(self._windows) else None
-
-    @override
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        """A window before the segment existed is empty; later ones are not."""
-        return True
+    def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
+        """The segment's details, keyed by its id."""
+        for body in self.segments.take(self.key(context), partial(self.fetch, context)):
+            yield {"segment_id": context["segment_id"], **body}
 
 
-class SegmentSizes(BrazeStream):
+class SegmentSizes(SegmentChild):
     """Each tracked segment's estimated size per day, from `/segments/data_series`.
 
     State is one bookmark per segment: the last day fetched. A later run starts at that day
@@ -148,7 +189,6 @@ class SegmentSizes(BrazeStream):
     path = "/segments/data_series"
     primary_keys = ("segment_id", "time")
     replication_key = "time"
-    parent_stream_type = Segments
     state_partitioning_keys = ("segment_id",)
     # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
@@ -160,23 +200,47 @@ class SegmentSizes(BrazeStream):
 
     def windows_for(self, context: dict[str, Any]) -> list[Window]:
         """The windows this run asks for, from the segment's bookmark or `start_date`."""
-        bookmark_value = self.get_starting_replication_key_value(context)
+        bookmark_value = self.bookmark(context)
         bookmark = date.fromisoformat(str(bookmark_value)[:10]) if bookmark_value else None
         start_date = date.fromisoformat(str(self.config["start_date"])[:10])
         lookback = int(self.config.get("braze_lookback_days", DEFAULT_LOOKBACK_DAYS))
         return plan_windows(first_day_to_fetch(start_date, bookmark, lookback), self.today())
 
-    def segment(self, segment_id: str) -> dict[str, Any]:
-        """The segment as the parent stream listed it in this run."""
-        parent = self._tap.streams[Segments.name]
-        assert isinstance(parent, Segments)
-        return parent.listed.get(segment_id, {"id": segment_id})
+    def bookmark(self, context: dict[str, Any]) -> Any:
+        """The segment's bookmark as the run started with it.
+
+        Read without the SDK's `get_starting_replication_key_value`, which is only set once the
+        segment's sync starts, and without creating a partition: the read-ahead thread plans a
+        segment's windows before the sync reaches it.
+        """
+        partitions = self.tap_state.get("bookmarks", {}).get(self.name, {}).get("partitions", [])
+        for partition in partitions:
+            if partition.get("context") == {"segment_id": context["segment_id"]}:
+                return partition.get("replication_key_value")
+        return None
+
+    @staticmethod
+    def tracked(segment: dict[str, Any]) -> bool:
+        """Whether Braze keeps a size history for the segment."""
+        return segment.get("analytics_tracking_enabled") is not False
+
+    def key(self, context: dict[str, Any], window: Window) -> Hashable:
+        """What the read-ahead knows a window's call by."""
+        return (self.name, context["segment_id"], window)
+
+    def fetch(self, context: dict[str, Any], window: Window) -> list[dict[str, Any]]:
+        """The data points Braze answers for one window (a worker may call this ahead)."""
+        return list(
+            self.request_records(
+                {**context, "length": window.length, "ending_at": window.ending_at}
+            )
+        )
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The series of one tracked segment; untracked segments are skipped with a log line."""
-        segment = self.segment(context["segment_id"])
-        if segment.get("analytics_tracking_enabled") is False:
+        segment = self.segments.listed.get(context["segment_id"], {"id": context["segment_id"]})
+        if not self.tracked(segment):
             self.logger.info(
                 "braze_segment_sizes: skipping segment %s (%s): analytics tracking is off, "
                 "Braze keeps no size history for it",
@@ -184,55 +248,43 @@ class SegmentSizes(BrazeStream):
                 segment.get("name"),
             )
             return
-        self._segment_name = segment.get("name")
-        self._windows = self.windows_for(context)
-        progress.segment_sizes.segment(self.logger, segment, self._windows)
-        if self._windows:
-            yield from super().get_records(context)
+        windows = self.windows_for(context)
+        progress.segment_sizes.segment(self.logger, segment, windows)
+        for window in windows:
+            points = self.segments.take(
+                self.key(context, window), partial(self.fetch, context, window)
+            )
+            # Braze's series order is not documented: sort, and keep only the asked-for days.
+            for day, size in sorted((p["day"], p["size"]) for p in points if p["day"] in window):
+                yield {
+                    "segment_id": context["segment_id"],
+                    "time": day.isoformat(),
+                    "size": size,
+                    "name": segment.get("name"),
+                }
 
     @override
-    def get_new_paginator(self) -> _WindowPaginator:
-        """One request per window planned in `get_records`."""
-        self._paginator = _WindowPaginator(self._windows)
-        return self._paginator
-
-    @override
-    def get_url_params(self, context: Any, next_page_token: Window | None) -> dict[str, Any]:
-        """`segment_id`, `length` and `ending_at` of the current window."""
-        assert next_page_token is not None
+    def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
+        """`segment_id`, `length` and `ending_at` of the window being read."""
         return {
             "segment_id": context["segment_id"],
-            "length": next_page_token.length,
-            "ending_at": next_page_token.ending_at,
+            "length": context["length"],
+            "ending_at": context["ending_at"],
         }
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The window's days, oldest first, as records with the segment's id and name."""
-        body = self.json_body(response)
-        series = body.get("data")
+        """The series' data points as (day, size)."""
+        series = self.json_body(response).get("data")
         if not isinstance(series, list):
             raise SourceError(f"Braze sent no 'data' series on {self.describe()}")
-        # Parsing happens before the paginator advances: its value is this response's window.
-        window = self._paginator.current_value
-        assert window is not None
-        assert self.context is not None
-        rows = []
         for point in series:
             try:
-                day = date.fromisoformat(str(point["time"])[:10])
-                size = int(point["size"])
+                yield {
+                    "day": date.fromisoformat(str(point["time"])[:10]),
+                    "size": int(point["size"]),
+                }
             except (KeyError, TypeError, ValueError):
                 raise SourceError(
                     f"Braze sent an unexpected data point {point!r} on {self.describe()}"
                 ) from None
-            # Braze's series order is not documented: sort, and keep only the asked-for days.
-            if day in window:
-                rows.append((day, size))
-        for day, size in sorted(rows):
-            yield {
-                "segment_id": self.context["segment_id"],
-                "time": day.isoformat(),
-                "size": size,
-                "name": self._segment_name,
-            }

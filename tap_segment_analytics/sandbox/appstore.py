@@ -511,6 +511,10 @@ class FakeAppStoreConnect(FakeAPI):
         self.hour_limit = hour_limit
         self.tokens_seen: list[dict[str, Any]] = []
         self.created_requests: list[str] = []
+        # Apple answers 429 to bursts of parallel calls even with hourly budget left (api-notes);
+        # how many it tolerates is unconfirmed: more than `max_parallel` in flight get a 429.
+        self.max_parallel: int | None = None
+        self.burst_refusals = 0
         self._state = threading.Lock()
         self._spent: deque[float] = deque()
         self._expire_next = 0
@@ -670,10 +674,12 @@ class FakeAppStoreConnect(FakeAPI):
         seed: int = 7,
         drop_share: float = 0.0,
         access_type: str = "ONGOING",
+        files: int | None = None,
     ) -> None:
         """One DAILY instance per report of each app, processed on `processing`: the rows of
         the `restate_window` Dates before it, without `drop_share` of the rows of Dates an
-        earlier instance already had (Apple's noise and thresholds drop them)."""
+        earlier instance already had (Apple's noise and thresholds drop them), in `files`
+        segments (by default one, or two for a quarter of the instances)."""
         for app_id in app_ids:
             with self._state:
                 names = [r.name for r in self._latest_request(app_id, "ONGOING").reports]
@@ -686,8 +692,10 @@ class FakeAppStoreConnect(FakeAPI):
                         rows_per_day, seed, drop_share if back > 1 else 0.0,
                     )
                 ]  # fmt: skip
-                split = (processing.toordinal() + report_index) % 4 == 0 and len(rows) > 1
-                segments = [rows[: len(rows) // 2], rows[len(rows) // 2 :]] if split else [rows]
+                count = files or (2 if (processing.toordinal() + report_index) % 4 == 0 else 1)
+                count = max(1, min(count, len(rows)))
+                per = -(-len(rows) // count)
+                segments = [rows[i : i + per] for i in range(0, len(rows), per)] or [rows]
                 self.add_instance(
                     app_id, name, "DAILY", processing, segments, access_type=access_type
                 )
@@ -893,7 +901,15 @@ class FakeAppStoreConnect(FakeAPI):
 
     @override
     def handle(self, request: Request) -> Response:
-        """Authenticate, meter, then route."""
+        """Authenticate, meter (a burst of parallel calls gets a 429 too), then route."""
+        if self.max_parallel is not None and self.in_flight > self.max_parallel:
+            with self._state:
+                self.burst_refusals += 1
+            body = {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
+            return json_response(429, body)
+        return self._answer(request)
+
+    def _answer(self, request: Request) -> Response:
         if not self._authenticate(request):
             return json_response(401, {"errors": [{"id": str(uuid.uuid4()), **_NOT_AUTHORIZED}]})
         remaining = self._spend_quota()

@@ -209,8 +209,11 @@ class FakeBraze(FakeAPI):
         self._state_lock = threading.Lock()
         self._restated: dict[tuple[str, date], int] = {}
         self._served: list[tuple[str, list[date]]] = []
-        self._window = 0  # the rate-limit hour, as epoch seconds // RATE_LIMIT_WINDOW
-        self._used = 0  # requests counted in that hour
+        # Braze's quota: 250,000 requests an hour per workspace; tests make it smaller.
+        self.rate_limit_per_window = RATE_LIMIT
+        self.rate_window_seconds = RATE_LIMIT_WINDOW
+        self._window = 0  # the rate-limit window, as epoch seconds // rate_window_seconds
+        self._used = 0  # requests counted in that window
 
     # The truth
 
@@ -284,19 +287,25 @@ class FakeBraze(FakeAPI):
 
     @override
     def common_headers(self, request: Request, response: Response) -> dict[str, str]:
-        """Braze's rate-limit headers, on every response."""
+        """Braze's rate-limit headers, on every response: the quota counts every request."""
         now = int(time.time())
-        window = now // RATE_LIMIT_WINDOW
+        window = now // self.rate_window_seconds
         with self._state_lock:
             if window != self._window:
                 self._window, self._used = window, 0
             self._used += 1
-            remaining = max(0, RATE_LIMIT - self._used)
+            remaining = max(0, self.rate_limit_per_window - self._used)
         return {
-            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-Limit": str(self.rate_limit_per_window),
             "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str((window + 1) * RATE_LIMIT_WINDOW),
+            "X-RateLimit-Reset": str((window + 1) * self.rate_window_seconds),
         }
+
+    def quota_spent(self) -> bool:
+        """Whether this window's quota is used up (the next request gets a 429)."""
+        window = int(time.time()) // self.rate_window_seconds
+        with self._state_lock:
+            return window == self._window and self._used >= self.rate_limit_per_window
 
     @override
     def fault_answer(self, fault: str, request: Request) -> Response | None:
@@ -316,7 +325,13 @@ class FakeBraze(FakeAPI):
 
     @override
     def handle(self, request: Request) -> Response:
-        """Route, authenticate, check the key's permission, answer."""
+        """Route, meter, authenticate, check the key's permission, answer."""
+        if self.quota_spent():
+            return _error(
+                429,
+                "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset.",
+                f"rate limit of {self.rate_limit_per_window} requests exceeded",
+            )
         permission = PERMISSION_BY_PATH.get(request.path)
         if permission is None:
             return json_response(404, {"message": "Not Found"})

@@ -14,6 +14,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
@@ -111,6 +112,8 @@ class FakeAPI:
         self._faults: list[_Fault] = []
         self.requests: list[RecordedRequest] = []
         self.fault_plan: FaultPlan | None = None
+        self.latency = 0.0  # seconds each answer takes, as over a real network
+        self.in_flight = 0  # requests being answered now
 
     # Lifecycle
 
@@ -134,7 +137,15 @@ class FakeAPI:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
                 )
-                response = fake._dispatch(request)
+                with fake._lock:
+                    fake.in_flight += 1
+                try:
+                    if fake.latency:
+                        time.sleep(fake.latency)  # the network's round trip
+                    response = fake._dispatch(request)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
                 if response.transport in (faults.RESET, faults.STALL):
                     self._drop(response.transport)
                     return

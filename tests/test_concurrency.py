@@ -1,0 +1,104 @@
+"""Concurrent reads: the same records, STATE and order as one request at a time, and rate limits
+and 429 bursts respected under concurrency."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import FIRST_RUN_DAYS, AppStore, braze_config, utc_today
+from tests.fakes import FakeBraze
+from tests.tap_runner import TapRun, run_tap
+from tests.warehouse import Warehouse, braze_differences
+
+
+def messages(run: TapRun) -> list[dict[str, Any]]:
+    """The Singer messages, without the moment each record was extracted."""
+    assert run.returncode == 0, run.stderr[-3000:]
+    return [{k: v for k, v in m.items() if k != "time_extracted"} for m in run.messages]
+
+
+def test_braze_read_ahead_emits_exactly_what_one_request_at_a_time_does(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    fake_braze.latency = 0.005  # answers arrive out of order under concurrency
+    sequential = run_tap(braze_config(fake_braze, braze_concurrency=1), tmp_path)
+    concurrent = run_tap(braze_config(fake_braze, braze_concurrency=16), tmp_path)
+
+    assert messages(concurrent) == messages(sequential)
+    assert len(sequential.records("braze_segment_sizes")) == 5 * FIRST_RUN_DAYS
+
+
+def test_app_store_read_ahead_emits_exactly_what_one_request_at_a_time_does(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    appstore.api.latency = appstore.s3.latency = 0.005
+    sequential = run_tap(appstore.config(appstore_concurrency=1), tmp_path)
+    concurrent = run_tap(appstore.config(appstore_concurrency=8), tmp_path)
+
+    assert messages(concurrent) == messages(sequential)
+    assert sequential.records("appstore_app_crashes")
+
+
+def test_a_failure_under_read_ahead_stops_where_a_sequential_run_stops(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    first = run_tap(appstore.config(appstore_concurrency=1), tmp_path)
+    broken = first.records("appstore_report_instances")[7]["id"]
+    appstore.api.inject(503, times=None, path=f"/v1/analyticsReportInstances/{broken}/")
+    config = {"request_max_tries": 2}
+
+    sequential = run_tap(appstore.config(appstore_concurrency=1, **config), tmp_path)
+    concurrent = run_tap(appstore.config(appstore_concurrency=8, **config), tmp_path)
+
+    assert sequential.returncode == concurrent.returncode == 1
+    assert sequential.log_messages()[-1] == concurrent.log_messages()[-1]
+    assert broken in concurrent.log_messages()[-1]
+    without_time = [
+        [{k: v for k, v in m.items() if k != "time_extracted"} for m in run.messages]
+        for run in (sequential, concurrent)
+    ]
+    assert without_time[0] == without_time[1], "the same records and STATE before the failure"
+
+
+def test_a_429_burst_under_concurrency_is_survived(fake_braze: FakeBraze, tmp_path: Path) -> None:
+    fake_braze.rate_limit(times=40, reset_in=1, path="/segments/data_series")
+
+    run = run_tap(braze_config(fake_braze, braze_concurrency=16), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sum(r.status == 429 for r in fake_braze.requests) == 40
+    warehouse = Warehouse()
+    warehouse.load(run.messages)
+    start = utc_today() - timedelta(days=FIRST_RUN_DAYS)
+    assert not braze_differences(warehouse, fake_braze, start)
+
+
+def test_braze_quota_headers_make_concurrent_requests_wait_for_the_reset(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    fake_braze.rate_limit_per_window = 12  # the run needs 23 requests: two windows at least
+    fake_braze.rate_window_seconds = 1
+
+    run = run_tap(braze_config(fake_braze, braze_concurrency=8), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Braze rate limit nearly spent: waiting" in run.stderr
+    refused = sum(r.status == 429 for r in fake_braze.requests)
+    assert refused <= len(fake_braze.requests) // 4, "the tap waits before the quota runs out"
+    warehouse = Warehouse()
+    warehouse.load(run.messages)
+    start = utc_today() - timedelta(days=FIRST_RUN_DAYS)
+    assert not braze_differences(warehouse, fake_braze, start)
+
+
+def test_app_store_bursts_refused_with_429_are_survived(appstore: AppStore, tmp_path: Path) -> None:
+    appstore.api.latency = 0.01
+    appstore.api.max_parallel = 1
+
+    run = run_tap(appstore.config(appstore_concurrency=8), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert appstore.api.burst_refusals > 0, "the fake refused bursts of parallel calls"
+    assert run.records("appstore_app_crashes")
