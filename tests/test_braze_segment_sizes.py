@@ -170,7 +170,7 @@ def test_each_segment_keeps_its_own_bookmark(fake_braze: FakeBraze, tmp_path: Pa
 def test_interrupted_run_resumes_from_its_last_state_without_losing_a_day(
     fake_braze: FakeBraze, tmp_path: Path
 ) -> None:
-    config = braze_config(fake_braze, request_max_tries=2)
+    config = braze_config(fake_braze, request_max_tries=2, braze_concurrency=1)
     # The server starts failing after 5 data_series answers: mid-way through segment 2.
     fake_braze.inject(503, times=None, path="/segments/data_series", after=5)
 

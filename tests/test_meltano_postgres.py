@@ -261,7 +261,11 @@ def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline
     braze = pipeline.sandbox.braze
     # Two tries: one backoff wait (request_backoff_seconds cannot come from the environment
     # with Meltano 4.4.1, see meltano.yml).
-    fast_fail = {"TAP_SEGMENT_ANALYTICS_REQUEST_MAX_TRIES": "2"}
+    fast_fail = {
+        "TAP_SEGMENT_ANALYTICS_REQUEST_MAX_TRIES": "2",
+        # One request at a time, so the failure falls mid-way through the third segment.
+        "TAP_SEGMENT_ANALYTICS_BRAZE_CONCURRENCY": "1",
+    }
     # Each tracked segment's first run takes two data_series windows: let 2.5 segments through.
     braze.inject(503, times=None, path=DATA_SERIES, after=5)
     pipeline.clear_logs()

@@ -123,7 +123,8 @@ def test_a_failed_run_ends_with_its_summary_and_one_line_saying_why(
 ) -> None:
     fake_braze.inject(500, times=None, path="/segments/data_series", after=3)
 
-    run = run_tap(braze_config(fake_braze, request_max_tries=2), tmp_path)
+    # One request at a time: the failure comes after the first segment's three windows.
+    run = run_tap(braze_config(fake_braze, request_max_tries=2, braze_concurrency=1), tmp_path)
 
     assert run.returncode == 1
     messages = run.log_messages()
