@@ -22,7 +22,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY as DEFAULT_APPSTORE_CONCURRENCY
+from tap_segment_analytics.appstore.streams import (
+    DEFAULT_CONCURRENCY as DEFAULT_APPSTORE_CONCURRENCY,
+)
 from tap_segment_analytics.braze.streams import DEFAULT_CONCURRENCY as DEFAULT_BRAZE_CONCURRENCY
 from tap_segment_analytics.sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
 from tap_segment_analytics.sandbox.braze import FakeBraze, sample_segments

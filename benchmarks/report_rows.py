@@ -1,13 +1,21 @@
-"""Throughput and peak memory of the App Store report-row path (download, verify, parse, emit).
+"""Rows per CPU-second of the App Store report-row path, against a plain-Python floor, and the
+tap's peak memory.
 
-Serves one instance of 'App Downloads Detailed' with ROWS rows (split over SEGMENTS files) from
-the local fakes, runs the tap's CLI on it with stdout to /dev/null, and prints rows per second
-and the tap process's peak RSS. Usage: python benchmarks/report_rows.py [ROWS] [SEGMENTS]
+Serves one instance of 'App Downloads Detailed' with ROWS rows (in SEGMENTS gzipped files) from
+the local fakes and runs the tap's CLI on it (stdout to /dev/null). Beside it, on the same files,
+runs the floor: a plain pipeline that gunzips, splits the TSV, makes a dict per row with typed
+measures and a SHA-256 row key, and writes a msgspec RECORD line per row. Both run as child
+processes; their CPU time (user + system, from wait4) and peak RSS (VmHWM) are measured.
+
+Usage: python benchmarks/report_rows.py [ROWS] [SEGMENTS]   (from the repository root)
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +32,8 @@ from tap_segment_analytics.sandbox.appstore import (
 
 REPORT = "App Downloads Detailed"
 APP_ID = "1234567890"
+MEASURES = {"Counts"}
+NOT_KEY = {"Processing Date", "App Name"}
 
 
 def rows(count: int, day: date) -> list[dict[str, str]]:
@@ -43,10 +53,45 @@ def rows(count: int, day: date) -> list[dict[str, str]]:
     ]
 
 
+def floor(paths: list[str]) -> None:
+    """The plain pipeline (run in a child process): every row to a RECORD line on stdout.
+
+    Lean on purpose (the row key's JSON material assembled around precomputed column names),
+    so the ratio compares the tap with the least plain Python can do for the same lines.
+    """
+    import msgspec
+    from json.encoder import encode_basestring_ascii as quoted
+
+    encoder = msgspec.json.Encoder()
+    out = sys.stdout.buffer
+    extracted = datetime.now(timezone.utc).isoformat()
+    prefix = json.dumps([APP_ID, REPORT, "DAILY"], separators=(",", ":"))[:-1] + ",["
+    for path in paths:
+        with gzip.open(path, "rt", encoding="utf-8") as text:
+            header = text.readline().rstrip("\n").split("\t")
+            keyed = sorted((name, i) for i, name in enumerate(header) if name not in NOT_KEY)
+            parts = [(i, f"[{quoted(n)},") for n, i in keyed if n not in MEASURES]
+            measures = [(i, n) for i, n in enumerate(header) if n in MEASURES]
+            for line in text:
+                values = line.rstrip("\n").split("\t")
+                record = dict(zip(header, values, strict=True))
+                for i, name in measures:
+                    record[name] = int(values[i])
+                material = ",".join(p + quoted(values[i]) + "]" for i, p in parts)
+                record["row_key"] = hashlib.sha256(f"{prefix}{material}]]".encode()).hexdigest()
+                message = {
+                    "type": "RECORD",
+                    "stream": "appstore_app_downloads_detailed",
+                    "record": record,
+                    "time_extracted": extracted,
+                }
+                out.write(encoder.encode(message) + b"\n")
+
+
 def high_water_kib(pid: int) -> int:
     """The process's peak resident memory so far (VmHWM), read from /proc.
 
-    ru_maxrss of children would count the pages a fork copies from this (large) process.
+    wait4's ru_maxrss would count the pages the fork copies from this (large) process.
     """
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -58,7 +103,28 @@ def high_water_kib(pid: int) -> int:
     return 0
 
 
+def measured(command: list[str]) -> tuple[float, float, float]:
+    """Run a child process with stdout to /dev/null: (wall s, CPU s, peak RSS MiB)."""
+    started = time.perf_counter()
+    peak_kib = 0
+    with open(os.devnull, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.DEVNULL)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_kib = max(peak_kib, high_water_kib(process.pid))
+            time.sleep(0.02)  # sampling the child's memory, not waiting for readiness
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[:3]} failed")
+    return wall, usage.ru_utime + usage.ru_stime, peak_kib / 1024
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--floor":
+        floor(sys.argv[2:])
+        return
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     segments = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     today = datetime.now(timezone.utc).date()
@@ -70,11 +136,17 @@ def main() -> None:
     day = today - timedelta(days=1)
     all_rows = rows(total, day)
     per = -(-total // segments)
-    api.add_instance(
+    instance = api.add_instance(
         APP_ID, REPORT, "DAILY", today, [all_rows[i : i + per] for i in range(0, total, per)]
     )
-    file_bytes = sum(api.segment(s).size_in_bytes for s in api._segments)
+    del all_rows
     with tempfile.TemporaryDirectory() as scratch:
+        files = []
+        for segment in api.instance_segments(instance):
+            path = Path(scratch) / f"{segment.id}.tsv.gz"
+            path.write_bytes(s3.object(segment.key))
+            files.append(str(path))
+        file_bytes = sum(Path(f).stat().st_size for f in files)
         key = Path(scratch) / "key.p8"
         key.write_text(private_pem)
         config = Path(scratch) / "config.json"
@@ -91,25 +163,17 @@ def main() -> None:
                 }
             )
         )
-        started = time.perf_counter()
-        tap = subprocess.Popen(
-            [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        peak_kib = 0
-        while tap.poll() is None:
-            peak_kib = max(peak_kib, high_water_kib(tap.pid))
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-    peak_mib = peak_kib / 1024
+        tap = measured([sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config)])
+        base = measured([sys.executable, __file__, "--floor", *files])
     api.stop()
     s3.stop()
-    print(f"rows: {total} in {segments} gzip files ({file_bytes / 2**20:.1f} MiB gzipped)")
-    print(f"exit code: {tap.returncode}")
-    print(f"wall time: {elapsed:.2f} s")
-    print(f"throughput: {total / elapsed:,.0f} rows/s")
-    print(f"tap peak RSS: {peak_mib:.0f} MiB")
+    print(f"rows: {total:,} in {segments} gzip files ({file_bytes / 2**20:.1f} MiB gzipped)")
+    for name, (wall, cpu, rss) in (("tap", tap), ("floor", base)):
+        print(
+            f"{name:>5}: {wall:6.2f} s wall, {cpu:6.2f} CPU s, {total / cpu:>9,.0f} rows per "
+            f"CPU-second, peak RSS {rss:.0f} MiB"
+        )
+    print(f"tap / floor: {base[1] / tap[1]:.0%} of the floor's rows per CPU-second")
 
 
 if __name__ == "__main__":

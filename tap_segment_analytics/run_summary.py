@@ -2,8 +2,8 @@
 
 Stream code adds to `summary` (thread-safe): `summary.count(stream, retries=1)`,
 `summary.count(stream, files=1, bytes=n)`. Records are counted where the Singer messages are
-written (`CountingWriter`), requests and sync time by `SummarizedStream`, the shared base of
-every REST stream. The tap logs `summary.log_lines(...)` at the end of every run.
+written (`singer_output.SingerOutput`), requests and sync time by `SummarizedStream`, the shared
+base of every REST stream. The tap logs `summary.log_lines(...)` at the end of every run.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from typing import Any
 
 import requests
 from singer_sdk import metrics
-from singer_sdk.io_base import SingerWriter
-from singer_sdk.singerlib import Message, RecordMessage
 from singer_sdk.streams import RESTStream
 from typing_extensions import Self, override
 
@@ -140,22 +138,6 @@ def _row(name: str, width: int, tally: StreamTally | None) -> str:
 
 
 summary = RunSummary()
-
-
-class CountingWriter(SingerWriter):
-    """The SDK's stdout writer, counting the RECORD messages of each stream; with `discard`,
-    it counts but writes nothing (the connection test)."""
-
-    def __init__(self, *, discard: bool = False) -> None:
-        super().__init__()
-        self.discard = discard
-
-    @override
-    def write_message(self, message: Message) -> None:
-        if isinstance(message, RecordMessage):
-            summary.record(message.stream)
-        if not self.discard:
-            super().write_message(message)
 
 
 class _SyncTimer(metrics.Timer):

@@ -47,7 +47,8 @@ from tap_segment_analytics.logs import (
     set_metrics_log_level,
 )
 from tap_segment_analytics.retries import RejectionGuard
-from tap_segment_analytics.run_summary import CountingWriter, summary
+from tap_segment_analytics.run_summary import summary
+from tap_segment_analytics.singer_output import SingerOutput
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -83,7 +84,7 @@ class TapSegmentAnalytics(Tap):
     """Segment analytics from Braze and App Store Connect, each enabled by its settings."""
 
     name = "tap-segment-analytics"
-    message_writer_class = CountingWriter
+    message_writer_class = SingerOutput
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -420,7 +421,7 @@ class TapSegmentAnalytics(Tap):
             tap = cls(
                 config={**(config.config if config else {}), **sequential},
                 parse_env_config=bool(config and config.parse_env),
-                message_writer=CountingWriter(discard=True),
+                message_writer=SingerOutput(discard=True),
             )
         except ConfigValidationError as exc:
             for error in exc.errors:

@@ -151,21 +151,25 @@ def download_verified(
     return size
 
 
-def read_rows(path: Path) -> Iterator[dict[str, str]]:
-    """Rows as {header: value}, mapped by header name (column order changes between files)."""
+def read_rows(path: Path) -> Iterator[list[str]]:
+    """The header, then each row, as lists of values (a row's missing trailing fields as "").
+
+    Columns are mapped by header name by the caller: their order changes between files.
+    """
     with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as text:
         reader = csv.reader(text, delimiter=DELIMITER, quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if not header:
             return
         header = [h.strip() for h in header]
+        yield header
+        width = len(header)
         for line, values in enumerate(reader, start=2):
-            if not values or values == [""]:
-                continue
-            if len(values) > len(header):
-                raise MalformedFile(
-                    f"line {line} has {len(values)} fields for {len(header)} columns"
-                )
-            # Trailing empty fields may be left out: they are empty values.
-            values += [""] * (len(header) - len(values))
-            yield dict(zip(header, values, strict=True))
+            if len(values) != width:
+                if not values or values == [""]:
+                    continue
+                if len(values) > width:
+                    raise MalformedFile(f"line {line} has {len(values)} fields for {width} columns")
+                # Trailing empty fields may be left out: they are empty values.
+                values += [""] * (width - len(values))
+            yield values

@@ -12,7 +12,7 @@ import copy
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timezone
 from functools import partial
 from http import HTTPStatus
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_segment_analytics import progress
@@ -46,18 +47,26 @@ from tap_segment_analytics.appstore.report_files import (
     read_rows,
 )
 from tap_segment_analytics.appstore.reports import (
-    DATE_COLUMN,
     GENERIC_ROWS_STREAM,
     KNOWN_REPORTS,
     describe_names,
     known_columns,
-    row_key,
     rows_stream_name,
     snake_case,
+)
+from tap_segment_analytics.appstore.row_plan import (
+    Converter,
+    NotANumber,
+    RowPlan,
+    as_date,
+    as_number,
+    as_text,
+    row_key_of,
 )
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.prefetch import for_context
 from tap_segment_analytics.run_summary import summary
+from tap_segment_analytics.singer_output import SingerOutput
 
 # Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
 # request at a time with 100 ms a request (benchmarks/concurrency.py); 12 was no faster.
@@ -706,9 +715,12 @@ def segment_file(record: dict[str, Any], fetched_at: float) -> SegmentFile:
 class ReportRows(AppStoreStream):
     """Rows of report files: one stream per known report, plus a generic one."""
 
-    # `to_record` already gives every value its schema type; the SDK's recursive conformance
+    # The row plan already gives every value its schema type; the SDK's recursive conformance
     # pass took about a third of the time per row (benchmarks/report_rows.py).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    # Whether records the SDK would write unchanged go out through `SingerOutput.write_records`
+    # (tests/test_row_fast_path.py turns it off to compare).
+    FAST_PATH = True
 
     path = "/v1/analyticsReportSegments/{segment_id}"
     primary_keys = ("row_key",)
@@ -781,16 +793,65 @@ class ReportRows(AppStoreStream):
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         try:
             summary.count(self.name, files=1, bytes=size)
-            dates = self.dates_stream.counter(context["instance_id"])
-            for row in progress.report_files.rows(self.logger, context, read_rows(path)):
-                record = self.to_record(row, context)
-                if dates is not None:
-                    dates[record.get("date")] += 1
-                yield record
-        except MalformedFile as exc:
+            records = self.file_records(path, context)
+            if self.writes_unchanged_records():
+                # The fast path: the SDK's record path (a selection pass, a conformance pass,
+                # a message object and a write per record) would write these very lines; it
+                # took 45% of the CPU per row (benchmarks/report_rows.py).
+                output = self._tap.message_writer
+                assert isinstance(output, SingerOutput)
+                output.write_records(self.name, records, datetime.now(timezone.utc))
+            else:
+                yield from records
+        except (MalformedFile, NotANumber) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         finally:
             path.unlink(missing_ok=True)
+
+    def writes_unchanged_records(self) -> bool:
+        """Whether the SDK would write each record as it is: no stream map, flattening,
+        deselected property, record limit, batch or version changes it."""
+        maps = self.stream_maps
+        properties = self.schema.get("properties", {})
+        return (
+            self.FAST_PATH
+            and isinstance(self._tap.message_writer, SingerOutput)
+            and self.selected
+            and self.ABORT_AT_RECORD_COUNT is None
+            and not self.emit_activate_version_messages
+            and self.get_batch_config(self.config) is None
+            and len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and all(self.mask[("properties", name)] for name in properties)
+        )
+
+    def file_records(self, path: Path, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The records of a verified file, each Date's rows counted for appstore_report_dates."""
+        rows = read_rows(path)
+        header = next(rows, None)
+        if header is None:
+            return
+        plan = self.plan(header, context)
+        dates = self.dates_stream.counter(context["instance_id"])
+        for values in progress.report_files.rows(self.logger, context, rows):
+            record = plan.record(values)
+            if dates is not None:
+                dates[record.get("date")] += 1
+            yield record
+
+    def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
+        """How this file's rows become records of this stream."""
+        raise NotImplementedError
+
+    def row_key(self, header: list[str], context: dict[str, Any]) -> Callable[[Any], str]:
+        """The row key of this file's rows."""
+        return row_key_of(
+            header,
+            app_id=context["app_id"],
+            report_name=context["report_name"],
+            granularity=context["granularity"],
+        )
 
     def download(self, context: dict[str, Any], segment: SegmentFile) -> tuple[Path, int]:
         """The segment's file downloaded and verified: (path, bytes). A worker may call this
@@ -820,15 +881,9 @@ class ReportRows(AppStoreStream):
         )
         return path, size
 
-    def row_metadata(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
-        """Where a row came from, and its key."""
+    def lineage(self, context: dict[str, Any]) -> dict[str, Any]:
+        """What every record of the file says about where it came from."""
         return {
-            "row_key": row_key(
-                app_id=context["app_id"],
-                report_name=context["report_name"],
-                granularity=context["granularity"],
-                row=row,
-            ),
             "app_id": context["app_id"],
             "report_id": context["report_id"],
             "granularity": context["granularity"],
@@ -836,10 +891,6 @@ class ReportRows(AppStoreStream):
             "instance_id": context["instance_id"],
             "segment_id": context["segment_id"],
         }
-
-    def to_record(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
-        """One record of this stream's shape."""
-        raise NotImplementedError
 
 
 def _without_authorization(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -854,53 +905,33 @@ class KnownReportRows(ReportRows):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        properties = self.schema["properties"]
-        self._columns = known_columns(self.schema)
-        self._numbers = {
-            name for name, prop in properties.items() if {"number", "integer"} & set(_types(prop))
-        }
-        self._dates = {n for n, p in properties.items() if p.get("format") == "date"}
+        self._converters: dict[str, Converter] = {}
+        for name, prop in self.schema["properties"].items():
+            if {"number", "integer"} & set(_types(prop)):
+                self._converters[name] = as_number(name)
+            elif prop.get("format") == "date":
+                self._converters[name] = as_date
+            elif name in known_columns(self.schema):
+                self._converters[name] = as_text
 
     @override
-    def to_record(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
+    def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
         """Columns by header name, typed by the schema; unknown ones in `extra_columns`."""
-        record: dict[str, Any] = {}
-        extras: dict[str, str] = {}
-        for header, raw in row.items():
-            column = snake_case(header)
-            if column not in self._columns:
-                extras[column] = raw
-                if column not in self._reported_columns:
-                    self._reported_columns.add(column)
-                    self.logger.warning(
-                        "%s: column '%s' is not in the schema; kept in extra_columns",
-                        self.name,
-                        header,
-                    )
-                continue
-            record[column] = self.typed(column, raw)
-        record.update(self.row_metadata(row, context))
-        record["extra_columns"] = extras or None
-        return record
-
-    def typed(self, column: str, raw: str) -> Any:
-        """A value as its schema type: numbers as numbers, dates as dates, "" as null."""
-        value = raw.strip()
-        if value == "":
-            return None
-        if column in self._numbers:
-            try:
-                return int(value)
-            except ValueError:
-                try:
-                    return float(value.replace(",", ""))
-                except ValueError:
-                    raise SourceError(
-                        f"{self.name}: column '{column}' holds '{value}', not a number"
-                    ) from None
-        if column in self._dates:
-            return value[:10]
-        return value
+        plan = RowPlan(
+            header,
+            columns=self._converters,
+            metadata=self.lineage(context),
+            row_key=self.row_key(header, context),
+        )
+        for column in plan.unknown_columns:
+            if snake_case(column) not in self._reported_columns:
+                self._reported_columns.add(snake_case(column))
+                self.logger.warning(
+                    "%s: column '%s' is not in the schema; kept in extra_columns",
+                    self.name,
+                    column,
+                )
+        return plan
 
 
 def _types(prop: dict[str, Any]) -> list[str]:
@@ -914,14 +945,14 @@ class GenericReportRows(ReportRows):
     name = GENERIC_ROWS_STREAM
 
     @override
-    def to_record(self, row: dict[str, str], context: dict[str, Any]) -> dict[str, Any]:
+    def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
         """The row's columns (snake case, as text) with its report and date."""
-        return {
-            **self.row_metadata(row, context),
-            "report_name": context["report_name"],
-            "date": (row.get(DATE_COLUMN) or "")[:10] or None,
-            "row": {snake_case(k): v for k, v in row.items()},
-        }
+        return RowPlan(
+            header,
+            columns=None,
+            metadata={**self.lineage(context), "report_name": context["report_name"]},
+            row_key=self.row_key(header, context),
+        )
 
 
 def known_report_streams() -> list[type[KnownReportRows]]:

@@ -350,6 +350,11 @@ class FakeS3(FakeAPI):
         with self._state:
             self._objects[key] = data
 
+    def object(self, key: str) -> bytes:
+        """A stored object's bytes."""
+        with self._state:
+            return self._objects[key]
+
     def presign(self, key: str, *, expired: bool = False) -> str:
         """An absolute presigned GET URL for `key`, valid URL_LIFETIME seconds (or already not)."""
         signed_at = time.time() - (2 * URL_LIFETIME if expired else 0)
@@ -816,6 +821,11 @@ class FakeAppStoreConnect(FakeAPI):
         """Make the next `count` presigned URLs this fake hands out already expired."""
         with self._state:
             self._expire_next += count
+
+    def instance_segments(self, instance_id: str) -> list[ReportFile]:
+        """An instance's segments, in order."""
+        with self._state:
+            return list(self._instances[instance_id].segments)
 
     def segment(self, segment_id: str) -> ReportFile:
         """A segment by id (its S3 key, checksum, size and rows)."""

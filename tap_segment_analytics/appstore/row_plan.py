@@ -1,0 +1,133 @@
+"""How the rows of one report file become records: planned once per file from its header (the
+column order changes between files), then applied to every row.
+
+Per row, a plan does no name lookups, no sorting and no per-column decisions: each column's
+record key and converter, and the row key's material around the dimension values, are fixed
+when the header is read. The row key is byte for byte `reports.row_key` of the same row
+(tests/test_row_plan.py checks both on random rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from tap_segment_analytics.appstore.reports import (
+    DATE_COLUMN,
+    NOT_KEY_COLUMNS,
+    is_measure,
+    snake_case,
+)
+
+Converter = Callable[[str], Any]
+
+
+class NotANumber(ValueError):
+    """A measure column holds something that is not a number."""
+
+    def __init__(self, column: str, value: str) -> None:
+        super().__init__(f"column '{column}' holds '{value}', not a number")
+
+
+def as_number(column: str) -> Converter:
+    """A measure: an int, else a float (thousands separators dropped); "" is null."""
+
+    def convert(raw: str) -> Any:
+        value = raw.strip()
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value.replace(",", ""))
+            except ValueError:
+                raise NotANumber(column, value) from None
+
+    return convert
+
+
+def as_date(raw: str) -> str | None:
+    """A date column: its first ten characters (YYYY-MM-DD); "" is null."""
+    return raw.strip()[:10] or None
+
+
+def as_text(raw: str) -> str | None:
+    """A dimension: stripped; "" is null."""
+    return raw.strip() or None
+
+
+def row_key_of(
+    header: Sequence[str], *, app_id: str, report_name: str, granularity: str
+) -> Callable[[Sequence[str]], str]:
+    """`reports.row_key` for rows of this header, given as lists of values."""
+    # A repeated column name keeps its last value, as a dict of the row would.
+    last = {name: index for index, name in enumerate(header)}
+    dimensions = sorted(
+        (name, index)
+        for name, index in last.items()
+        if not is_measure(name) and name not in NOT_KEY_COLUMNS
+    )
+    prefix = json.dumps([app_id, report_name, granularity], separators=(",", ":"))[:-1] + ",["
+    parts = [(index, f"[{encode_basestring_ascii(name)},") for name, index in dimensions]
+
+    def key(values: Sequence[str]) -> str:
+        material = ",".join(part + encode_basestring_ascii(values[i]) + "]" for i, part in parts)
+        return hashlib.sha256(f"{prefix}{material}]]".encode()).hexdigest()
+
+    return key
+
+
+class RowPlan:
+    """Turns the value lists of one file's rows into records of one stream's shape.
+
+    `columns` maps the stream's known columns (snake case) to converters; None keeps every
+    column as text under `row` (the generic stream). `metadata` goes into every record.
+    """
+
+    def __init__(
+        self,
+        header: Sequence[str],
+        *,
+        columns: Mapping[str, Converter] | None,
+        metadata: dict[str, Any],
+        row_key: Callable[[Sequence[str]], str],
+    ) -> None:
+        self.header = list(header)
+        self.names = [snake_case(name) for name in header]
+        self.columns = columns
+        self.metadata = metadata
+        self.row_key = row_key
+        if columns is None:
+            self.typed: list[tuple[int, str, Converter]] = []
+            self.unknown: list[tuple[int, str]] = list(enumerate(self.names))
+        else:
+            self.typed = [(i, n, columns[n]) for i, n in enumerate(self.names) if n in columns]
+            self.unknown = [(i, n) for i, n in enumerate(self.names) if n not in columns]
+        date_index = [i for i, name in enumerate(header) if name == DATE_COLUMN]
+        self.date_index = date_index[-1] if date_index else None
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        """Header names the stream's schema does not know (for a typed stream)."""
+        return [] if self.columns is None else [self.header[i] for i, _ in self.unknown]
+
+    def record(self, values: Sequence[str]) -> dict[str, Any]:
+        """The record of one row."""
+        key = {"row_key": self.row_key(values)}
+        if self.columns is None:
+            date = values[self.date_index][:10] if self.date_index is not None else ""
+            return {
+                **key,
+                **self.metadata,
+                "date": date or None,
+                "row": {name: values[i] for i, name in self.unknown},
+            }
+        record = {name: convert(values[i]) for i, name, convert in self.typed}
+        record |= key
+        record |= self.metadata
+        record["extra_columns"] = {n: values[i] for i, n in self.unknown} or None
+        return record

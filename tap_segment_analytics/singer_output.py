@@ -1,0 +1,86 @@
+"""How the tap's Singer messages reach stdout: msgspec-encoded lines, counted per stream.
+
+The SDK's default writer encodes with simplejson and flushes stdout after every message; its
+msgspec writer (the SDK's `msgspec` extra) encodes several times faster but still flushes every
+line. Here lines are encoded with the SDK's own msgspec encoder and written through stdout's
+buffer: RECORD lines are flushed with the next non-RECORD message (a STATE goes out at once,
+after every record before it), or when the buffer fills.
+
+`write_records` writes RECORD lines for many records in one call: the rows streams' fast path,
+which produces the bytes the SDK's record path would (tests/test_row_fast_path.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from singer_sdk.contrib.msgspec import encoder
+from singer_sdk.singerlib import Message, RecordMessage
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+from typing_extensions import override
+
+from tap_segment_analytics.run_summary import summary
+
+
+class SingerOutput(GenericSingerWriter[bytes, Message]):
+    """Writes Singer messages to stdout; with `discard`, counts them but writes nothing."""
+
+    def __init__(self, *, discard: bool = False) -> None:
+        self.discard = discard
+
+    @override
+    def serialize_message(self, message: Message) -> bytes:
+        """A message as one line of JSON."""
+        return encoder.encode(message.to_dict()) + b"\n"
+
+    @override
+    def write_message(self, message: Message) -> None:
+        """Write one message; anything but a RECORD is flushed at once."""
+        is_record = isinstance(message, RecordMessage)
+        if isinstance(message, RecordMessage):
+            summary.record(message.stream)
+        if not self.discard:
+            _write(self.serialize_message(message), flush=not is_record)
+
+    def write_records(
+        self, stream: str, records: Iterable[dict[str, Any]], time_extracted: datetime
+    ) -> int:
+        """RECORD messages for `records`, as the SDK would write them; how many."""
+        head = {"type": "RECORD", "stream": stream}
+        count = 0
+        lines = []
+        for record in records:
+            lines.append(
+                encoder.encode({**head, "record": record, "time_extracted": time_extracted})
+            )
+            count += 1
+            if len(lines) == _LINES_PER_WRITE:
+                self._write_lines(lines)
+                lines = []
+        self._write_lines(lines)
+        summary.count(stream, records=count)
+        return count
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        if lines and not self.discard:
+            _write(b"\n".join(lines) + b"\n", flush=False)
+
+
+_LINES_PER_WRITE = 1000
+
+
+def _write(line: bytes, *, flush: bool) -> None:
+    """To stdout's byte buffer, or as text where stdout has none (a test's StringIO)."""
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        buffer.write(line)
+        if flush:
+            buffer.flush()
+    else:
+        out.write(line.decode())
+        if flush:
+            out.flush()
