@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from tap_segment_analytics.appstore.streams import (
-    DEFAULT_CONCURRENCY as DEFAULT_APPSTORE_CONCURRENCY,
+    DEFAULT_CONCURRENCY as appstore_streams.DEFAULT_CONCURRENCY,
 )
-from tap_segment_analytics.braze.streams import DEFAULT_CONCURRENCY as DEFAULT_BRAZE_CONCURRENCY
+from tap_segment_analytics.braze.streams import DEFAULT_CONCURRENCY as braze_client.DEFAULT_CONCURRENCY
 from tap_segment_analytics.sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
 from tap_segment_analytics.sandbox.braze import FakeBraze, sample_segments
 
@@ -71,7 +71,7 @@ def braze(today: date, scratch: Path) -> None:
         "braze_rest_endpoint": fake.base_url,
     }
     results = {}
-    for concurrency in (1, DEFAULT_BRAZE_CONCURRENCY):
+    for concurrency in (1, braze_client.DEFAULT_CONCURRENCY):
         fake.clear_log()
         wall, digest, code = run_tap({**base, "braze_concurrency": concurrency}, scratch)
         results[concurrency] = (wall, digest, code, len(fake.requests))
@@ -109,7 +109,7 @@ def appstore(today: date, scratch: Path) -> None:
         "appstore_report_names": APPSTORE_REPORTS,
     }
     results = {}
-    for concurrency in (1, DEFAULT_APPSTORE_CONCURRENCY):
+    for concurrency in (1, appstore_streams.DEFAULT_CONCURRENCY):
         api.clear_log()
         s3.clear_log()
         api.burst_refusals = 0

@@ -59,8 +59,9 @@ def floor(paths: list[str]) -> None:
     Lean on purpose (the row key's JSON material assembled around precomputed column names),
     so the ratio compares the tap with the least plain Python can do for the same lines.
     """
-    import msgspec
     from json.encoder import encode_basestring_ascii as quoted
+
+    import msgspec
 
     encoder = msgspec.json.Encoder()
     out = sys.stdout.buffer
