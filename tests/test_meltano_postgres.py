@@ -1,7 +1,7 @@
 """End to end: real Meltano runs the tap against the sandbox into real PostgreSQL.
 
 Meltano 4.4 with MeltanoLabs target-postgres (installed once per module by `meltano install`
-into a temporary MELTANO_SYS_DIR_ROOT) and a ThrowawayPostgres cluster. State is Meltano's own
+into a temporary MELTANO_SYS_DIR_ROOT) and an EmbeddedPostgres. State is Meltano's own
 (a temporary system database per scenario); nothing passes a state file by hand.
 """
 
@@ -31,7 +31,7 @@ from tap_segment_analytics.sandbox.demo import (
     meltano_env,
 )
 from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.postgres import PostgresUnavailable, ThrowawayPostgres
+from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
 from tests.promised_streams import STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +57,7 @@ class Pipeline:
     """The sandbox, PostgreSQL and a Meltano setup sharing one plugin directory."""
 
     sandbox: Sandbox
-    pg: ThrowawayPostgres
+    pg: EmbeddedPostgres
     env: dict[str, str]
     scratch: Path
     first_run_counts: dict[str, int]
@@ -142,10 +142,7 @@ def tracked_segment_ids(sandbox: Sandbox) -> list[str]:
 def pipeline() -> Iterator[Pipeline]:
     """Sandbox (real UTC today, as the tap uses the real clock) + PostgreSQL + installed plugins,
     after one first `meltano run` into TARGET_SCHEMA."""
-    try:
-        pg = ThrowawayPostgres().start()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is unavailable: {exc}")
+    pg = EmbeddedPostgres().start()
     sandbox = start_sandbox()
     scratch = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-e2e-")
     try:
