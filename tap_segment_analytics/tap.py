@@ -28,6 +28,7 @@ from tap_segment_analytics.appstore.streams import (
 )
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
+from tap_segment_analytics.config_text import numbers_from_text
 from tap_segment_analytics.errors import SourceError, install_redaction, redact
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
@@ -193,8 +194,12 @@ class TapSegmentAnalytics(Tap):
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The JSON Schema checks, plus: each source complete or absent, and one present."""
+        """Numbers given as text read as numbers; the JSON Schema checks, plus: each source
+        complete or absent, and one present."""
         install_redaction(str(self._config.get(name) or "") for name in SECRET_SETTINGS)
+        # Meltano and `--config ENV` give `number` settings as text (see config_text.py); no
+        # public hook runs between reading the config and checking it against the schema.
+        self._config.update(numbers_from_text(self._config, self.config_jsonschema))
         errors = super()._validate_config(raise_errors=raise_errors)
         source_errors = self.source_config_errors(dict(self._config))
         if source_errors and raise_errors:
