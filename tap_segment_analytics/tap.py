@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
@@ -43,6 +44,8 @@ APPSTORE_OPTIONAL = (
 SECRET_SETTINGS = ("braze_api_key", "appstore_private_key")
 APPLE_API_URL = "https://api.appstoreconnect.apple.com"
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
+# The SDK setting that would make every full-table stream send ACTIVATE_VERSION (see capabilities).
+EMIT_ACTIVATE_VERSION = "emit_activate_version_messages"
 
 
 class _PartitionedProgressFilter(logging.Filter):
@@ -79,6 +82,22 @@ class TapSegmentAnalytics(Tap):
     """Segment analytics from Braze and App Store Connect, each enabled by its settings."""
 
     name = "tap-segment-analytics"
+
+    # The SDK's list without activate-version: no run re-sends a whole table. Most streams are
+    # incremental or children of incremental streams, and app and segment id filters (and the
+    # shards of the scale-out recipe) make the others partial, so a target acting on
+    # ACTIVATE_VERSION would delete rows that are still true. meltano_plugin.py copies this list
+    # into the Meltano plugin definitions.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.BATCH,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -210,8 +229,13 @@ class TapSegmentAnalytics(Tap):
 
     @staticmethod
     def source_config_errors(config: dict[str, Any]) -> list[str]:
-        """One message per missing or invalid source setting, each naming the setting."""
+        """One message per missing, invalid or unsupported setting, each naming the setting."""
         errors = []
+        if config.get(EMIT_ACTIVATE_VERSION):
+            errors.append(
+                f"{EMIT_ACTIVATE_VERSION} is not supported: no run re-sends a whole table, so a "
+                "target acting on ACTIVATE_VERSION would delete rows that are still true"
+            )
         if braze_configured(config):
             for name in BRAZE_REQUIRED:
                 if name not in _present(config, BRAZE_REQUIRED):

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tap_segment_analytics.appstore.reports import row_key
 from tap_segment_analytics.sandbox.demo import (
@@ -252,6 +253,33 @@ def test_restated_braze_size_and_appstore_row_replace_the_old_values(pipeline: P
         f"where row_key = '{key}'"
     ) == [(new_row["Counts"], today.isoformat())]
     assert len(sandbox.s3.requests) == 1  # only the new instance's file
+
+
+def test_rows_of_incremental_streams_survive_a_loader_that_acts_on_activate_version(
+    pipeline: Pipeline,
+) -> None:
+    """Three runs in, where the incremental streams and their children sent only what was new,
+    every row is still live: the tap sends no ACTIVATE_VERSION for the loader to act on."""
+    project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (loader,) = project["plugins"]["loaders"]
+    acts_on_it = {s["name"]: s.get("value") for s in loader["settings"]}
+    assert acts_on_it["activate_version"] is True  # soft delete: sets _sdc_deleted_at
+    assert acts_on_it["add_record_metadata"] is True
+
+    counts = pipeline.counts()
+    deleted = {
+        table: int(n)
+        for table, n in pipeline.pg.query(
+            " union all ".join(
+                f"select '{table}', count(*) from {TARGET_SCHEMA}.{table} "
+                "where _sdc_deleted_at is not null"
+                for table in counts
+            )
+        )
+    }
+
+    assert deleted == dict.fromkeys(STREAM_KEYS, 0)
+    assert all(counts[table] >= rows for table, rows in pipeline.first_run_counts.items())
 
 
 def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline) -> None:
