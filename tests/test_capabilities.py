@@ -1,5 +1,5 @@
-"""No ACTIVATE_VERSION: `--about` does not list it, and the SDK setting that would send the
-message anyway is refused."""
+"""No ACTIVATE_VERSION: `--about`, meltano.yml and the Hub definition list the same capabilities,
+and the SDK setting that would send the message anyway is refused."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 from tests.conftest import braze_config
 from tests.fakes import FakeBraze
@@ -26,11 +28,19 @@ def about() -> dict:
     return dict(json.loads(result.stdout))
 
 
-def test_about_lists_no_activate_version() -> None:
+def test_about_meltano_yml_and_hub_definition_list_the_same_capabilities() -> None:
+    project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (extractor,) = project["plugins"]["extractors"]
+    hub = yaml.safe_load(
+        (PROJECT_ROOT / "meltano-hub" / "tap-segment-analytics.yml").read_text(encoding="utf-8")
+    )
+
     capabilities = about()["capabilities"]
 
     assert "activate-version" not in capabilities
     assert {"catalog", "discover", "state"} <= set(capabilities)
+    assert extractor["capabilities"] == capabilities
+    assert hub["capabilities"] == capabilities
 
 
 def test_emit_activate_version_messages_is_an_error_before_anything_is_sent(

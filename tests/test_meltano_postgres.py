@@ -284,9 +284,11 @@ def test_rows_of_incremental_streams_survive_a_loader_that_acts_on_activate_vers
 
 def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline) -> None:
     braze = pipeline.sandbox.braze
-    # Two tries: one backoff wait (request_backoff_seconds cannot come from the environment
-    # with Meltano 4.4.1, see meltano.yml).
-    fast_fail = {"TAP_SEGMENT_ANALYTICS_REQUEST_MAX_TRIES": "2"}
+    # Two tries, a short wait between them.
+    fast_fail = {
+        "TAP_SEGMENT_ANALYTICS_REQUEST_MAX_TRIES": "2",
+        "TAP_SEGMENT_ANALYTICS_REQUEST_BACKOFF_SECONDS": "0.05",
+    }
     # Each tracked segment's first run takes two data_series windows: let 2.5 segments through.
     braze.inject(503, times=None, path=DATA_SERIES, after=5)
     pipeline.clear_logs()
