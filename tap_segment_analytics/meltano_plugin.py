@@ -67,6 +67,14 @@ def settings_schema() -> dict[str, Any]:
     return schema
 
 
+def tap_setting_names() -> list[str]:
+    """The tap's own settings, without the SDK's built-in ones (which the SDK adds to
+    `config_jsonschema` in place once a tap has been made)."""
+    builtin: dict[str, Any] = {}
+    TapSegmentAnalytics.append_builtin_config(builtin)
+    return [name for name in settings_schema()["properties"] if name not in builtin["properties"]]
+
+
 def json_types(schema: Mapping[str, Any]) -> set[str]:
     """Every JSON type a schema allows, through anyOf/oneOf."""
     types = schema.get("type", [])

@@ -1,11 +1,8 @@
-"""Small pieces with sharp edges: windows, row keys, redaction, the hourly budget, the README."""
+"""Small pieces with sharp edges: windows, row keys, redaction, the hourly budget."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +11,6 @@ from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, sn
 from tap_segment_analytics.appstore.streams import strip_query
 from tap_segment_analytics.braze.windows import Window, first_day_to_fetch, plan_windows
 from tap_segment_analytics.errors import redact
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("days", [1, 99, 100, 101, 200, 250, 365])
@@ -111,17 +106,3 @@ def test_hourly_budget_slows_down_only_when_low() -> None:
     assert budget.pause_seconds() == 0
     budget.observe("user-hour-lim:3600;user-hour-rem:300;")
     assert budget.pause_seconds() == pytest.approx(1.0)
-
-
-def test_readme_shows_the_current_about_output() -> None:
-    about = subprocess.run(
-        [sys.executable, "-m", "tap_segment_analytics.tap", "--about", "--format=markdown"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    readme = (ROOT / "README.md").read_text()
-    settings_rows = [line for line in about.splitlines() if line.startswith("| ")]
-    assert settings_rows
-    missing = [line for line in settings_rows if line not in readme]
-    assert missing == [], "README's settings table is out of date"

@@ -82,7 +82,7 @@ def test_each_setting_gets_the_meltano_kind_of_its_type() -> None:
     settings = {s["name"]: s for s in meltano_plugin.settings()}
 
     kinds = {name: setting["kind"] for name, setting in settings.items()}
-    assert {name: kinds[name] for name in TapSegmentAnalytics.config_jsonschema["properties"]} == {
+    assert {name: kinds[name] for name in meltano_plugin.tap_setting_names()} == {
         "start_date": "date_iso8601",
         "braze_api_key": "string",
         "braze_rest_endpoint": "string",

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tap_segment_analytics.meltano_plugin import tap_setting_names
 from tap_segment_analytics.sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
 from tap_segment_analytics.sandbox.environment import (
     APP_IDS,
@@ -33,7 +34,6 @@ from tap_segment_analytics.sandbox.environment import (
     start_sandbox,
 )
 from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
-from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.promised_streams import STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -276,7 +276,7 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
         "request_backoff_seconds": 1.5,
         "request_timeout_seconds": 30,
     }
-    assert set(values) == set(TapSegmentAnalytics.config_jsonschema["properties"])
+    assert set(values) == set(tap_setting_names())
     env = environment_variables({**values, "stream_map_config": {"shard": "env"}})
 
     # "prod" has no config of its own: every value below comes from the environment.
