@@ -153,7 +153,3 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise RuntimeError(f"psql failed: {result.stderr.strip() or result.stdout.strip()}")
         return result.stdout
-
-    def __repr__(self) -> str:
-        state = str(self.socket_dir) if self._server is not None else "stopped"
-        return f"<EmbeddedPostgres {self.database} {state}>"
