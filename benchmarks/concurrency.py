@@ -22,10 +22,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from tap_segment_analytics.appstore.streams import (
-    DEFAULT_CONCURRENCY as appstore_streams.DEFAULT_CONCURRENCY,
-)
-from tap_segment_analytics.braze.streams import DEFAULT_CONCURRENCY as braze_client.DEFAULT_CONCURRENCY
+from tap_segment_analytics.appstore import streams as appstore_streams
+from tap_segment_analytics.braze import client as braze_client
 from tap_segment_analytics.sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
 from tap_segment_analytics.sandbox.braze import FakeBraze, sample_segments
 

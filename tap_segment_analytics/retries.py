@@ -9,6 +9,7 @@ endpoint and what the tap was reading.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -109,6 +110,10 @@ class RetryingStream(SummarizedStream):
     def wait_for_budget(self) -> None:
         """Wait, before a request, while the source's rate limit says to (no wait by default)."""
 
+    def call_slot(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a request is in flight (no bound by default)."""
+        return contextlib.nullcontext()
+
     @property
     def reading(self) -> Mapping[str, Any]:
         """The context being read: a read-ahead worker's, else the one the sync is on."""
@@ -195,7 +200,8 @@ class RetryingStream(SummarizedStream):
 
         def paced(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
             self.wait_for_budget()
-            return func(prepared, context)
+            with self.call_slot():
+                return func(prepared, context)
 
         decorated = super().request_decorator(paced)
 

@@ -9,12 +9,13 @@ import sys
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
@@ -24,7 +25,8 @@ from tap_segment_analytics.appstore.auth import (
     PrivateKeyError,
     load_private_key,
 )
-from tap_segment_analytics.appstore.rate_limit import RateBudget
+from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
+from tap_segment_analytics.appstore.read_ahead import API_CALLS_AT_ONCE
 from tap_segment_analytics.appstore.streams import (
     GenericReportRows,
     ReportDates,
@@ -37,6 +39,7 @@ from tap_segment_analytics.appstore.streams import (
 from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
+from tap_segment_analytics.config_text import numbers_from_text
 from tap_segment_analytics.connection_check import Source, check_sources
 from tap_segment_analytics.errors import SourceError, failure_line, install_redaction
 from tap_segment_analytics.input_files import BadInputFile, read_json_object
@@ -64,6 +67,8 @@ APPLE_API_URL = "https://api.appstoreconnect.apple.com"
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 BAD_INPUT_EXIT_CODE = 2
+# The SDK setting that would make every full-table stream send ACTIVATE_VERSION (see capabilities).
+EMIT_ACTIVATE_VERSION = "emit_activate_version_messages"
 
 
 def _present(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -85,6 +90,22 @@ class TapSegmentAnalytics(Tap):
 
     name = "tap-segment-analytics"
     message_writer_class = SingerOutput
+
+    # The SDK's list without activate-version: no run re-sends a whole table. Most streams are
+    # incremental or children of incremental streams, and app and segment id filters (and the
+    # shards of the scale-out recipe) make the others partial, so a target acting on
+    # ACTIVATE_VERSION would delete rows that are still true. meltano_plugin.py copies this list
+    # into the Meltano plugin definitions.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.BATCH,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -238,10 +259,14 @@ class TapSegmentAnalytics(Tap):
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The JSON Schema checks, plus: each source complete or absent, and one present."""
+        """Numbers given as text read as numbers; the JSON Schema checks, plus: each source
+        complete or absent, and one present."""
         # Private SDK hook: the only place config validation can add errors of its own before
         # the SDK reports them (tests/test_sdk_contracts.py pins it).
         install_redaction(str(self._config.get(name) or "") for name in SECRET_SETTINGS)
+        # Meltano and `--config ENV` give `number` settings as text (see config_text.py); no
+        # public hook runs between reading the config and checking it against the schema.
+        self._config.update(numbers_from_text(self._config, self.config_jsonschema))
         errors = super()._validate_config(raise_errors=raise_errors)
         source_errors = self.source_config_errors(dict(self._config))
         if source_errors and raise_errors:
@@ -252,8 +277,13 @@ class TapSegmentAnalytics(Tap):
 
     @staticmethod
     def source_config_errors(config: dict[str, Any]) -> list[str]:
-        """One message per missing or invalid source setting, each naming the setting."""
+        """One message per missing, invalid or unsupported setting, each naming the setting."""
         errors = []
+        if config.get(EMIT_ACTIVATE_VERSION):
+            errors.append(
+                f"{EMIT_ACTIVATE_VERSION} is not supported: no run re-sends a whole table, so a "
+                "target acting on ACTIVATE_VERSION would delete rows that are still true"
+            )
         if braze_configured(config):
             for name in BRAZE_REQUIRED:
                 if name not in _present(config, BRAZE_REQUIRED):
@@ -349,6 +379,11 @@ class TapSegmentAnalytics(Tap):
         directory = Path(tempfile.mkdtemp(prefix="tap-segment-analytics-"))
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
         return directory
+
+    @cached_property
+    def appstore_call_limit(self) -> CallLimit:
+        """App Store Connect API calls in flight at once, shared by every stream and thread."""
+        return CallLimit(API_CALLS_AT_ONCE)
 
     @cached_property
     def appstore_rate_budget(self) -> RateBudget:

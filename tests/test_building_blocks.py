@@ -1,10 +1,6 @@
-"""Small pieces with sharp edges: windows, row keys, redaction, the hourly budget, the README."""
+"""Small pieces with sharp edges: windows, row keys, redaction, the hourly budget."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +8,6 @@ from tap_segment_analytics.appstore.rate_limit import RateBudget, parse_rate_lim
 from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
 from tap_segment_analytics.appstore.streams import strip_query
 from tap_segment_analytics.errors import redact
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_row_key_ignores_column_order_processing_date_app_name_and_measures() -> None:
@@ -80,17 +74,3 @@ def test_hourly_budget_slows_down_only_when_low() -> None:
     # At the hourly rate, one request a second, whichever thread asks.
     waits = [budget.pause_seconds() for _ in range(3)]
     assert waits == pytest.approx([0.0, 1.0, 2.0], abs=0.05)
-
-
-def test_readme_shows_the_current_about_output() -> None:
-    about = subprocess.run(
-        [sys.executable, "-m", "tap_segment_analytics.tap", "--about", "--format=markdown"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    readme = (ROOT / "README.md").read_text()
-    settings_rows = [line for line in about.splitlines() if line.startswith("| ")]
-    assert settings_rows
-    missing = [line for line in settings_rows if line not in readme]
-    assert missing == [], "README's settings table is out of date"

@@ -1,7 +1,7 @@
 """End to end: real Meltano runs the tap against the sandbox into real PostgreSQL.
 
 Meltano 4.4 with MeltanoLabs target-postgres (installed once per module by `meltano install`
-into a temporary MELTANO_SYS_DIR_ROOT) and a ThrowawayPostgres cluster. State is Meltano's own
+into a temporary MELTANO_SYS_DIR_ROOT) and an EmbeddedPostgres. State is Meltano's own
 (a temporary system database per scenario); nothing passes a state file by hand.
 """
 
@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tap_segment_analytics.appstore.reports import row_key
 from tap_segment_analytics.sandbox.demo import (
@@ -31,7 +32,7 @@ from tap_segment_analytics.sandbox.demo import (
     meltano_env,
 )
 from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.postgres import PostgresUnavailable, ThrowawayPostgres
+from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
 from tests.promised_streams import STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +58,7 @@ class Pipeline:
     """The sandbox, PostgreSQL and a Meltano setup sharing one plugin directory."""
 
     sandbox: Sandbox
-    pg: ThrowawayPostgres
+    pg: EmbeddedPostgres
     env: dict[str, str]
     scratch: Path
     first_run_counts: dict[str, int]
@@ -142,10 +143,7 @@ def tracked_segment_ids(sandbox: Sandbox) -> list[str]:
 def pipeline() -> Iterator[Pipeline]:
     """Sandbox (real UTC today, as the tap uses the real clock) + PostgreSQL + installed plugins,
     after one first `meltano run` into TARGET_SCHEMA."""
-    try:
-        pg = ThrowawayPostgres().start()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is unavailable: {exc}")
+    pg = EmbeddedPostgres().start()
     sandbox = start_sandbox()
     scratch = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-e2e-")
     try:
@@ -257,13 +255,40 @@ def test_restated_braze_size_and_appstore_row_replace_the_old_values(pipeline: P
     assert len(sandbox.s3.requests) == 1  # only the new instance's file
 
 
+def test_rows_of_incremental_streams_survive_a_loader_that_acts_on_activate_version(
+    pipeline: Pipeline,
+) -> None:
+    """Three runs in, where the incremental streams and their children sent only what was new,
+    every row is still live: the tap sends no ACTIVATE_VERSION for the loader to act on."""
+    project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (loader,) = project["plugins"]["loaders"]
+    acts_on_it = {s["name"]: s.get("value") for s in loader["settings"]}
+    assert acts_on_it["activate_version"] is True  # soft delete: sets _sdc_deleted_at
+    assert acts_on_it["add_record_metadata"] is True
+
+    counts = pipeline.counts()
+    deleted = {
+        table: int(n)
+        for table, n in pipeline.pg.query(
+            " union all ".join(
+                f"select '{table}', count(*) from {TARGET_SCHEMA}.{table} "
+                "where _sdc_deleted_at is not null"
+                for table in counts
+            )
+        )
+    }
+
+    assert deleted == dict.fromkeys(STREAM_KEYS, 0)
+    assert all(counts[table] >= rows for table, rows in pipeline.first_run_counts.items())
+
+
 def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline) -> None:
     braze = pipeline.sandbox.braze
-    # Two tries: one backoff wait (request_backoff_seconds cannot come from the environment
-    # with Meltano 4.4.1, see meltano.yml).
+    # Two tries, a short wait between them; one request at a time, so the failure falls
+    # mid-way through the third segment.
     fast_fail = {
         "TAP_SEGMENT_ANALYTICS_REQUEST_MAX_TRIES": "2",
-        # One request at a time, so the failure falls mid-way through the third segment.
+        "TAP_SEGMENT_ANALYTICS_REQUEST_BACKOFF_SECONDS": "0.05",
         "TAP_SEGMENT_ANALYTICS_BRAZE_CONCURRENCY": "1",
     }
     # Each tracked segment's first run takes two data_series windows: let 2.5 segments through.

@@ -1,38 +1,26 @@
-"""The throwaway PostgreSQL cluster used by the demo and the end-to-end tests."""
+"""The throwaway PostgreSQL of the demo and the end-to-end tests: from a wheel, not from PATH."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 
-from tap_segment_analytics.sandbox.postgres import (
-    PostgresUnavailable,
-    ThrowawayPostgres,
-    find_pg_bindir,
-)
+from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _needs_postgres() -> None:
-    try:
-        find_pg_bindir()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
+pytestmark = pytest.mark.e2e
 
 
 def test_start_create_insert_query() -> None:
-    password = "s3cr'et"  # noqa: S105 - quoting check for a throwaway cluster
-    with ThrowawayPostgres(user="tap", password=password, database="warehouse") as pg:
-        assert pg.host == "127.0.0.1"
-        assert pg.port > 0
-        assert pg.env() == {
-            "TARGET_POSTGRES_HOST": "127.0.0.1",
-            "TARGET_POSTGRES_PORT": str(pg.port),
-            "TARGET_POSTGRES_USER": "tap",
-            "TARGET_POSTGRES_PASSWORD": password,
-            "TARGET_POSTGRES_DATABASE": "warehouse",
-        }
-        # query() logs in over TCP with the password, as the role that owns the database.
-        assert pg.query("select current_user, current_database()") == [("tap", "warehouse")]
+    with EmbeddedPostgres(database="warehouse") as pg:
+        assert pg.env() == {"TARGET_POSTGRES_SQLALCHEMY_URL": pg.url}
+        assert pg.url.startswith("postgresql+psycopg://postgres:@/warehouse?host=")
+        assert pg.query("select current_database(), current_setting('listen_addresses')") == [
+            ("warehouse", "")  # unix socket only: nothing listens on TCP
+        ]
         pg.query("create schema analytics")
         pg.query(
             "create table analytics.sizes (id int primary key, name text);"
@@ -47,22 +35,44 @@ def test_start_create_insert_query() -> None:
             pg.query("select * from no_such_table")
 
 
-def test_stop_removes_data_dir_and_instances_are_independent() -> None:
-    first = ThrowawayPostgres().start()
-    second = ThrowawayPostgres().start()
+def test_stop_removes_the_cluster_and_instances_are_independent() -> None:
+    first = EmbeddedPostgres().start()
+    second = EmbeddedPostgres().start()
     try:
-        assert first.tempdir is not None
-        assert second.tempdir is not None
-        assert first.tempdir != second.tempdir
-        assert first.port != second.port
-        tempdir = first.tempdir
-        assert (first.data_dir / "PG_VERSION").is_file()
+        assert first.socket_dir != second.socket_dir
+        first_dir = first.socket_dir
+        first.query("create table only_in_first (id int)")
+        assert second.query(
+            "select count(*) from information_schema.tables where table_name = 'only_in_first'"
+        ) == [("0",)]
         first.stop()
-        assert not tempdir.exists()
-        with pytest.raises(RuntimeError):
+        assert not first_dir.exists()
+        with pytest.raises(RuntimeError, match="not started"):
             first.query("select 1")
         first.stop()  # idempotent
         assert second.query("select 1") == [("1",)]
     finally:
         first.stop()
         second.stop()
+
+
+def test_needs_no_postgresql_on_path() -> None:
+    """With a PATH that holds no PostgreSQL program, the server starts and answers."""
+    path = os.pathsep.join(["/usr/sbin", "/sbin"])  # useradd, which the library needs as root
+    for program in ("initdb", "pg_ctl", "postgres", "psql"):
+        assert shutil.which(program, path=path) is None
+    script = (
+        "from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres\n"
+        "with EmbeddedPostgres() as pg:\n"
+        "    print(pg.query('select 6 * 7')[0][0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "42"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tap_segment_analytics import __version__
 from tap_segment_analytics.sandbox.environment import start_sandbox
 from tests.promised_streams import STREAM_KEYS
 
@@ -87,6 +88,23 @@ def test_discover_lists_every_stream_with_its_keys_and_schemas_ship(
     assert installed_wheel.workdir.parent in package.parents  # the venv's copy, not the source
     shipped = {path.name for path in (package / "schemas").glob("*.json")}
     assert shipped == {f"{name}.json" for name in STREAM_KEYS}
+
+
+def test_wheel_carries_the_version_and_license_and_runs_as_a_module(
+    installed_wheel: InstalledWheel,
+) -> None:
+    metadata = installed_wheel.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m; d = m.distribution('tap-segment-analytics'); "
+        "print(d.version, d.metadata['License-Expression'], "
+        "sorted(f.name for f in d.files if f.name == 'LICENSE'))",
+    )
+    assert metadata.stdout.strip().split(maxsplit=2) == [__version__, "Apache-2.0", "['LICENSE']"]
+
+    result = installed_wheel.run("python", "-m", "tap_segment_analytics", "--version")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(f"tap-segment-analytics v{__version__},")
 
 
 def test_sandbox_run_from_the_wheel_emits_records(installed_wheel: InstalledWheel) -> None:

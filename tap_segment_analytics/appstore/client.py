@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:
     from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator
-    from tap_segment_analytics.appstore.rate_limit import RateBudget
+    from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
 
 PAGE_LIMIT = 200  # JSON:API `limit` maximum
 # How an error names what the tap was reading, from the stream's context.
@@ -139,11 +140,29 @@ class AppStoreStream(RetryingStream):
             time.sleep(pause)
 
     @override
+    @contextlib.contextmanager
+    def call_slot(self) -> Iterator[None]:
+        """A place among the few API calls Apple accepts at once."""
+        limit = self.call_limit
+        limit.acquire()
+        try:
+            yield
+        finally:
+            limit.release()
+
+    @property
+    def call_limit(self) -> CallLimit:
+        """The API calls in flight, shared by every stream and thread of the tap."""
+        return self._tap.appstore_call_limit  # type: ignore[attr-defined]
+
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Note the hourly budget; retry 429, 5xx, a token refused once and bodies that are
         not JSON; one-line errors for the rest."""
         self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
         status = response.status_code
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            self.call_limit.refused()
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(f"App Store Connect answered {status}", response)
         if status == HTTPStatus.UNAUTHORIZED and self.authenticator.rejected():

@@ -1,9 +1,12 @@
-"""Keeps the tap's pace under App Store Connect's hourly request budget.
+"""Keeps the tap's pace under App Store Connect's limits.
 
 Every response carries `X-Rate-Limit: user-hour-lim:3600;user-hour-rem:N;` (per key, rolling
 hour). Past it Apple answers 429 without Retry-After, so the tap slows down before that: once
 less than `LOW_WATER` of the budget is left, requests are spaced at the budget's hourly rate,
-across every thread that makes them.
+across every thread that makes them (`RateBudget`).
+
+Apple also answers 429 to bursts of parallel calls with budget left (api-notes): `CallLimit`
+bounds the calls in flight, and halves the bound after such a 429.
 """
 
 from __future__ import annotations
@@ -55,3 +58,29 @@ class RateBudget:
             slot = max(now, self._next_slot)
             self._next_slot = slot + HOUR_SECONDS / self.limit
             return slot - now
+
+
+class CallLimit:
+    """At most `limit` calls in flight; a 429 halves the limit (down to one call at a time)."""
+
+    def __init__(self, limit: int) -> None:
+        self._condition = threading.Condition()
+        self.limit = limit
+        self._in_flight = 0
+
+    def acquire(self) -> None:
+        """Wait for room for one more call."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """A call has its answer."""
+        with self._condition:
+            self._in_flight -= 1
+            self._condition.notify_all()
+
+    def refused(self) -> None:
+        """Apple refused a call with 429: fewer at once from now on."""
+        with self._condition:
+            self.limit = max(1, self.limit // 2)

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 _LOGGER = logging.getLogger(__name__)
-API_WORKERS = 3
+# Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
+# calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
+API_CALLS_AT_ONCE = 3
+API_WORKERS = API_CALLS_AT_ONCE
 FILES_AHEAD_PER_WORKER = 2  # files downloaded or in flight, per worker, the sync has not read yet
 LISTINGS_AHEAD = 4  # instances whose segments are listed before their files are downloaded
 

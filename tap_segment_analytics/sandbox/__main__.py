@@ -36,7 +36,7 @@ def run_tap(sandbox: Sandbox, output: Path | None) -> int:
         config_path.write_text(json.dumps(sandbox.tap_config()))
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)],
+            [sys.executable, "-m", "tap_segment_analytics", "--config", str(config_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

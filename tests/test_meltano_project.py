@@ -1,0 +1,412 @@
+"""A Meltano project as a user builds it from the README, end to end into PostgreSQL.
+
+`meltano init`, the README's `meltano add ... --from-ref` of meltano-hub/tap-segment-analytics.yml
+(pip_url pointed at this checkout), `meltano config set`, settings from environment variables,
+and the scale-out recipe's shards run in parallel. One project per module (plugins installed
+once); the sandbox as the sources; MeltanoLabs target-postgres into an EmbeddedPostgres. Each
+scenario has its own Meltano environment, target schema and system (state) database.
+"""
+
+# SQL here is built from this module's constants and the sandbox's ids, never from input.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tap_segment_analytics import meltano_plugin
+from tap_segment_analytics.sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
+from tap_segment_analytics.sandbox.environment import (
+    APP_IDS,
+    ISSUER_ID,
+    KEY_ID,
+    Sandbox,
+    start_sandbox,
+)
+from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+from tests.promised_streams import STREAM_KEYS
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HUB_DEFINITION = PROJECT_ROOT / "meltano-hub" / "tap-segment-analytics.yml"
+EXTRACTOR = "tap-segment-analytics"
+LOADER = "target-postgres"
+SHARDS = ("tap-segment-analytics--shard-1", "tap-segment-analytics--shard-2")
+DATA_SERIES = "/segments/data_series"
+
+
+@dataclass
+class Project:
+    """A fresh Meltano project with the tap and target-postgres installed."""
+
+    root: Path
+    env: dict[str, str]
+    sandbox: Sandbox
+    pg: EmbeddedPostgres
+
+    def command(
+        self, *args: str, environment: str, state_db: str, extra_env: dict[str, str] | None
+    ) -> tuple[list[str], dict[str, str]]:
+        meltano = find_meltano()
+        assert meltano, "meltano is not installed: it is part of the dev extra"
+        env = {
+            **self.env,
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.root.parent / f'{state_db}.db'}",
+            **(extra_env or {}),
+        }
+        return [meltano, "--environment", environment, *args], env
+
+    def meltano(
+        self,
+        *args: str,
+        environment: str,
+        state_db: str = "main",
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """One meltano command in the project; fails the test (with its log) if it fails."""
+        argv, env = self.command(
+            *args, environment=environment, state_db=state_db, extra_env=extra_env
+        )
+        result = subprocess.run(
+            argv,
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, f"{argv[1:]}:\n{result.stderr[-5000:]}"
+        return result
+
+    def config_set(self, plugin: str, setting: str, value: Any, *, environment: str) -> None:
+        """`meltano config set`, with JSON for arrays as the README shows."""
+        text = value if isinstance(value, str) else json.dumps(value)
+        self.meltano("config", "set", plugin, setting, text, environment=environment)
+
+    def tap_config(self, plugin: str, *, environment: str, **kwargs: Any) -> dict[str, Any]:
+        """The config file Meltano writes for the tap (`meltano invoke --dump=config`)."""
+        result = self.meltano("invoke", "--dump=config", plugin, environment=environment, **kwargs)
+        return dict(json.loads(result.stdout))
+
+    def table_rows(self, schema: str) -> dict[str, list[str]]:
+        """Every table's rows as sorted JSON, without the target's _sdc_ columns."""
+        rows: dict[str, list[str]] = {}
+        for table in landed(self.pg, schema):
+            rows[table] = sorted(
+                json.dumps(
+                    {k: v for k, v in json.loads(text).items() if not k.startswith("_sdc_")},
+                    sort_keys=True,
+                )
+                for (text,) in self.pg.query(f'select to_jsonb(t)::text from {schema}."{table}" t')
+            )
+        return rows
+
+
+def listed_segment_ids(sandbox: Sandbox) -> list[str]:
+    """The segments Braze lists (not archived), in the sandbox's order."""
+    return [s.id for s in sandbox.braze.segments if not s.archived]
+
+
+def sandbox_settings(sandbox: Sandbox) -> dict[str, Any]:
+    """Every non-secret setting a project needs for the sandbox."""
+    return {
+        "start_date": sandbox.start_date.isoformat(),
+        "braze_rest_endpoint": sandbox.braze.base_url,
+        "appstore_api_url": sandbox.appstore.base_url,
+        "appstore_key_id": KEY_ID,
+        "appstore_issuer_id": ISSUER_ID,
+        "appstore_private_key_path": str(sandbox.private_key_path),
+        "appstore_app_ids": list(APP_IDS),
+    }
+
+
+def environment_variables(settings: dict[str, Any]) -> dict[str, str]:
+    """Settings as the extractor's environment variables: text as is, the rest as JSON."""
+    return {
+        f"TAP_SEGMENT_ANALYTICS_{name.upper()}": value
+        if isinstance(value, str)
+        else json.dumps(value)
+        for name, value in settings.items()
+    }
+
+
+def readme_add_command() -> str:
+    """The `meltano add` command of the README's "Add it to your Meltano project" section."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Add it to your Meltano project", 1)[1].split("\n## ", 1)[0]
+    (command,) = re.findall(r"^meltano add extractor .*$", section, flags=re.MULTILINE)
+    return command
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """`meltano init`, then the tap from the Hub definition (installed from this checkout) and
+    target-postgres, as the README says."""
+    pg = EmbeddedPostgres().start()
+    sandbox = start_sandbox()
+    try:
+        scratch = tmp_path_factory.mktemp("meltano-project")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
+        env.update(
+            {
+                **pg.env(),
+                "TAP_SEGMENT_ANALYTICS_BRAZE_API_KEY": sandbox.braze.api_key,
+                "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "NO_COLOR": "1",
+            }
+        )
+        meltano = find_meltano()
+        assert meltano
+        subprocess.run(
+            [meltano, "init", "project", "--no_usage_stats"],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        setup = Project(scratch / "project", env, sandbox, pg)
+
+        definition = yaml.safe_load(HUB_DEFINITION.read_text(encoding="utf-8"))
+        local = scratch / "tap-segment-analytics.yml"
+        local.write_text(yaml.safe_dump({**definition, "pip_url": f"-e {PROJECT_ROOT}"}))
+        setup.meltano("add", EXTRACTOR, "--from-ref", str(local), environment="dev")
+        repo_project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text(encoding="utf-8"))
+        (target_postgres,) = repo_project["plugins"]["loaders"]
+        loader = scratch / "target-postgres.yml"
+        loader.write_text(yaml.safe_dump(target_postgres))
+        setup.meltano("add", LOADER, "--from-ref", str(loader), environment="dev")
+        yield setup
+    finally:
+        sandbox.stop()
+        pg.stop()
+
+
+def test_readme_add_command_adds_the_extractor_with_every_generated_setting(
+    tmp_path: Path,
+) -> None:
+    meltano = find_meltano()
+    assert meltano
+    command = readme_add_command()
+    placeholder = command.split("--from-ref", 1)[1].strip()
+    argv = [*command.replace(placeholder, str(HUB_DEFINITION)).split()[1:], "--no-install"]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)},
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    subprocess.run(
+        [meltano, "init", "fresh", "--no_usage_stats"], cwd=tmp_path, env=env, check=True
+    )
+
+    added = subprocess.run(
+        [meltano, *argv], cwd=tmp_path / "fresh", env=env, capture_output=True, text=True
+    )
+
+    assert added.returncode == 0, added.stderr[-3000:]
+    project = yaml.safe_load((tmp_path / "fresh" / "meltano.yml").read_text(encoding="utf-8"))
+    (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == EXTRACTOR]
+    definition = yaml.safe_load(HUB_DEFINITION.read_text(encoding="utf-8"))
+    for field in ("namespace", "pip_url", "executable", "capabilities", "settings"):
+        assert extractor[field] == definition[field], field
+    assert extractor["settings_group_validation"] == definition["settings_group_validation"]
+    # Meltano 4.4.1 also takes the word `extractor` for a plugin name, as the README warns.
+    assert [plugin["name"] for plugin in project["plugins"].get("utilities", [])] == [EXTRACTOR]
+
+
+def test_array_settings_from_meltano_config_set_reach_the_tap_and_land(project: Project) -> None:
+    environment = "dev"
+    arrays = {
+        "appstore_app_ids": [APP_IDS[0]],
+        "braze_segment_ids": listed_segment_ids(project.sandbox)[:2],
+    }
+    for name, value in arrays.items():
+        project.config_set(EXTRACTOR, name, value, environment=environment)
+    the_rest = environment_variables(
+        {k: v for k, v in sandbox_settings(project.sandbox).items() if k not in arrays}
+    )
+
+    config = project.tap_config(EXTRACTOR, environment=environment, extra_env=the_rest)
+    assert {name: config[name] for name in arrays} == arrays
+
+    project.meltano(
+        "run",
+        EXTRACTOR,
+        LOADER,
+        environment=environment,
+        state_db="configured",
+        extra_env={**the_rest, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "configured"},
+    )
+
+    assert set(landed(project.pg, "configured")) == set(STREAM_KEYS)
+    assert project.pg.query("select distinct app_id from configured.appstore_report_requests") == [
+        (APP_IDS[0],)
+    ]
+    assert sorted(project.pg.query("select id from configured.braze_segments")) == sorted(
+        (segment_id,) for segment_id in arrays["braze_segment_ids"]
+    )
+
+
+def test_every_setting_from_an_environment_variable(project: Project) -> None:
+    """Each kind from the environment: string, password, array, integer, boolean, date, number
+    (which crashed Meltano as a `decimal`), object."""
+    sandbox = project.sandbox
+    values: dict[str, Any] = {
+        # A setting added later comes with its default.
+        **{s["name"]: s["value"] for s in meltano_plugin.settings() if "value" in s},
+        **sandbox_settings(sandbox),
+        "braze_api_key": sandbox.braze.api_key,
+        "braze_segment_ids": listed_segment_ids(sandbox),
+        "braze_lookback_days": 2,
+        "appstore_private_key": sandbox.private_key_path.read_text(),
+        "appstore_report_names": [],
+        "appstore_report_categories": [],
+        "appstore_granularities": ["DAILY"],
+        "appstore_create_report_requests": False,
+        "request_max_tries": 3,
+        "request_backoff_seconds": 1.5,
+        "request_timeout_seconds": 30,
+    }
+    values = {
+        name: value for name, value in values.items() if name in meltano_plugin.tap_setting_names()
+    }
+    assert set(values) == set(meltano_plugin.tap_setting_names()), (
+        "give the new setting a value here"
+    )
+    env = environment_variables({**values, "stream_map_config": {"shard": "env"}})
+
+    # "prod" has no config of its own: every value below comes from the environment.
+    config = project.tap_config(EXTRACTOR, environment="prod", extra_env=env)
+
+    # Typed by the kind in the plugin definition; the number stays text for the tap to read.
+    expected = {**values, "request_backoff_seconds": "1.5", "stream_map_config": {"shard": "env"}}
+    assert {name: config.get(name) for name in expected} == expected
+
+    del env["TAP_SEGMENT_ANALYTICS_APPSTORE_PRIVATE_KEY"]  # one key only, the path
+    sandbox.braze.clear_log()
+    sandbox.braze.inject(503, times=1, path=DATA_SERIES)
+    run = project.meltano(
+        "run",
+        EXTRACTOR,
+        LOADER,
+        environment="prod",
+        state_db="from-env",
+        extra_env={**env, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "from_env"},
+    )
+
+    # The text "1.5" reached the tap as the number 1.5: the one retry waited 1.5 s (+ jitter).
+    (retry,) = re.findall(r"retry 1 of 2 in (\d+\.\d) s", run.stderr)
+    assert 1.5 <= float(retry) <= 1.7
+    assert set(landed(project.pg, "from_env")) == set(STREAM_KEYS)
+
+
+def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
+    project: Project,
+) -> None:
+    """The README's scale-out recipe: shards inherit from the extractor with their own app and
+    segment ids and state; the tables are created first, then the shards run in parallel."""
+    environment = "staging"
+    segments = listed_segment_ids(project.sandbox)
+    shard_ids = {
+        SHARDS[0]: {"appstore_app_ids": [APP_IDS[0]], "braze_segment_ids": segments[:3]},
+        SHARDS[1]: {"appstore_app_ids": [APP_IDS[1]], "braze_segment_ids": segments[3:]},
+    }
+    for shard, settings in shard_ids.items():
+        project.meltano("add", shard, "--inherit-from", EXTRACTOR, environment=environment)
+        for name, value in settings.items():
+            project.config_set(shard, name, value, environment=environment)
+    # What every shard shares comes from the base plugin's environment variables.
+    shared = environment_variables(sandbox_settings(project.sandbox))
+    sharded = {**shared, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "sharded"}
+    # Meltano creates its system database on first use: not in two processes at once.
+    project.meltano("state", "list", environment=environment, state_db="sharded")
+
+    # 1. Every table, no rows and no state: no two loaders race to create one.
+    tap_argv, tap_env = project.command(
+        "invoke",
+        SHARDS[0],
+        "--test=schema",
+        environment=environment,
+        state_db="sharded",
+        extra_env=sharded,
+    )
+    target_argv, target_env = project.command(
+        "invoke", LOADER, environment=environment, state_db="sharded", extra_env=sharded
+    )
+    tap = subprocess.Popen(
+        tap_argv, cwd=project.root, env=tap_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    target = subprocess.run(
+        target_argv,
+        cwd=project.root,
+        env=target_env,
+        stdin=tap.stdout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert tap.stdout is not None
+    tap.stdout.close()
+    assert tap.wait(timeout=300) == 0
+    assert target.returncode == 0, target.stderr[-3000:]
+    assert landed(project.pg, "sharded") == dict.fromkeys(STREAM_KEYS, 0)
+
+    # 2. The shards, in parallel.
+    runs = []
+    for shard in SHARDS:
+        argv, env = project.command(
+            "run", shard, LOADER, environment=environment, state_db="sharded", extra_env=sharded
+        )
+        runs.append(
+            subprocess.Popen(
+                argv,
+                cwd=project.root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for shard, run in zip(SHARDS, runs, strict=True):
+        _, stderr = run.communicate(timeout=600)
+        assert run.returncode == 0, f"{shard}:\n{stderr[-5000:]}"
+
+    project.meltano(
+        "run",
+        EXTRACTOR,
+        LOADER,
+        environment=environment,
+        state_db="unsharded",
+        extra_env={**shared, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "unsharded"},
+    )
+
+    sharded_rows = project.table_rows("sharded")
+    assert set(sharded_rows) == set(STREAM_KEYS)
+    assert all(sharded_rows.values())
+    assert sharded_rows == project.table_rows("unsharded")
+
+    # Each shard has its own state, holding bookmarks of its own segments only.
+    for shard, settings in shard_ids.items():
+        state_id = f"{environment}:{shard}-to-{LOADER}"
+        state = json.loads(
+            project.meltano(
+                "state", "get", state_id, environment=environment, state_db="sharded"
+            ).stdout
+        )
+        partitions = state["singer_state"]["bookmarks"]["braze_segment_sizes"]["partitions"]
+        tracked = {s.id for s in project.sandbox.braze.segments if s.analytics_tracking_enabled}
+        assert {
+            p["context"]["segment_id"] for p in partitions if "replication_key_value" in p
+        } == set(settings["braze_segment_ids"]) & tracked
