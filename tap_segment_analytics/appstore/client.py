@@ -17,7 +17,8 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
 from tap_segment_analytics.errors import SourceError, redact
-from tap_segment_analytics.retries import RetryingStream, response_json
+from tap_segment_analytics.rest_stream import TapStream
+from tap_segment_analytics.retries import response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def api_errors(response: requests.Response) -> str:
     return " ".join((text or response.text[:200]).split())
 
 
-class AppStoreStream(RetryingStream):
+class AppStoreStream(TapStream):
     """Shared behaviour of every App Store Connect stream."""
 
     source_name = "App Store Connect"

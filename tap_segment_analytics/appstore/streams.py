@@ -800,7 +800,9 @@ class ReportRows(AppStoreStream):
                 # took 45% of the CPU per row (benchmarks/report_rows.py).
                 output = self._tap.message_writer
                 assert isinstance(output, SingerOutput)
-                output.write_records(self.name, records, datetime.now(timezone.utc))
+                if output.write_records(self.name, records, datetime.now(timezone.utc)):
+                    # As after the SDK writes a record: the sync's end writes the STATE.
+                    self.state_manager.is_flushed = False
             else:
                 yield from records
         except (MalformedFile, NotANumber) as exc:

@@ -17,7 +17,8 @@ from typing_extensions import override
 
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.errors import SourceError, redact
-from tap_segment_analytics.retries import RejectionGuard, RetryingStream, response_json
+from tap_segment_analytics.rest_stream import TapStream
+from tap_segment_analytics.retries import RejectionGuard, response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 # Each endpoint needs its own permission on the REST API key.
@@ -74,7 +75,7 @@ class BrazeRateGate:
             return max(0.0, self._paused_until - now)
 
 
-class BrazeStream(RetryingStream):
+class BrazeStream(TapStream):
     """Shared behaviour of every Braze stream."""
 
     schema = StreamSchema(SCHEMAS)
