@@ -1,21 +1,35 @@
-"""The base of every stream of the tap: the shared retries and run summary, and one SCHEMA
-message per stream and run."""
+"""The base of every stream of the tap: the shared retries and run summary, one SCHEMA
+message per stream and run, and BATCH messages only where they are worth it."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
 from tap_segment_analytics.retries import RetryingStream
 
+if TYPE_CHECKING:
+    from singer_sdk.helpers._batch import BatchConfig
+
 
 class TapStream(RetryingStream):
     """A REST stream of this tap."""
 
+    # Whether `batch_config` turns the stream's records into BATCH messages. Only the report
+    # rows are many; batched, a parent stream's records would also wait in a file until its
+    # partition ends, while the STATE after each instance had moved past them.
+    BATCHES = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._schema_written = False
+
+    @override
+    def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:
+        """`batch_config`, for the streams that batch."""
+        return super().get_batch_config(config) if self.BATCHES else None
 
     @override
     def _write_schema_message(self) -> None:

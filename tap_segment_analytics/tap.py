@@ -25,6 +25,7 @@ from tap_segment_analytics.appstore.auth import (
     PrivateKeyError,
     load_private_key,
 )
+from tap_segment_analytics.appstore.batches import BatchRun
 from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
 from tap_segment_analytics.appstore.read_ahead import API_CALLS_AT_ONCE
 from tap_segment_analytics.appstore.streams import (
@@ -248,6 +249,7 @@ class TapSegmentAnalytics(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._batch_run: BatchRun | None = None
         summary.reset()
         progress.segment_sizes.reset()
         progress.report_files.reset()
@@ -379,6 +381,17 @@ class TapSegmentAnalytics(Tap):
         directory = Path(tempfile.mkdtemp(prefix="tap-segment-analytics-"))
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
         return directory
+
+    def appstore_batch_run(self, storage: Any) -> BatchRun:
+        """This run's folder of BATCH files: made the first time, when the folders of earlier
+        runs that the state names are deleted."""
+        if self._batch_run is None:
+            self._batch_run = BatchRun(storage)
+            state = self.streams[ReportInstances.name].stream_state
+            deleted = self._batch_run.take_over(state)
+            if deleted:
+                self.logger.info("BATCH files of earlier runs deleted: %s", ", ".join(deleted))
+        return self._batch_run
 
     @cached_property
     def appstore_call_limit(self) -> CallLimit:

@@ -8,6 +8,7 @@ resumes at the instance it was in.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import uuid
@@ -17,7 +18,7 @@ from datetime import date, datetime, timezone
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -27,6 +28,7 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_segment_analytics import progress
+from tap_segment_analytics.appstore.batches import BatchRun
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.instance_plan import (
     ONE_TIME_SNAPSHOT,
@@ -71,6 +73,9 @@ from tap_segment_analytics.singer_output import SingerOutput
 # Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
 # request at a time with 100 ms a request (benchmarks/concurrency.py); 12 was no faster.
 DEFAULT_CONCURRENCY = 8
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
 
 
 def strip_query(url: str | None) -> str | None:
@@ -721,6 +726,7 @@ class ReportRows(AppStoreStream):
     # Whether records the SDK would write unchanged go out through `SingerOutput.write_records`
     # (tests/test_row_fast_path.py turns it off to compare).
     FAST_PATH = True
+    BATCHES = True
 
     path = "/v1/analyticsReportSegments/{segment_id}"
     primary_keys = ("row_key",)
@@ -777,6 +783,44 @@ class ReportRows(AppStoreStream):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The rows of the segment's file, once it has downloaded whole and verified."""
+        with self.segment_records(context) as records:
+            if self.writes_unchanged_records():
+                # The fast path: the SDK's record path (a selection pass, a conformance pass,
+                # a message object and a write per record) would write these very lines; it
+                # took 45% of the CPU per row (benchmarks/report_rows.py).
+                output = self._tap.message_writer
+                assert isinstance(output, SingerOutput)
+                if output.write_records(self.name, records, datetime.now(timezone.utc)):
+                    # As after the SDK writes a record: the sync's end writes the STATE.
+                    self.state_manager.is_flushed = False
+            else:
+                yield from records
+
+    @override
+    def get_batches(
+        self, batch_config: BatchConfig, context: Any = None
+    ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        """The segment's rows in gzipped JSON-lines files of at most `batch_size` records, in
+        this run's folder (batches.py); the SDK's batcher where a stream map changes records."""
+        if not self.writes_unchanged_records(batching=True):
+            yield from super().get_batches(batch_config, context)
+            return
+        run = self.batch_run(batch_config)
+        with self.segment_records(context) as records:
+            name = f"{self.name}-{context['segment_id']}"
+            for url, count in run.write(records, name=name, batch_size=batch_config.batch_size):
+                summary.count(self.name, records=count)
+                yield batch_config.encoding, [url]
+
+    def batch_run(self, batch_config: BatchConfig) -> BatchRun:
+        """This run's folder of batch files; the first time, earlier runs' folders go."""
+        run: BatchRun = self._tap.appstore_batch_run(batch_config.storage)  # type: ignore[attr-defined]
+        return run
+
+    @contextlib.contextmanager
+    def segment_records(self, context: dict[str, Any]) -> Iterator[Iterator[dict[str, Any]]]:
+        """The records of the segment's file, once it has downloaded whole and verified; a
+        problem with the file is one error line naming it."""
         read_ahead = read_ahead_of(self, context)
 
         def fetch() -> tuple[Path, int]:
@@ -793,26 +837,15 @@ class ReportRows(AppStoreStream):
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         try:
             summary.count(self.name, files=1, bytes=size)
-            records = self.file_records(path, context)
-            if self.writes_unchanged_records():
-                # The fast path: the SDK's record path (a selection pass, a conformance pass,
-                # a message object and a write per record) would write these very lines; it
-                # took 45% of the CPU per row (benchmarks/report_rows.py).
-                output = self._tap.message_writer
-                assert isinstance(output, SingerOutput)
-                if output.write_records(self.name, records, datetime.now(timezone.utc)):
-                    # As after the SDK writes a record: the sync's end writes the STATE.
-                    self.state_manager.is_flushed = False
-            else:
-                yield from records
+            yield self.file_records(path, context)
         except (MalformedFile, NotANumber) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         finally:
             path.unlink(missing_ok=True)
 
-    def writes_unchanged_records(self) -> bool:
-        """Whether the SDK would write each record as it is: no stream map, flattening,
-        deselected property, record limit, batch or version changes it."""
+    def writes_unchanged_records(self, *, batching: bool = False) -> bool:
+        """Whether the SDK would write (or batch) each record as it is: no stream map,
+        flattening, deselected property, record limit or version changes it."""
         maps = self.stream_maps
         properties = self.schema.get("properties", {})
         return (
@@ -821,7 +854,7 @@ class ReportRows(AppStoreStream):
             and self.selected
             and self.ABORT_AT_RECORD_COUNT is None
             and not self.emit_activate_version_messages
-            and self.get_batch_config(self.config) is None
+            and (batching or self.get_batch_config(self.config) is None)
             and len(maps) == 1
             and type(maps[0]) is SameRecordTransform
             and not maps[0].flattening_enabled

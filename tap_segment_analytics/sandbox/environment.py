@@ -83,8 +83,11 @@ class Sandbox:
         self._tempdir.cleanup()
 
 
-def start_sandbox(*, today: date | None = None, appstore_days: int = APPSTORE_DAYS) -> Sandbox:
-    """Start every fake with sample data; the caller stops it."""
+def start_sandbox(
+    *, today: date | None = None, appstore_days: int = APPSTORE_DAYS, drop_share: float = 0.0
+) -> Sandbox:
+    """Start every fake with sample data (restating instances dropping `drop_share` of the rows
+    an earlier instance had); the caller stops it."""
     today = today or datetime.now(timezone.utc).date()
     tempdir = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-sandbox-")
     private_pem, public_pem = generate_key_pair()
@@ -96,5 +99,7 @@ def start_sandbox(*, today: date | None = None, appstore_days: int = APPSTORE_DA
     appstore = FakeAppStoreConnect(
         public_key_pem=public_pem, key_id=KEY_ID, issuer_id=ISSUER_ID, s3=s3
     ).start()
-    appstore.populate_sample(app_ids=list(APP_IDS), today=today, days=appstore_days)
+    appstore.populate_sample(
+        app_ids=list(APP_IDS), today=today, days=appstore_days, drop_share=drop_share
+    )
     return Sandbox(braze, appstore, s3, key_path, today, tempdir)

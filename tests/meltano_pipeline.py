@@ -1,0 +1,143 @@
+"""Meltano, target-postgres and an embedded PostgreSQL around the sandbox, for end-to-end tests:
+one plugin directory, a state database per scenario, and what landed per table."""
+
+# SQL here is built from this module's constants and the sandbox's ids, never from input.
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tap_segment_analytics.sandbox.demo import (
+    ENVIRONMENT,
+    EXTRACTOR,
+    LOADER,
+    TARGET_SCHEMA,
+    find_meltano,
+    landed,
+    meltano_env,
+)
+from tap_segment_analytics.sandbox.environment import Sandbox
+from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"
+
+
+@dataclass
+class MeltanoResult:
+    """What one meltano command printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Pipeline:
+    """The sandbox, PostgreSQL and a Meltano setup sharing one plugin directory."""
+
+    sandbox: Sandbox
+    pg: EmbeddedPostgres
+    env: dict[str, str]
+    scratch: Path
+    first_run_counts: dict[str, int]
+
+    def meltano(
+        self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
+    ) -> MeltanoResult:
+        """`meltano --environment demo <args>` with its own system (state) database."""
+        env = {
+            **self.env,
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.scratch / f'{state_db}.db'}",
+            **(extra_env or {}),
+        }
+        meltano = find_meltano()
+        assert meltano, "meltano is not installed: it is part of the test extra"
+        result = subprocess.run(
+            [
+                meltano,
+                "--env-file",
+                str(self.scratch / "empty.env"),
+                "--environment",
+                ENVIRONMENT,
+                *args,
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return MeltanoResult(result.returncode, result.stdout, result.stderr)
+
+    def meltano_run(
+        self,
+        *,
+        schema: str = TARGET_SCHEMA,
+        state_db: str = "main",
+        extra_env: dict[str, str] | None = None,
+    ) -> MeltanoResult:
+        """`meltano run tap-segment-analytics target-postgres` into `schema`."""
+        env = {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema, **(extra_env or {})}
+        return self.meltano("run", EXTRACTOR, LOADER, state_db=state_db, extra_env=env)
+
+    def state(self, *, state_db: str = "main") -> dict:
+        """`meltano state get` of the pipeline's state id."""
+        result = self.meltano("state", "get", STATE_ID, state_db=state_db)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout)
+
+    def counts(self, schema: str = TARGET_SCHEMA) -> dict[str, int]:
+        """Rows per table of the schema."""
+        return landed(self.pg, schema)
+
+    def clear_logs(self) -> None:
+        for fake in (self.sandbox.braze, self.sandbox.appstore, self.sandbox.s3):
+            fake.clear_log()
+
+
+def ok(result: MeltanoResult) -> MeltanoResult:
+    """The result, after asserting meltano succeeded (showing its log's tail if not)."""
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result
+
+
+def bookmarked(bookmarks: dict, stream: str) -> dict[tuple[tuple[str, str], ...], str]:
+    """A stream's partitions that hold a bookmark: {context items: replication key value (day)}."""
+    return {
+        tuple(sorted(p["context"].items())): str(p["replication_key_value"])[:10]
+        for p in bookmarks.get(stream, {}).get("partitions", [])
+        if "replication_key_value" in p
+    }
+
+
+def tracked_segment_ids(sandbox: Sandbox) -> list[str]:
+    """The segments with a size history (analytics tracking on), in the sandbox's order."""
+    return [s.id for s in sandbox.braze.segments if s.analytics_tracking_enabled and not s.archived]
+
+
+@contextmanager
+def meltano_pipeline(sandbox: Sandbox) -> Iterator[Pipeline]:
+    """PostgreSQL and installed plugins around a running sandbox (stopped with it)."""
+    pg = EmbeddedPostgres().start()
+    scratch = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-e2e-")
+    try:
+        root = Path(scratch.name)
+        (root / "empty.env").write_text("")  # the project's .env must not leak in
+        # As the demo runs it, but with plugins installed into a directory of this pipeline's.
+        env = {**meltano_env(PROJECT_ROOT, root, sandbox, pg), "MELTANO_SYS_DIR_ROOT": str(root)}
+        pipeline = Pipeline(sandbox, pg, env, root, {})
+        ok(pipeline.meltano("install"))
+        yield pipeline
+    finally:
+        sandbox.stop()
+        pg.stop()
+        scratch.cleanup()
