@@ -13,7 +13,6 @@ Usage: python benchmarks/fault_campaign.py [SEEDS]   (from the repository root)
 
 from __future__ import annotations
 
-import random
 import sys
 import tempfile
 from collections import Counter
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.campaign import instance_of, run_cli, start_world
+from tests.campaign import instance_of, kill_and_resume, run_cli, start_world
 from tests.warehouse import Warehouse
 
 RATES = (0.05, 0.15)
@@ -59,32 +58,17 @@ def kill_campaign(seed: int) -> tuple[int, int, list[int], list[int], bool]:
     """Clean downloads, downloads with kills, extra downloads per kill, instances re-read per
     kill, and whether the landed rows equal the truth."""
     with tempfile.TemporaryDirectory() as scratch:
-        directory = Path(scratch)
-        world = start_world(directory)
+        world = start_world(Path(scratch))
         try:
-            clean = run_cli(world.config(), directory)
-            clean_downloads = len(world.s3.downloads)
-            world.s3.downloads.clear()
-            rng = random.Random(seed)
-            warehouse = Warehouse()
-            state = None
-            per_run: list[list[str]] = []
-            for number in range(KILLS + 1):
-                kill_at = rng.randint(50, clean.record_count() // 3) if number < KILLS else None
-                before = len(world.s3.downloads)
-                run = run_cli(world.config(), directory, state=state, kill_after_records=kill_at)
-                per_run.append(world.s3.downloads[before:])
-                warehouse.load(run.messages)
-                state = run.last_state or state
-            extra, instances = [], []
-            for index, killed in enumerate(per_run[:-1]):
-                later = {key for run in per_run[index + 1 :] for key in run}
-                again = [key for key in killed if key in later]
-                extra.append(len(again))
-                instances.append(len({instance_of(key) for key in again}))
-            total = sum(len(keys) for keys in per_run)
-            exact = world.differences(warehouse) == []
-            return clean_downloads, total, extra, instances, exact
+            campaign = kill_and_resume(world, Path(scratch), kills=KILLS, seed=seed)
+            again = campaign.read_again()
+            return (
+                campaign.clean_downloads,
+                campaign.downloads,
+                [len(keys) for keys in again],
+                [len({instance_of(key) for key in keys}) for keys in again],
+                world.differences(campaign.warehouse) == [],
+            )
         finally:
             world.stop()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_rows import APP_ID, REPORT, high_water_kib, rows
+from report_rows import APP_ID, REPORT, high_water_kib, rows, tap_config
 
 from tap_segment_analytics.sandbox.appstore import (
     FakeAppStoreConnect,
@@ -85,15 +85,7 @@ def main() -> None:
         scratch = Path(scratch_name)
         key = scratch / "key.p8"
         key.write_text(private_pem)
-        tap_config = {
-            "start_date": (today - timedelta(days=5)).isoformat(),
-            "appstore_key_id": "BENCH",
-            "appstore_issuer_id": "i",
-            "appstore_private_key_path": str(key),
-            "appstore_app_ids": [APP_ID],
-            "appstore_api_url": api.base_url,
-            "appstore_report_names": [REPORT],
-        }
+        settings = tap_config(api, key, today)
         batch = {
             "batch_config": {
                 "encoding": {"format": "jsonl", "compression": "gzip"},
@@ -104,7 +96,7 @@ def main() -> None:
         results = {}
         for mode, extra in (("RECORD", {}), ("BATCH", batch)):
             config = scratch / f"tap-{mode}.json"
-            config.write_text(json.dumps({**tap_config, **extra}))
+            config.write_text(json.dumps({**settings, **extra}))
             tap = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config)]
             saved = scratch / f"{mode}.jsonl"
 

@@ -89,6 +89,19 @@ def floor(paths: list[str]) -> None:
                 out.write(encoder.encode(message) + b"\n")
 
 
+def tap_config(api: FakeAppStoreConnect, key: Path, today: date) -> dict[str, object]:
+    """The tap's settings for the report the fakes serve."""
+    return {
+        "start_date": (today - timedelta(days=5)).isoformat(),
+        "appstore_key_id": "BENCH",
+        "appstore_issuer_id": "i",
+        "appstore_private_key_path": str(key),
+        "appstore_app_ids": [APP_ID],
+        "appstore_api_url": api.base_url,
+        "appstore_report_names": [REPORT],
+    }
+
+
 def high_water_kib(pid: int) -> int:
     """The process's peak resident memory so far (VmHWM), read from /proc.
 
@@ -151,19 +164,7 @@ def main() -> None:
         key = Path(scratch) / "key.p8"
         key.write_text(private_pem)
         config = Path(scratch) / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "start_date": (today - timedelta(days=5)).isoformat(),
-                    "appstore_key_id": "BENCH",
-                    "appstore_issuer_id": "i",
-                    "appstore_private_key_path": str(key),
-                    "appstore_app_ids": [APP_ID],
-                    "appstore_api_url": api.base_url,
-                    "appstore_report_names": [REPORT],
-                }
-            )
-        )
+        config.write_text(json.dumps(tap_config(api, key, today)))
         tap = measured([sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config)])
         base = measured([sys.executable, __file__, "--floor", *files])
     api.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -195,3 +196,53 @@ def instance_of(key: str) -> str:
 def fault_counts(plans: dict[str, FaultPlan]) -> dict[str, Counter[str]]:
     """Faults injected per fake and kind."""
     return {name: Counter(plan.injected) for name, plan in plans.items()}
+
+
+@dataclass
+class KillCampaign:
+    """What `kill_and_resume` saw: downloads of one clean run, and of each run that followed."""
+
+    clean_downloads: int
+    downloads_per_run: list[list[str]]
+    warehouse: Warehouse
+    kills: int
+    final_returncode: int
+    final_stderr: str
+
+    @property
+    def downloads(self) -> int:
+        return sum(len(keys) for keys in self.downloads_per_run)
+
+    def read_again(self) -> list[list[str]]:
+        """Per killed run, the files a later run downloaded again."""
+        again = []
+        for index, killed in enumerate(self.downloads_per_run[:-1]):
+            later = {key for run in self.downloads_per_run[index + 1 :] for key in run}
+            again.append([key for key in killed if key in later])
+        return again
+
+
+def kill_and_resume(world: World, directory: Path, *, kills: int, seed: int) -> KillCampaign:
+    """One clean run, then runs SIGKILLed at seeded points, each resumed from the last STATE,
+    until one ends on its own; the records all runs printed land in one warehouse."""
+    clean = run_cli(world.config(), directory)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    clean_downloads = len(world.s3.downloads)
+    world.s3.downloads.clear()
+    rng = random.Random(seed)
+    warehouse = Warehouse()
+    state = None
+    per_run: list[list[str]] = []
+    killed = 0
+    while True:
+        before = len(world.s3.downloads)
+        kill_at = rng.randint(50, clean.record_count() // 3) if killed < kills else None
+        run = run_cli(world.config(), directory, state=state, kill_after_records=kill_at)
+        per_run.append(world.s3.downloads[before:])
+        warehouse.load(run.messages)
+        state = run.last_state or state
+        if not run.killed:
+            return KillCampaign(
+                clean_downloads, per_run, warehouse, killed, run.returncode, run.stderr
+            )
+        killed += 1

@@ -3,7 +3,6 @@ exactly the truth, and each kill costs at most the files of the instance it was 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +12,9 @@ from tests.campaign import (
     MOST_FILES_PER_INSTANCE,
     READ_AHEAD_FILES,
     World,
-    run_cli,
+    kill_and_resume,
     start_world,
 )
-from tests.warehouse import Warehouse
 
 KILLS = 6
 SEED = 7
@@ -30,40 +28,17 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def test_killed_runs_resume_where_they_stopped(world: World, tmp_path: Path) -> None:
-    clean = run_cli(world.config(), tmp_path)
-    assert clean.returncode == 0, clean.stderr[-3000:]
-    clean_downloads = len(world.s3.downloads)
-    world.s3.downloads.clear()
+    campaign = kill_and_resume(world, tmp_path, kills=KILLS, seed=SEED)
 
-    rng = random.Random(SEED)
-    warehouse = Warehouse()
-    state = None
-    downloads_per_run: list[list[str]] = []
-    kills = 0
-    while True:
-        before = len(world.s3.downloads)
-        kill_at = rng.randint(50, clean.record_count() // 3) if kills < KILLS else None
-        run = run_cli(world.config(), tmp_path, state=state, kill_after_records=kill_at)
-        downloads_per_run.append(world.s3.downloads[before:])
-        warehouse.load(run.messages)
-        state = run.last_state or state
-        if not run.killed:
-            assert run.returncode == 0, run.stderr[-3000:]
-            break
-        kills += 1
-
-    assert kills == KILLS
-    assert world.differences(warehouse) == []
-    total = sum(len(d) for d in downloads_per_run)
-    extra = []
-    for index, killed in enumerate(downloads_per_run[:-1]):
-        later = {key for run in downloads_per_run[index + 1 :] for key in run}
-        again = [key for key in killed if key in later]
-        extra.append(len(again))
+    assert campaign.final_returncode == 0, campaign.final_stderr[-3000:]
+    assert campaign.kills == KILLS
+    assert world.differences(campaign.warehouse) == []
+    extra = [len(again) for again in campaign.read_again()]
+    for again in campaign.read_again():
         # Only the instance the kill interrupted is read again, and the files read ahead.
         assert len(again) <= MOST_FILES_PER_INSTANCE + READ_AHEAD_FILES, again
     print(
-        f"\n{KILLS} kills: {total} downloads against {clean_downloads} for one clean run; "
-        f"extra per kill {extra}"
+        f"\n{KILLS} kills: {campaign.downloads} downloads against {campaign.clean_downloads} "
+        f"for one clean run; extra per kill {extra}"
     )
-    assert total - clean_downloads == sum(extra)
+    assert campaign.downloads - campaign.clean_downloads == sum(extra)

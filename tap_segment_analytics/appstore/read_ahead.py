@@ -32,7 +32,8 @@ _LOGGER = logging.getLogger(__name__)
 # calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
 API_CALLS_AT_ONCE = 3
 API_WORKERS = API_CALLS_AT_ONCE
-FILES_AHEAD_PER_WORKER = 2  # files downloaded or in flight, per worker, the sync has not read yet
+FILES_AHEAD_PER_WORKER = 1  # files downloaded or in flight the sync has not read yet, per worker;
+# twice as many were no faster (benchmarks/concurrency.py) and a SIGKILL wastes them all
 LISTINGS_AHEAD = 4  # instances whose segments are listed before their files are downloaded
 
 Context = dict[str, Any]
