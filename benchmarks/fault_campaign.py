@@ -32,7 +32,7 @@ def runs_needed(rate: float, seed: int) -> tuple[int, Counter[str], bool, int]:
     """Scheduled runs until one exits 0; faults per kind; rows equal the truth; requests."""
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        world = start_world(directory)
+        world = start_world()
         try:
             plans = world.inject_faults(seed=seed, rate=rate)
             warehouse = Warehouse()
@@ -58,7 +58,7 @@ def kill_campaign(seed: int) -> tuple[int, int, list[int], list[int], bool]:
     """Clean downloads, downloads with kills, extra downloads per kill, instances re-read per
     kill, and whether the landed rows equal the truth."""
     with tempfile.TemporaryDirectory() as scratch:
-        world = start_world(Path(scratch))
+        world = start_world()
         try:
             campaign = kill_and_resume(world, Path(scratch), kills=KILLS, seed=seed)
             again = campaign.read_again()

@@ -14,31 +14,20 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
 from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY
 from tap_segment_analytics.sandbox import faults
+from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
 from tap_segment_analytics.sandbox.faults import FaultPlan
-from tests.fakes import (
-    FakeAPI,
-    FakeAppStoreConnect,
-    FakeBraze,
-    FakeS3,
-    generate_key_pair,
-    sample_segments,
-)
+from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
 from tests.tap_runner import SECRET_KEYS, assert_no_secret
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
-APP_IDS = ("1234567890", "2345678901")
-KEY_ID = "CAMPAIGN01"
-ISSUER_ID = "0b5f8c2e-0000-4c5d-9e2a-6f7b8c9d0e1f"
 BRAZE_SEGMENTS = 12
 BRAZE_DAYS = 250
-APPSTORE_DAYS = 8
 # The sandbox's instances have one or two files; the tap reads this many files ahead.
 MOST_FILES_PER_INSTANCE = 2
 READ_AHEAD_FILES = FILES_AHEAD_PER_WORKER * DEFAULT_CONCURRENCY
@@ -49,33 +38,27 @@ TIMEOUT_SECONDS = 1
 
 @dataclass
 class World:
-    """The fakes, the key file, and the truth they hold."""
+    """The sandbox's fakes, larger, and the truth they hold."""
 
-    braze: FakeBraze
-    appstore: FakeAppStoreConnect
-    s3: FakeS3
-    key_path: Path
-    today: date
+    sandbox: Sandbox
 
     @property
-    def start_date(self) -> date:
-        return self.today - timedelta(days=BRAZE_DAYS)
+    def braze(self) -> FakeBraze:
+        return self.sandbox.braze
+
+    @property
+    def appstore(self) -> FakeAppStoreConnect:
+        return self.sandbox.appstore
+
+    @property
+    def s3(self) -> FakeS3:
+        return self.sandbox.s3
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """Both sources, fast retries, a short read timeout (stalls end quickly)."""
-        return {
-            "start_date": self.start_date.isoformat(),
-            "braze_api_key": self.braze.api_key,
-            "braze_rest_endpoint": self.braze.base_url,
-            "appstore_key_id": KEY_ID,
-            "appstore_issuer_id": ISSUER_ID,
-            "appstore_private_key_path": str(self.key_path),
-            "appstore_app_ids": list(APP_IDS),
-            "appstore_api_url": self.appstore.base_url,
-            "request_backoff_seconds": 0.01,
-            "request_timeout_seconds": TIMEOUT_SECONDS,
-            **overrides,
-        }
+        return self.sandbox.tap_config(
+            request_backoff_seconds=0.01, request_timeout_seconds=TIMEOUT_SECONDS, **overrides
+        )
 
     @property
     def fakes(self) -> dict[str, FakeAPI]:
@@ -99,30 +82,19 @@ class World:
     def differences(self, warehouse: Warehouse) -> list[str]:
         """What the warehouse lacks or holds wrongly, per source (empty: it equals the truth)."""
         found = []
-        if braze := braze_differences(warehouse, self.braze, self.start_date):
+        if braze := braze_differences(warehouse, self.braze, self.sandbox.start_date):
             found.append(f"braze_segment_sizes: {braze}")
         if appstore := appstore_differences(warehouse, self.appstore, APP_IDS):
             found.append(f"report rows: {appstore}")
         return found
 
     def stop(self) -> None:
-        for fake in self.fakes.values():
-            fake.stop()
+        self.sandbox.stop()
 
 
-def start_world(directory: Path, *, today: date | None = None) -> World:
-    """Start the fakes: 12 Braze segments over 250 days, 2 apps, 11 reports, 8 days."""
-    today = today or datetime.now(timezone.utc).date()
-    private_pem, public_pem = generate_key_pair()
-    key_path = directory / f"AuthKey_{KEY_ID}.p8"
-    key_path.write_text(private_pem)
-    braze = FakeBraze(today=today, segments=sample_segments(BRAZE_SEGMENTS, today=today)).start()
-    s3 = FakeS3().start()
-    appstore = FakeAppStoreConnect(
-        public_key_pem=public_pem, key_id=KEY_ID, issuer_id=ISSUER_ID, s3=s3
-    ).start()
-    appstore.populate_sample(app_ids=list(APP_IDS), today=today, days=APPSTORE_DAYS)
-    return World(braze, appstore, s3, key_path, today)
+def start_world() -> World:
+    """Start the sandbox with 12 Braze segments over 250 days (2 apps, 11 reports, 8 days)."""
+    return World(start_sandbox(braze_segments=BRAZE_SEGMENTS, braze_days=BRAZE_DAYS))
 
 
 @dataclass

@@ -18,8 +18,8 @@ from tests.warehouse import Warehouse
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    started = start_world(tmp_path)
+def world() -> Iterator[World]:
+    started = start_world()
     yield started
     started.stop()
 

@@ -21,8 +21,8 @@ SEED = 7
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    started = start_world(tmp_path)
+def world() -> Iterator[World]:
+    started = start_world()
     yield started
     started.stop()
 

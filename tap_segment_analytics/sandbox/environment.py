@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from tap_segment_analytics.sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
-from tap_segment_analytics.sandbox.braze import FakeBraze
+from tap_segment_analytics.sandbox.braze import FakeBraze, sample_segments
 
 KEY_ID = "SANDBOX123"
 ISSUER_ID = "57246542-96fe-1a63-e053-0824d011072a"
 APP_IDS = ("1234567890", "2345678901")
 BRAZE_HISTORY_DAYS = 120
 APPSTORE_DAYS = 8
+BRAZE_SEGMENTS = 6
 # The tap's settings as environment variables (read by Meltano, and by `--config ENV`).
 TAP_ENV_PREFIX = "TAP_SEGMENT_ANALYTICS_"
 
@@ -32,11 +33,12 @@ class Sandbox:
     private_key_path: Path
     today: date
     _tempdir: tempfile.TemporaryDirectory = field(repr=False)
+    braze_days: int = BRAZE_HISTORY_DAYS
 
     @property
     def start_date(self) -> date:
         """The first day the sample data covers."""
-        return self.today - timedelta(days=BRAZE_HISTORY_DAYS)
+        return self.today - timedelta(days=self.braze_days)
 
     def tap_config(self, **overrides: Any) -> dict[str, Any]:
         """Config for both sources, pointed at the fakes."""
@@ -84,17 +86,23 @@ class Sandbox:
 
 
 def start_sandbox(
-    *, today: date | None = None, appstore_days: int = APPSTORE_DAYS, drop_share: float = 0.0
+    *,
+    today: date | None = None,
+    appstore_days: int = APPSTORE_DAYS,
+    drop_share: float = 0.0,
+    braze_segments: int = BRAZE_SEGMENTS,
+    braze_days: int = BRAZE_HISTORY_DAYS,
 ) -> Sandbox:
     """Start every fake with sample data (restating instances dropping `drop_share` of the rows
-    an earlier instance had); the caller stops it."""
+    an earlier instance had; `braze_segments` segments, read from `braze_days` ago); the caller
+    stops it."""
     today = today or datetime.now(timezone.utc).date()
     tempdir = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-sandbox-")
     private_pem, public_pem = generate_key_pair()
     key_path = Path(tempdir.name) / f"AuthKey_{KEY_ID}.p8"
     key_path.write_text(private_pem)
     key_path.chmod(0o600)
-    braze = FakeBraze(today=today).start()
+    braze = FakeBraze(today=today, segments=sample_segments(braze_segments, today=today)).start()
     s3 = FakeS3().start()
     appstore = FakeAppStoreConnect(
         public_key_pem=public_pem, key_id=KEY_ID, issuer_id=ISSUER_ID, s3=s3
@@ -102,4 +110,4 @@ def start_sandbox(
     appstore.populate_sample(
         app_ids=list(APP_IDS), today=today, days=appstore_days, drop_share=drop_share
     )
-    return Sandbox(braze, appstore, s3, key_path, today, tempdir)
+    return Sandbox(braze, appstore, s3, key_path, today, tempdir, braze_days)
