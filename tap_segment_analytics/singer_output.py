@@ -39,11 +39,10 @@ class SingerOutput(GenericSingerWriter[bytes, Message]):
     @override
     def write_message(self, message: Message) -> None:
         """Write one message; anything but a RECORD is flushed at once."""
-        is_record = isinstance(message, RecordMessage)
         if isinstance(message, RecordMessage):
             summary.record(message.stream)
         if not self.discard:
-            _write(self.serialize_message(message), flush=not is_record)
+            _write(self.serialize_message(message), flush=not isinstance(message, RecordMessage))
 
     def write_records(
         self, stream: str, records: Iterable[dict[str, Any]], time_extracted: datetime

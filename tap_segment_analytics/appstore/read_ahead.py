@@ -5,7 +5,7 @@ A planning thread lists every partition's instances (a few API calls, no URLs in
 each partition as the sync will. A download thread follows the plans: it lists the segments of
 the next few instances (their presigned URLs are fresh for five minutes, so listings stay close
 to the downloads), then downloads and verifies their files, at most `appstore_concurrency` at a
-time and a bounded number ahead of the sync. API calls go through a pool of `API_WORKERS`
+time and a bounded number ahead of the sync. API calls go through a pool of `API_CALLS_AT_ONCE`
 threads: Apple answers bursts of parallel calls with 429 even with budget left.
 """
 
@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +31,6 @@ _LOGGER = logging.getLogger(__name__)
 # Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
 # calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
 API_CALLS_AT_ONCE = 3
-API_WORKERS = API_CALLS_AT_ONCE
 FILES_AHEAD_PER_WORKER = 1  # files downloaded or in flight the sync has not read yet, per worker;
 # twice as many were no faster (benchmarks/concurrency.py) and a SIGKILL wastes them all
 LISTINGS_AHEAD = 4  # instances whose segments are listed before their files are downloaded
@@ -42,6 +41,14 @@ Context = dict[str, Any]
 def partition_key(context: Context) -> tuple[str, str, str]:
     """A partition as a read-ahead key."""
     return (context["app_id"], context["report_name"], context["granularity"])
+
+
+def _instances_key(context: Context) -> Hashable:
+    return ("instances", partition_key(context))
+
+
+def _segments_key(context: Context) -> Hashable:
+    return ("segments", context["instance_id"])
 
 
 def _discard_file(result: tuple[Path, int]) -> None:
@@ -69,7 +76,7 @@ class AppReadAhead:
         self._segments = segments
         self._rows_for = rows_for
         self._partitions = partitions
-        self._api = ReadAhead(name="appstore-api", workers=API_WORKERS, keep=True)
+        self._api = ReadAhead(name="appstore-api", workers=API_CALLS_AT_ONCE, keep=True)
         self._files = ReadAhead(
             name="appstore-files",
             workers=workers,
@@ -84,11 +91,11 @@ class AppReadAhead:
 
     def instances(self, context: Context, call: Callable[[], _T]) -> _T:
         """A partition's instance listing."""
-        return self._api.take(("instances", partition_key(context)), call)
+        return self._api.take(_instances_key(context), call)
 
     def segments(self, context: Context, call: Callable[[], _T]) -> _T:
         """An instance's segment listing."""
-        return self._api.take(("segments", context["instance_id"]), call)
+        return self._api.take(_segments_key(context), call)
 
     def file(self, context: Context, call: Callable[[], _T]) -> _T:
         """A segment's verified file: (path, bytes)."""
@@ -101,30 +108,27 @@ class AppReadAhead:
 
     # What the threads do
 
-    def _list_instances(self, context: Context) -> Any:
-        if self._api.closed:
-            raise _Closed
-        return self.instances(
-            context, for_context(context, partial(self._instances.list_instances, context))
-        )
+    def _list_instances(self, context: Context) -> Callable[[], Any]:
+        """The call that lists a partition's instances, in a worker's thread."""
+        return for_context(context, partial(self._instances.list_instances, context))
 
-    def _list_segments(self, context: Context) -> Any:
+    def _list_segments(self, context: Context) -> Callable[[], Any]:
+        """The call that lists an instance's segments, in a worker's thread."""
+        return for_context(context, partial(self._segments.list_segments, context))
+
+    def _taken(self, key: Hashable, call: Callable[[], _T]) -> _T:
+        """A listing these threads need too (stopping once the read-ahead is closed)."""
         if self._api.closed:
             raise _Closed
-        return self.segments(
-            context, for_context(context, partial(self._segments.list_segments, context))
-        )
+        return self._api.take(key, call)
 
     def _plan(self) -> None:
         try:
             for context, _ in self._partitions:
-                self._api.schedule(
-                    ("instances", partition_key(context)),
-                    for_context(context, partial(self._instances.list_instances, context)),
-                )
+                self._api.schedule(_instances_key(context), self._list_instances(context))
             for context, state in self._partitions:
-                plan = self._instances.plan_for(context, self._list_instances(context), state)
-                self._plans.put((context, plan))
+                listed = self._taken(_instances_key(context), self._list_instances(context))
+                self._plans.put((context, self._instances.plan_for(context, listed, state)))
         except Exception:  # the sync meets the same error when it gets there
             _LOGGER.debug("App Store read-ahead stopped planning", exc_info=True)
         finally:
@@ -146,15 +150,13 @@ class AppReadAhead:
             while True:
                 while len(listed) < LISTINGS_AHEAD and (nxt := next(upcoming, None)):
                     rows, context = nxt
-                    self._api.schedule(
-                        ("segments", context["instance_id"]),
-                        for_context(context, partial(self._segments.list_segments, context)),
-                    )
+                    self._api.schedule(_segments_key(context), self._list_segments(context))
                     listed.append(nxt)
                 if not listed:
                     return
                 rows, context = listed.popleft()
-                for segment in self._list_segments(context):
+                segments = self._taken(_segments_key(context), self._list_segments(context))
+                for segment in segments:
                     file_context = {**context, "segment_id": segment["id"]}
                     download = partial(rows.download, file_context, segment["_file"])
                     if not self._files.schedule(
