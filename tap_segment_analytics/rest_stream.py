@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
+from tap_segment_analytics.connection_pool import keep_connections
 from tap_segment_analytics.retries import RetryingStream
 
 if TYPE_CHECKING:
@@ -25,6 +26,11 @@ class TapStream(RetryingStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._schema_written = False
+        keep_connections(self.requests_session, self.calls_at_once())
+
+    def calls_at_once(self) -> int:
+        """How many threads may call the API through this stream's session at once."""
+        return 1
 
     @override
     def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:

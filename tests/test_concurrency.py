@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from tap_segment_analytics.sandbox.braze import sample_segments
 from tests.conftest import FIRST_RUN_DAYS, AppStore, braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap
@@ -39,6 +40,20 @@ def test_app_store_read_ahead_emits_exactly_what_one_request_at_a_time_does(
 
     assert messages(concurrent) == messages(sequential)
     assert sequential.records("appstore_app_crashes")
+
+
+def test_concurrent_requests_reuse_their_connections(tmp_path: Path) -> None:
+    # requests keeps 10 connections per host and session: at braze_concurrency 24, the other
+    # 14 were closed after their answer (a new handshake for a later call), one WARNING each.
+    today = utc_today()
+    with FakeBraze(today=today, segments=sample_segments(120, today=today)) as fake:
+        fake.latency = 0.02
+        run = run_tap(braze_config(fake, braze_concurrency=24), tmp_path)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    sizes = len(fake.requests_to("/segments/data_series"))
+    assert sizes >= 100
+    assert "Connection pool is full" not in run.stderr
 
 
 def test_a_failure_under_read_ahead_stops_where_a_sequential_run_stops(

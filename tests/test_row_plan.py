@@ -17,7 +17,7 @@ from tap_segment_analytics.appstore.row_plan import (
 
 COLUMNS = ["Date", "Counts", "Unique Devices", "Territory", "Device", "Source Info", "Caf\u00e9",
            *sorted(NOT_KEY_COLUMNS)]  # fmt: skip
-values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+values = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
 
 
 @given(

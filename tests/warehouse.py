@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from typing_extensions import override
+
 from tap_segment_analytics.appstore.reports import MEASURES, row_key, rows_stream_name, snake_case
 from tests.fakes import FakeAppStoreConnect, FakeBraze
 
@@ -51,6 +53,7 @@ class Differences:
     def __bool__(self) -> bool:
         return bool(self.missing or self.extra or self.stale)
 
+    @override
     def __str__(self) -> str:
         return (
             f"{len(self.missing)} missing, {len(self.extra)} extra, {len(self.stale)} stale "

@@ -65,6 +65,7 @@ from tap_segment_analytics.appstore.row_plan import (
     as_text,
     row_key_of,
 )
+from tap_segment_analytics.connection_pool import keep_connections
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.prefetch import for_context
 from tap_segment_analytics.run_summary import summary
@@ -735,7 +736,9 @@ class ReportRows(AppStoreStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._download_session = requests.Session()
+        self._download_session = keep_connections(
+            requests.Session(), int(self.config.get("appstore_concurrency", DEFAULT_CONCURRENCY))
+        )
         # No Authorization header ever goes to S3, not even one from ~/.netrc.
         self._download_session.auth = _without_authorization
         self._reported_columns: set[str] = set()

@@ -81,6 +81,11 @@ class BrazeStream(TapStream):
     schema = StreamSchema(SCHEMAS)
     source_name = "Braze"
 
+    @override
+    def calls_at_once(self) -> int:
+        """`braze_concurrency`: the read-ahead's threads share the stream's session."""
+        return int(self.config.get("braze_concurrency", DEFAULT_CONCURRENCY))
+
     @property
     @override
     def url_base(self) -> str:
