@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tap_segment_analytics.sandbox.demo import (
     ENVIRONMENT,
@@ -27,6 +28,43 @@ from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"
+
+
+def meltano_command(
+    *args: str,
+    environment: str,
+    env: dict[str, str],
+    state_db: Path,
+    env_file: Path | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of `meltano --environment <environment> <args>` with its own
+    system (state) database."""
+    meltano = find_meltano()
+    assert meltano, "meltano is not installed: it is part of the test extra"
+    options = ["--env-file", str(env_file)] if env_file else []
+    argv = [meltano, *options, "--environment", environment, *args]
+    return argv, {**env, "MELTANO_DATABASE_URI": f"sqlite:///{state_db}"}
+
+
+def run_captured(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    stdin: IO[bytes] | int = subprocess.DEVNULL,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end, its output captured as text."""
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @dataclass
@@ -52,30 +90,14 @@ class Pipeline:
         self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
     ) -> MeltanoResult:
         """`meltano --environment demo <args>` with its own system (state) database."""
-        env = {
-            **self.env,
-            "MELTANO_DATABASE_URI": f"sqlite:///{self.scratch / f'{state_db}.db'}",
-            **(extra_env or {}),
-        }
-        meltano = find_meltano()
-        assert meltano, "meltano is not installed: it is part of the test extra"
-        result = subprocess.run(
-            [
-                meltano,
-                "--env-file",
-                str(self.scratch / "empty.env"),
-                "--environment",
-                ENVIRONMENT,
-                *args,
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        argv, env = meltano_command(
+            *args,
+            environment=ENVIRONMENT,
+            env={**self.env, **(extra_env or {})},
+            state_db=self.scratch / f"{state_db}.db",
+            env_file=self.scratch / "empty.env",
         )
+        result = run_captured(argv, cwd=PROJECT_ROOT, env=env)
         return MeltanoResult(result.returncode, result.stdout, result.stderr)
 
     def meltano_run(

@@ -34,6 +34,7 @@ from tap_segment_analytics.sandbox.environment import (
     start_sandbox,
 )
 from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+from tests.meltano_pipeline import meltano_command, run_captured
 from tests.promised_streams import STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -58,14 +59,12 @@ class Project:
     def command(
         self, *args: str, environment: str, state_db: str, extra_env: dict[str, str] | None
     ) -> tuple[list[str], dict[str, str]]:
-        meltano = find_meltano()
-        assert meltano, "meltano is not installed: it is part of the dev extra"
-        env = {
-            **self.env,
-            "MELTANO_DATABASE_URI": f"sqlite:///{self.root.parent / f'{state_db}.db'}",
-            **(extra_env or {}),
-        }
-        return [meltano, "--environment", environment, *args], env
+        return meltano_command(
+            *args,
+            environment=environment,
+            env={**self.env, **(extra_env or {})},
+            state_db=self.root.parent / f"{state_db}.db",
+        )
 
     def meltano(
         self,
@@ -78,16 +77,7 @@ class Project:
         argv, env = self.command(
             *args, environment=environment, state_db=state_db, extra_env=extra_env
         )
-        result = subprocess.run(
-            argv,
-            cwd=self.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = run_captured(argv, cwd=self.root, env=env)
         assert result.returncode == 0, f"{argv[1:]}:\n{result.stderr[-5000:]}"
         return result
 
@@ -347,17 +337,10 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
     tap = subprocess.Popen(
         tap_argv, cwd=project.root, env=tap_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
-    target = subprocess.run(
-        target_argv,
-        cwd=project.root,
-        env=target_env,
-        stdin=tap.stdout,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
     assert tap.stdout is not None
+    target = run_captured(
+        target_argv, cwd=project.root, env=target_env, stdin=tap.stdout, timeout=300
+    )
     tap.stdout.close()
     assert tap.wait(timeout=300) == 0
     assert target.returncode == 0, target.stderr[-3000:]
