@@ -4,7 +4,7 @@ message per stream and run, and BATCH messages only where they are worth it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import override
 
@@ -13,6 +13,8 @@ from tap_segment_analytics.retries import RetryingStream
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
+
+_Sibling = TypeVar("_Sibling", bound="TapStream")
 
 
 class TapStream(RetryingStream):
@@ -27,6 +29,13 @@ class TapStream(RetryingStream):
         super().__init__(*args, **kwargs)
         self._schema_written = False
         keep_connections(self.requests_session, self.calls_at_once())
+
+    def sibling(self, stream_type: type[_Sibling]) -> _Sibling:
+        """The tap's stream of that class: streams share what one of them has listed."""
+        # Every stream class of the tap sets `name`; the SDK types it as an instance property.
+        stream = self._tap.streams[stream_type.name]  # type: ignore[misc]
+        assert isinstance(stream, stream_type)
+        return stream
 
     def calls_at_once(self) -> int:
         """How many threads may call the API through this stream's session at once."""

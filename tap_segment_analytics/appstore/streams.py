@@ -149,7 +149,7 @@ class ReportRequests(AppStoreStream):
         if (
             self.backfill
             and not any(r.get("access_type") == ONE_TIME_SNAPSHOT for r in records)
-            and not self.instances_stream.backfilled(app_id)
+            and not self.sibling(ReportInstances).backfilled(app_id)
         ):
             wanted.append(ONE_TIME_SNAPSHOT)
         if wanted and create:
@@ -170,13 +170,6 @@ class ReportRequests(AppStoreStream):
             )
         self.listed[app_id] = [{**r, "app_id": app_id} for r in records]
         yield from records
-
-    @property
-    def instances_stream(self) -> ReportInstances:
-        """The stream whose state knows which snapshots were read."""
-        stream = self._tap.streams[ReportInstances.name]
-        assert isinstance(stream, ReportInstances)
-        return stream
 
     def create_request(self, app_id: str, access_type: str) -> None:
         """POST a request; a 409 means one exists already (a race) or, for a snapshot, that
@@ -254,11 +247,8 @@ class Reports(AppStoreStream):
     def requests_of(self, app_id: str, access_type: str) -> list[dict[str, Any]]:
         """The app's requests of that type (stopped ONGOING ones too: their instances stay
         35 days)."""
-        requests_stream = self._tap.streams[ReportRequests.name]
-        assert isinstance(requests_stream, ReportRequests)
-        return [
-            r for r in requests_stream.listed.get(app_id, []) if r["access_type"] == access_type
-        ]
+        listed = self.sibling(ReportRequests).listed.get(app_id, [])
+        return [r for r in listed if r["access_type"] == access_type]
 
     def reports_of(self, context: dict[str, Any], request: dict[str, Any]) -> list[dict[str, Any]]:
         """A request's reports, as records."""
@@ -288,6 +278,7 @@ class Reports(AppStoreStream):
         report and granularity are listed too.
         """
         app_id = context["app_id"]
+        instances = self.sibling(ReportInstances)
         reports = []
         for request in self.requests_of(app_id, ONGOING):
             reports += self.reports_of(context, request)
@@ -310,8 +301,6 @@ class Reports(AppStoreStream):
                 if self.wanted(r)
                 for granularity in self.granularities
             ]
-            instances = self._tap.streams[ReportInstances.name]
-            assert isinstance(instances, ReportInstances)
             for snapshot in self.requests_of(app_id, ONE_TIME_SNAPSHOT):
                 if partitions and instances.read_everywhere(snapshot["id"], partitions):
                     continue
@@ -329,8 +318,6 @@ class Reports(AppStoreStream):
         for report in wanted:
             self.named.setdefault((app_id, report["name"]), []).append(report)
         partitions = [p for r in wanted for p in self.generate_child_contexts(r, context)]
-        instances = self._tap.streams[ReportInstances.name]
-        assert isinstance(instances, ReportInstances)
         for partition in partitions:
             instances.migrate_bookmark(partition)
         self.read_aheads[app_id] = self.start_read_ahead(partitions)
@@ -347,18 +334,15 @@ class Reports(AppStoreStream):
         workers = int(self.config.get("appstore_concurrency", DEFAULT_CONCURRENCY))
         if workers <= 1 or not partitions:
             return None
-        streams = self._tap.streams
-        instances, segments = streams[ReportInstances.name], streams[ReportSegments.name]
-        assert isinstance(instances, ReportInstances)
-        assert isinstance(segments, ReportSegments)
+        instances = self.sibling(ReportInstances)
 
         def rows_for(report_name: str) -> ReportRows | None:
-            rows = streams.get(rows_stream_name(report_name))
+            rows = self._tap.streams.get(rows_stream_name(report_name))
             return rows if isinstance(rows, ReportRows) and rows.selected else None
 
         return AppReadAhead(
             instances=instances,
-            segments=segments,
+            segments=self.sibling(ReportSegments),
             rows_for=rows_for,
             partitions=[(p, copy.deepcopy(instances.get_context_state(p))) for p in partitions],
             workers=workers,
@@ -515,9 +499,7 @@ class ReportInstances(AppStoreStream):
 
     def reports_of(self, context: dict[str, Any]) -> list[dict[str, Any]]:
         """The wanted reports of the partition's app and name, from every readable request."""
-        reports_stream = self._tap.streams[Reports.name]
-        assert isinstance(reports_stream, Reports)
-        return reports_stream.named.get((context["app_id"], context["report_name"]), [])
+        return self.sibling(Reports).named.get((context["app_id"], context["report_name"]), [])
 
     def migrate_bookmark(self, context: dict[str, Any]) -> None:
         """Take over the bookmark of a state written when partitions were per report id."""
@@ -702,9 +684,7 @@ def where(context: dict[str, Any]) -> str:
 
 def read_ahead_of(stream: AppStoreStream, context: dict[str, Any]) -> AppReadAhead | None:
     """The reads made ahead for the context's app, if any."""
-    reports = stream._tap.streams[Reports.name]
-    assert isinstance(reports, Reports)
-    return reports.read_aheads.get(context["app_id"])
+    return stream.sibling(Reports).read_aheads.get(context["app_id"])
 
 
 def segment_file(record: dict[str, Any], fetched_at: float) -> SegmentFile:
@@ -772,15 +752,11 @@ class ReportRows(AppStoreStream):
     @property
     def dates_stream(self) -> ReportDates:
         """Where each instance's rows per Date are counted."""
-        stream = self._tap.streams[ReportDates.name]
-        assert isinstance(stream, ReportDates)
-        return stream
+        return self.sibling(ReportDates)
 
     def listed_file(self, context: dict[str, Any]) -> SegmentFile:
         """The URL the segments listing handed out, or a fresh one."""
-        segments = self._tap.streams[ReportSegments.name]
-        assert isinstance(segments, ReportSegments)
-        listed = segments.files.pop(context["segment_id"], None)
+        listed = self.sibling(ReportSegments).files.pop(context["segment_id"], None)
         return listed or self.fresh_file(context)
 
     @override

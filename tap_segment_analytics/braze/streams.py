@@ -130,9 +130,7 @@ class SegmentChild(BrazeStream):
     @property
     def segments(self) -> Segments:
         """The parent stream: this run's listed segments and their read-ahead."""
-        parent = self._tap.streams[Segments.name]
-        assert isinstance(parent, Segments)
-        return parent
+        return self.sibling(Segments)
 
     @override
     def get_new_paginator(self) -> None:
