@@ -28,6 +28,7 @@ from tap_segment_analytics.appstore.auth import (
 from tap_segment_analytics.appstore.batches import BatchRun
 from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
 from tap_segment_analytics.appstore.read_ahead import API_CALLS_AT_ONCE
+from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
 from tap_segment_analytics.appstore.streams import (
     GenericReportRows,
     ReportDates,
@@ -37,6 +38,7 @@ from tap_segment_analytics.appstore.streams import (
     ReportSegments,
     known_report_streams,
 )
+from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
 from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
@@ -143,7 +145,7 @@ class TapSegmentAnalytics(Tap):
         th.Property(
             "braze_concurrency",
             th.IntegerType(minimum=1, maximum=64),
-            default=16,
+            default=BRAZE_CONCURRENCY,
             description="Braze requests in flight at once (1: one after another). Records and "
             "state come out in the same order either way.",
         ),
@@ -210,7 +212,7 @@ class TapSegmentAnalytics(Tap):
         th.Property(
             "appstore_concurrency",
             th.IntegerType(minimum=1, maximum=32),
-            default=8,
+            default=APPSTORE_CONCURRENCY,
             description="Report files downloaded at once, ahead of the sync (1: one after "
             "another, nothing ahead). API calls stay at 3 at most: Apple answers bursts with "
             "429. Records and state come out in the same order either way.",
@@ -341,15 +343,13 @@ class TapSegmentAnalytics(Tap):
         return streams
 
     def sources(self) -> list[Source]:
-        """The configured sources, for the connection test."""
-        config = dict(self.config)
+        """The configured sources, for the connection test: named and located as their
+        streams' error lines name and locate them."""
         sources = []
-        if braze_configured(config):
-            url = braze_base_url(config["braze_rest_endpoint"])
-            sources.append(Source("Braze", url, "braze_"))
-        if appstore_configured(config):
-            url = str(config["appstore_api_url"]).rstrip("/")
-            sources.append(Source("App Store Connect", url, "appstore_"))
+        for top, prefix in ((Segments, "braze_"), (ReportRequests, "appstore_")):
+            stream = self.streams.get(top.name)
+            if isinstance(stream, top):
+                sources.append(Source(stream.source_name, stream.url_base, prefix))
         return sources
 
     @cached_property

@@ -13,7 +13,7 @@ import copy
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from functools import partial
 from http import HTTPStatus
@@ -77,6 +77,11 @@ DEFAULT_CONCURRENCY = 8
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
+
+
+def files_at_once(config: Mapping[str, Any]) -> int:
+    """`appstore_concurrency`: report files downloaded at once."""
+    return int(config.get("appstore_concurrency", DEFAULT_CONCURRENCY))
 
 
 def strip_query(url: str | None) -> str | None:
@@ -331,7 +336,7 @@ class Reports(AppStoreStream):
     def start_read_ahead(self, partitions: list[dict[str, Any]]) -> AppReadAhead | None:
         """Read the app's instances, segments and files ahead of the sync, unless
         `appstore_concurrency` is 1."""
-        workers = int(self.config.get("appstore_concurrency", DEFAULT_CONCURRENCY))
+        workers = files_at_once(self.config)
         if workers <= 1 or not partitions:
             return None
         instances = self.sibling(ReportInstances)
@@ -716,9 +721,7 @@ class ReportRows(AppStoreStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._download_session = keep_connections(
-            requests.Session(), int(self.config.get("appstore_concurrency", DEFAULT_CONCURRENCY))
-        )
+        self._download_session = keep_connections(requests.Session(), files_at_once(self.config))
         # No Authorization header ever goes to S3, not even one from ~/.netrc.
         self._download_session.auth = _without_authorization
         self._reported_columns: set[str] = set()

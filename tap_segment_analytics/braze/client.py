@@ -33,6 +33,14 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 3600.0
 DEFAULT_CONCURRENCY = 16
 
 
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """A 429's `Retry-After` in seconds (at most MAX_RATE_LIMIT_WAIT_SECONDS), if it has one."""
+    retry_after = headers.get("Retry-After", "")
+    if not retry_after.strip().isdigit():
+        return None
+    return min(float(retry_after), MAX_RATE_LIMIT_WAIT_SECONDS)
+
+
 class BrazeRateGate:
     """What Braze's `X-RateLimit-*` headers last said, shared by every thread: once fewer
     requests are left than could be in flight, requests wait for `X-RateLimit-Reset`."""
@@ -48,10 +56,9 @@ class BrazeRateGate:
 
         A `Retry-After` (on a 429) says best when requests may go again.
         """
-        retry_after = headers.get("Retry-After", "")
-        if retry_after.strip().isdigit():
+        wait = retry_after_seconds(headers)
+        if wait is not None:
             with self._lock:
-                wait = min(float(retry_after), MAX_RATE_LIMIT_WAIT_SECONDS)
                 self._paused_until = time.time() + wait
                 self.remaining = None
             return
@@ -106,8 +113,7 @@ class BrazeStream(TapStream):
     @override
     def wait_for_budget(self) -> None:
         """Once the quota left could be spent by the requests in flight, wait for its reset."""
-        reserve = int(self.config.get("braze_concurrency", DEFAULT_CONCURRENCY))
-        pause = self.rate_gate.pause_seconds(reserve)
+        pause = self.rate_gate.pause_seconds(self.calls_at_once())
         if pause:
             self.logger.info(
                 "Braze rate limit nearly spent: waiting %.1f s for X-RateLimit-Reset", pause
@@ -125,9 +131,9 @@ class BrazeStream(TapStream):
 
         A 429 may come without Retry-After (api-notes); the reset header is epoch seconds.
         """
-        retry_after = response.headers.get("Retry-After")
-        if retry_after and retry_after.strip().isdigit():
-            return min(float(retry_after), MAX_RATE_LIMIT_WAIT_SECONDS)
+        wait = retry_after_seconds(response.headers)
+        if wait is not None:
+            return wait
         reset = response.headers.get("X-RateLimit-Reset")
         try:
             wait = float(reset) - time.time() if reset else None

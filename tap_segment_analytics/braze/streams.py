@@ -12,7 +12,7 @@ from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
 from tap_segment_analytics import progress
-from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY, BrazeStream
+from tap_segment_analytics.braze.client import BrazeStream
 from tap_segment_analytics.braze.read_ahead import BrazeReadAhead
 from tap_segment_analytics.braze.windows import (
     Window,
@@ -99,7 +99,7 @@ class Segments(BrazeStream):
 
     def start_read_ahead(self) -> BrazeReadAhead | None:
         """Read the selected child streams ahead, unless `braze_concurrency` is 1."""
-        workers = int(self.config.get("braze_concurrency", DEFAULT_CONCURRENCY))
+        workers = self.calls_at_once()
         if workers <= 1:
             return None
         children = {child.name: child for child in self.child_streams if child.selected}
