@@ -69,6 +69,9 @@ def meltano_env(
         {
             "MELTANO_SYS_DIR_ROOT": str(project / ".meltano"),
             "MELTANO_DATABASE_URI": f"sqlite:///{scratch / 'meltano.db'}",
+            # meltano.yml's demo environment batches report rows: into the scratch folder, so
+            # no demo or test run leaves files in (or deletes files from) the project's.
+            "TAP_SEGMENT_ANALYTICS_BATCH_CONFIG_STORAGE_ROOT": (scratch / "batches").as_uri(),
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "NO_COLOR": "1",
         }
@@ -135,9 +138,6 @@ def meltano_pipeline(
     started = time.monotonic()
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
-    # Each demo starts from an empty state, which names no earlier run's BATCH files: the tap
-    # could not tell they are done with (meltano.yml's demo environment batches report rows).
-    shutil.rmtree(project / ".meltano" / "batches", ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="tap-segment-analytics-demo-") as scratch:
         env_file = Path(scratch) / "empty.env"
         env_file.write_text("")
