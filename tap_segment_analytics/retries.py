@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from singer_sdk.exceptions import RetriableAPIError
@@ -33,6 +33,7 @@ DEFAULT_BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 300.0
 DEFAULT_TIMEOUT_SECONDS = 300
 JITTER = 0.1  # up to 10% extra, so parallel runs do not retry in lockstep
+_T = TypeVar("_T")
 
 # What the network does to a request that the next try usually does not suffer: a reset, a
 # timeout, a body cut off midway (ChunkedEncodingError wraps urllib3's ProtocolError /
@@ -245,24 +246,23 @@ _UNPARSED = object()
 
 
 def call_with_retries(
-    attempt: Callable[[int], Any],
+    attempt: Callable[[], _T],
     *,
     policy: RetryPolicy,
     transient: tuple[type[BaseException], ...],
     on_retry: Callable[[BaseException, int, float], None],
-    sleep: Callable[[float], None] = time.sleep,
-) -> Any:
-    """Call `attempt(try_number)` until it returns; retry `transient` errors with backoff.
+) -> _T:
+    """Call `attempt()` until it returns; retry `transient` errors with backoff.
 
     The last transient error is raised when `policy.max_tries` tries are spent.
     """
     for number in range(1, policy.max_tries + 1):
         try:
-            return attempt(number)
+            return attempt()
         except transient as exc:
             if number == policy.max_tries:
                 raise
             wait = jittered(policy.wait(number))
             on_retry(exc, number, wait)
-            sleep(wait)
+            time.sleep(wait)
     raise AssertionError("unreachable: max_tries is at least 1")

@@ -68,15 +68,6 @@ def run_captured(
 
 
 @dataclass
-class MeltanoResult:
-    """What one meltano command printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@dataclass
 class Pipeline:
     """The sandbox, PostgreSQL and a Meltano setup sharing one plugin directory."""
 
@@ -88,7 +79,7 @@ class Pipeline:
 
     def meltano(
         self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
-    ) -> MeltanoResult:
+    ) -> subprocess.CompletedProcess[str]:
         """`meltano --environment demo <args>` with its own system (state) database."""
         argv, env = meltano_command(
             *args,
@@ -97,8 +88,7 @@ class Pipeline:
             state_db=self.scratch / f"{state_db}.db",
             env_file=self.scratch / "empty.env",
         )
-        result = run_captured(argv, cwd=PROJECT_ROOT, env=env)
-        return MeltanoResult(result.returncode, result.stdout, result.stderr)
+        return run_captured(argv, cwd=PROJECT_ROOT, env=env)
 
     def meltano_run(
         self,
@@ -106,7 +96,7 @@ class Pipeline:
         schema: str = TARGET_SCHEMA,
         state_db: str = "main",
         extra_env: dict[str, str] | None = None,
-    ) -> MeltanoResult:
+    ) -> subprocess.CompletedProcess[str]:
         """`meltano run tap-segment-analytics target-postgres` into `schema`."""
         env = {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema, **(extra_env or {})}
         return self.meltano("run", EXTRACTOR, LOADER, state_db=state_db, extra_env=env)
@@ -126,7 +116,7 @@ class Pipeline:
             fake.clear_log()
 
 
-def ok(result: MeltanoResult) -> MeltanoResult:
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     """The result, after asserting meltano succeeded (showing its log's tail if not)."""
     assert result.returncode == 0, result.stderr[-5000:]
     return result

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -141,15 +140,9 @@ class AppStoreStream(TapStream):
             time.sleep(pause)
 
     @override
-    @contextlib.contextmanager
-    def call_slot(self) -> Iterator[None]:
+    def call_slot(self) -> CallLimit:
         """A place among the few API calls Apple accepts at once."""
-        limit = self.call_limit
-        limit.acquire()
-        try:
-            yield
-        finally:
-            limit.release()
+        return self.call_limit
 
     @property
     def call_limit(self) -> CallLimit:

@@ -68,14 +68,14 @@ class CallLimit:
         self.limit = limit
         self._in_flight = 0
 
-    def acquire(self) -> None:
+    def __enter__(self) -> None:
         """Wait for room for one more call."""
         with self._condition:
             self._condition.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
 
-    def release(self) -> None:
-        """A call has its answer."""
+    def __exit__(self, *exc_info: object) -> None:
+        """The call has its answer (or failed)."""
         with self._condition:
             self._in_flight -= 1
             self._condition.notify_all()

@@ -15,7 +15,7 @@ import hashlib
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
@@ -60,7 +60,7 @@ class SegmentFile:
     url: str
     checksum: str
     size_in_bytes: int | None
-    fetched_at: float = field(default_factory=time.monotonic)
+    fetched_at: float  # time.monotonic() when the API handed the URL out
 
     def may_have_expired(self) -> bool:
         """Whether the presigned URL is old enough to need refreshing before use."""
@@ -128,7 +128,7 @@ def download_verified(
     current = segment
     refused = False
 
-    def attempt(number: int) -> int:
+    def attempt() -> int:
         nonlocal current, refused
         if refused or current.may_have_expired():
             current, refused = refresh(), False
@@ -139,7 +139,7 @@ def download_verified(
             raise
 
     try:
-        size: int = call_with_retries(
+        size = call_with_retries(
             attempt,
             policy=policy,
             transient=(DownloadProblem,),

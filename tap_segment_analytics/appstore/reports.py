@@ -74,12 +74,6 @@ def row_key(*, app_id: str, report_name: str, granularity: str, row: Mapping[str
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def known_columns(schema: Mapping[str, object]) -> set[str]:
-    """Snake-case column names a report stream's schema declares."""
-    properties = schema.get("properties")
-    return set(properties) if isinstance(properties, Mapping) else set()
-
-
 def describe_names(names: Iterable[str]) -> str:
     """A sorted, quoted list for error messages."""
     return ", ".join(f"'{n}'" for n in sorted(names)) or "none"

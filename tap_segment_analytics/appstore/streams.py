@@ -52,7 +52,6 @@ from tap_segment_analytics.appstore.reports import (
     GENERIC_ROWS_STREAM,
     KNOWN_REPORTS,
     describe_names,
-    known_columns,
     rows_stream_name,
     snake_case,
 )
@@ -928,7 +927,7 @@ class KnownReportRows(ReportRows):
                 self._converters[name] = as_number(name)
             elif prop.get("format") == "date":
                 self._converters[name] = as_date
-            elif name in known_columns(self.schema):
+            else:
                 self._converters[name] = as_text
 
     @override
