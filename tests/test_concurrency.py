@@ -3,11 +3,17 @@ and 429 bursts respected under concurrency."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import contextlib
+import io
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import time_machine
+
 from tap_segment_analytics.sandbox.braze import sample_segments
+from tap_segment_analytics.sandbox.http import Request, Response
+from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import FIRST_RUN_DAYS, AppStore, braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap
@@ -54,6 +60,36 @@ def test_concurrent_requests_reuse_their_connections(tmp_path: Path) -> None:
     sizes = len(fake.requests_to("/segments/data_series"))
     assert sizes >= 100
     assert "Connection pool is full" not in run.stderr
+
+
+def test_a_run_across_midnight_asks_for_each_segment_once(fake_braze: FakeBraze) -> None:
+    # The read-ahead plans segments' windows before the sync reaches them; midnight passing in
+    # between must not make the sync plan (and fetch) other windows.
+    day = utc_today()
+    before_midnight = datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc)
+    with time_machine.travel(before_midnight, tick=True) as traveller:
+        answer = fake_braze.handle
+
+        def midnight_passes(request: Request) -> Response:
+            if request.path == "/segments/data_series":
+                traveller.move_to(before_midnight + timedelta(seconds=2))
+            return answer(request)
+
+        fake_braze.handle = midnight_passes  # type: ignore[method-assign]
+        tap = TapSegmentAnalytics(config=braze_config(fake_braze, braze_concurrency=2))
+        with contextlib.redirect_stdout(io.StringIO()):
+            tap.sync_all()
+
+    windows: dict[str, list[tuple[str, str]]] = {}
+    for request in fake_braze.requests_to("/segments/data_series"):
+        query = request.query
+        windows.setdefault(query["segment_id"], []).append((query["ending_at"], query["length"]))
+    assert len(windows) == 5
+    # Every segment: the same windows, each asked once, the last ending where the run began.
+    first, *others = (sorted(asked) for asked in windows.values())
+    assert all(asked == first for asked in others)
+    assert len(set(first)) == len(first)
+    assert first[-1][0] == f"{day.isoformat()}T00:00:00Z"
 
 
 def test_a_failure_under_read_ahead_stops_where_a_sequential_run_stops(

@@ -192,9 +192,15 @@ class SegmentSizes(SegmentChild):
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
     # in is read again from its previous bookmark.
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._run_day = datetime.now(timezone.utc).date()
+
     def today(self) -> date:
-        """The current UTC day: the series ends before it (today is not complete yet)."""
-        return datetime.now(timezone.utc).date()
+        """The UTC day the run started: the series ends before it (that day is not complete).
+        One day for the whole run, so the read-ahead and the sync plan the same windows even
+        when midnight passes in between."""
+        return self._run_day
 
     def windows_for(self, context: dict[str, Any]) -> list[Window]:
         """The windows this run asks for, from the segment's bookmark or `start_date`."""
