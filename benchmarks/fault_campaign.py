@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.campaign import instance_of, kill_and_resume, run_cli, start_world
+from tests.campaign import fault_counts, instance_of, kill_and_resume, run_cli, start_world
 from tests.warehouse import Warehouse
 
 RATES = (0.05, 0.15)
@@ -45,9 +45,7 @@ def runs_needed(rate: float, seed: int) -> tuple[int, Counter[str], bool, int]:
                 state = run.last_state or state
                 if run.returncode == 0:
                     break
-            kinds: Counter[str] = Counter()
-            for plan in plans.values():
-                kinds.update(plan.injected)
+            kinds = sum(fault_counts(plans).values(), Counter[str]())
             requests = sum(len(fake.requests) for fake in world.fakes.values())
             return runs, kinds, world.differences(warehouse) == [], requests
         finally:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
 from tap_segment_analytics.sandbox.faults import FaultPlan
 from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
-from tests.tap_runner import SECRET_KEYS, assert_no_secret
+from tests.tap_runner import TapRun, assert_no_secret, config_arguments, config_secrets
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
 BRAZE_SEGMENTS = 12
@@ -98,21 +98,16 @@ def start_world() -> World:
 
 
 @dataclass
-class CliRun:
-    """One run of the tap's CLI: what it printed, and whether it was killed."""
+class CliRun(TapRun):
+    """One run of the tap's CLI (its messages read as they came: `stdout` stays empty), and
+    whether it was killed."""
 
-    returncode: int
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    stderr: str = ""
     killed: bool = False
 
     @property
     def last_state(self) -> dict[str, Any] | None:
-        states = [m["value"] for m in self.messages if m["type"] == "STATE"]
-        return states[-1] if states else None
-
-    def record_count(self) -> int:
-        return sum(m["type"] == "RECORD" for m in self.messages)
+        """The last STATE it printed, if any."""
+        return self.states[-1] if self.states else None
 
 
 def run_cli(
@@ -128,15 +123,14 @@ def run_cli(
     Everything it printed before dying is read (a target would have received it); a line cut
     by the kill is dropped.
     """
-    config_path = directory / "config.json"
-    config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)]
-    if state is not None:
-        state_path = directory / "state.json"
-        state_path.write_text(json.dumps(state))
-        command += ["--state", str(state_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "tap_segment_analytics.tap",
+        *config_arguments(config, directory, state=state),
+    ]
     stderr_path = directory / "stderr.log"
-    run = CliRun(returncode=0)
+    run = CliRun(returncode=0, stdout="", stderr="")
     records = 0
     with (
         stderr_path.open("w") as stderr,
@@ -155,8 +149,7 @@ def run_cli(
                     run.killed = True
         run.returncode = process.wait(timeout=timeout)
     run.stderr = stderr_path.read_text()
-    secrets = tuple(str(config.get(key) or "") for key in SECRET_KEYS)
-    assert_no_secret((json.dumps(run.messages), run.stderr), secrets)
+    assert_no_secret((json.dumps(run.messages), run.stderr), config_secrets(config))
     return run
 
 
@@ -200,6 +193,7 @@ def kill_and_resume(world: World, directory: Path, *, kills: int, seed: int) -> 
     clean = run_cli(world.config(), directory)
     assert clean.returncode == 0, clean.stderr[-3000:]
     clean_downloads = len(world.s3.downloads)
+    records = sum(clean.record_counts().values())
     world.s3.downloads.clear()
     rng = random.Random(seed)
     warehouse = Warehouse()
@@ -208,7 +202,7 @@ def kill_and_resume(world: World, directory: Path, *, kills: int, seed: int) -> 
     killed = 0
     while True:
         before = len(world.s3.downloads)
-        kill_at = rng.randint(50, clean.record_count() // 3) if killed < kills else None
+        kill_at = rng.randint(50, records // 3) if killed < kills else None
         run = run_cli(world.config(), directory, state=state, kill_after_records=kill_at)
         per_run.append(world.s3.downloads[before:])
         warehouse.load(run.messages)

@@ -83,15 +83,28 @@ def run_tap(
     env: dict[str, str] | None = None,
 ) -> TapRun:
     """Run `tap-segment-analytics` with this config (and state); assert no secret is printed."""
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
-    command = ["--config", str(config_path)]
-    if state is not None:
-        state_path = tmp_path / "state.json"
-        state_path.write_text(json.dumps(state))
-        command += ["--state", str(state_path)]
-    secrets = (*secrets, *(str(config.get(k) or "") for k in SECRET_KEYS))
+    command = config_arguments(config, tmp_path, state=state)
+    secrets = (*secrets, *config_secrets(config))
     return run_cli(*command, *args, secrets=secrets, timeout=timeout, env=env)
+
+
+def config_arguments(
+    config: dict[str, Any], directory: Path, *, state: dict[str, Any] | None = None
+) -> list[str]:
+    """`--config` (and `--state`) of files written into `directory`."""
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps(config))
+    arguments = ["--config", str(config_path)]
+    if state is not None:
+        state_path = directory / "state.json"
+        state_path.write_text(json.dumps(state))
+        arguments += ["--state", str(state_path)]
+    return arguments
+
+
+def config_secrets(config: dict[str, Any]) -> tuple[str, ...]:
+    """The secrets a config holds, which no output may print."""
+    return tuple(str(config.get(key) or "") for key in SECRET_KEYS)
 
 
 def run_cli(

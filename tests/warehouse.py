@@ -19,6 +19,9 @@ from tests.fakes import FakeAppStoreConnect, FakeBraze
 
 Key = tuple[Any, ...]
 
+# The measures' column names in the report tables.
+MEASURE_COLUMNS = frozenset(snake_case(m) for m in MEASURES)
+
 
 @dataclass
 class Warehouse:
@@ -141,13 +144,11 @@ def appstore_differences(
                 measures = {
                     c: float(v)
                     for c, v in record["row"].items()
-                    if v != "" and c in {snake_case(m) for m in MEASURES}
+                    if v != "" and c in MEASURE_COLUMNS
                 }
             else:
                 measures = {
-                    snake_case(m): float(record[snake_case(m)])
-                    for m in MEASURES
-                    if record.get(snake_case(m)) is not None
+                    c: float(record[c]) for c in MEASURE_COLUMNS if record.get(c) is not None
                 }
             landed[stream, key] = measures
     return compare(landed, truth)

@@ -134,22 +134,6 @@ MEASURE_COLUMNS = frozenset(
 # Columns that vary between instances for one fact, so they are not part of its identity.
 NON_KEY_COLUMNS = frozenset({"Processing Date", "App Name"})
 
-_NOT_AUTHORIZED = {
-    "status": "401",
-    "code": "NOT_AUTHORIZED",
-    "title": "Authentication credentials are missing or invalid.",
-    "detail": "Provide a properly configured and signed bearer token, and make sure that it has "
-    "not expired. Learn more about Generating Tokens for API Requests "
-    "https://developer.apple.com/go/?id=api-generating-tokens",
-}
-_RATE_LIMIT_EXCEEDED = {
-    "status": "429",
-    "code": "RATE_LIMIT_EXCEEDED",
-    "title": "The API request rate limit has been reached.",
-    "detail": "We've received too many requests for this API. Please wait and try again or slow "
-    "down your request rate.",
-}
-
 _T = TypeVar("_T")
 _ID_NAMESPACE = uuid.UUID("0d6f3c1a-5e2b-4f8e-9a71-3b4c2d1e0f99")
 _S3_SECRET = b"fake-s3-signing-secret"
@@ -275,6 +259,28 @@ def _apple_error(
     if parameter is not None:
         error["source"] = {"parameter": parameter}
     return json_response(status, {"errors": [error]})
+
+
+def _not_authorized() -> Response:
+    return _apple_error(
+        401,
+        "NOT_AUTHORIZED",
+        "Authentication credentials are missing or invalid.",
+        "Provide a properly configured and signed bearer token, and make sure that it has not "
+        "expired. Learn more about Generating Tokens for API Requests "
+        "https://developer.apple.com/go/?id=api-generating-tokens",
+    )
+
+
+def _rate_limit_exceeded() -> Response:
+    """Apple's 429: no Retry-After."""
+    return _apple_error(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        "The API request rate limit has been reached.",
+        "We've received too many requests for this API. Please wait and try again or slow down "
+        "your request rate.",
+    )
 
 
 def _not_found(resource_type: str, resource_id: str) -> Response:
@@ -686,8 +692,7 @@ class FakeAppStoreConnect(FakeAPI):
         earlier instance already had (Apple's noise and thresholds drop them), in `files`
         segments (by default one, or two for a quarter of the instances)."""
         for app_id in app_ids:
-            with self._state:
-                names = [r.name for r in self._latest_request(app_id, "ONGOING").reports]
+            names = self.report_names(app_id)
             for report_index, name in enumerate(names):
                 rows = [
                     row
@@ -736,17 +741,11 @@ class FakeAppStoreConnect(FakeAPI):
         every Date of the history.
         """
         with self._state:
-            snapshot = self._latest_request(app_id, "ONE_TIME_SNAPSHOT")
             created = self._apps[app_id].snapshots_created[-1]
-            names = [r.name for r in self._latest_request(app_id, "ONGOING").reports]
-            for name in names:
-                category = next(
-                    r.category for r in self._latest_request(app_id, "ONGOING").reports
-                    if r.name == name
-                )  # fmt: skip
-                report = _Report(self._new_id("report"), snapshot.id, name, category)
-                snapshot.reports.append(report)
-                self._reports[report.id] = report
+            ongoing = self._latest_request(app_id, "ONGOING").reports
+            for report in ongoing:
+                self._report_for(app_id, report.name, report.category, "ONE_TIME_SNAPSHOT")
+            names = [report.name for report in ongoing]
         if dated == "creation":
             for name in names:
                 rows = [
@@ -814,8 +813,10 @@ class FakeAppStoreConnect(FakeAPI):
 
     def rate_limit(self, *, times: int = 1, path: str | None = None, after: int = 0) -> None:
         """Answer the next matching requests with 429 RATE_LIMIT_EXCEEDED (no Retry-After)."""
-        body = {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
-        self.inject(429, times=times, path=path, body=body, after=after)
+        error = _rate_limit_exceeded()
+        self.inject(
+            429, times=times, path=path, body=error.body, headers=error.headers, after=after
+        )
 
     def expire_next_urls(self, count: int = 1) -> None:
         """Make the next `count` presigned URLs this fake hands out already expired."""
@@ -894,11 +895,9 @@ class FakeAppStoreConnect(FakeAPI):
     def fault_answer(self, fault: str, request: Request) -> Response | None:
         """Apple's own error bodies for a 429 (no Retry-After) and a refused token."""
         if fault == faults.TOO_MANY_REQUESTS:
-            return json_response(
-                429, {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
-            )
+            return _rate_limit_exceeded()
         if fault == faults.CREDENTIALS_REJECTED:
-            return json_response(401, {"errors": [{"id": str(uuid.uuid4()), **_NOT_AUTHORIZED}]})
+            return _not_authorized()
         return super().fault_answer(fault, request)
 
     @override
@@ -915,17 +914,15 @@ class FakeAppStoreConnect(FakeAPI):
         if self.max_parallel is not None and self.in_flight > self.max_parallel:
             with self._state:
                 self.burst_refusals += 1
-            body = {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
-            return json_response(429, body)
+            return _rate_limit_exceeded()
         return self._answer(request)
 
     def _answer(self, request: Request) -> Response:
         if not self._authenticate(request):
-            return json_response(401, {"errors": [{"id": str(uuid.uuid4()), **_NOT_AUTHORIZED}]})
+            return _not_authorized()
         remaining = self._spend_quota()
         if remaining is None:
-            body = {"errors": [{"id": str(uuid.uuid4()), **_RATE_LIMIT_EXCEEDED}]}
-            response = json_response(429, body)
+            response = _rate_limit_exceeded()
             remaining = 0
         else:
             response = self._route(request)

@@ -23,6 +23,9 @@ from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_
 PAGE_SIZE = 100  # segments per /segments/list page
 MAX_LENGTH = 100  # largest `length` /segments/data_series accepts
 RATE_LIMIT = 250_000  # requests an hour per workspace, shared by all endpoints
+_RATE_LIMITED = (  # the message of every 429
+    "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset."
+)
 RATE_LIMIT_WINDOW = 3600  # seconds; X-RateLimit-Reset is the next full hour
 
 ALL_PERMISSIONS = frozenset({"segments.list", "segments.details", "segments.data_series"})
@@ -255,7 +258,7 @@ class FakeBraze(FakeAPI):
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         body = {
-            "message": "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset.",
+            "message": _RATE_LIMITED,
             "errors": [f"rate limit of {RATE_LIMIT} requests per hour exceeded"],
         }
         self.inject(429, times=times, path=path, body=body, headers=headers, after=after)
@@ -313,7 +316,7 @@ class FakeBraze(FakeAPI):
         if fault == faults.TOO_MANY_REQUESTS:
             return _error(
                 429,
-                "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset.",
+                _RATE_LIMITED,
                 headers={
                     "X-RateLimit-Remaining": "0",
                     "X-RateLimit-Reset": str(math.ceil(time.time())),
@@ -329,7 +332,7 @@ class FakeBraze(FakeAPI):
         if self.quota_spent():
             return _error(
                 429,
-                "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset.",
+                _RATE_LIMITED,
                 f"rate limit of {self.rate_limit_per_window} requests exceeded",
             )
         permission = PERMISSION_BY_PATH.get(request.path)
