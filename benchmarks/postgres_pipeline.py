@@ -17,18 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_rows import APP_ID, REPORT, high_water_kib, rows, tap_config
+from report_rows import high_water_kib, serve_report, tap_config
 
-from tap_segment_analytics.sandbox.appstore import (
-    FakeAppStoreConnect,
-    FakeS3,
-    generate_key_pair,
-)
 from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
 
 TARGET_VENV = Path(__file__).resolve().parent / ".venv-target-postgres"
@@ -59,33 +53,19 @@ def watch(processes: list[subprocess.Popen[bytes]]) -> list[float]:
         time.sleep(0.02)  # sampling memory, not waiting for readiness
     for process in processes:
         if process.returncode != 0:
-            raise SystemExit(f"{process.args} exited {process.returncode}")
+            raise SystemExit(f"{process.args!r} exited {process.returncode}")
     return [peak / 1024 for peak in peaks]
 
 
 def main() -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    today = datetime.now(timezone.utc).date()
     target = target_executable()
-    private_pem, public_pem = generate_key_pair()
-    s3 = FakeS3().start()
-    api = FakeAppStoreConnect(public_key_pem=public_pem, key_id="BENCH", issuer_id="i", s3=s3)
-    api.start()
-    api.add_app(APP_ID)
-    all_rows = rows(total, today - timedelta(days=1))
-    api.add_instance(
-        APP_ID,
-        REPORT,
-        "DAILY",
-        today,
-        [all_rows[i : i + ROWS_PER_FILE] for i in range(0, total, ROWS_PER_FILE)],
-    )
-    del all_rows
+    served = serve_report(total, ROWS_PER_FILE)
     with tempfile.TemporaryDirectory() as scratch_name, EmbeddedPostgres() as pg:
         scratch = Path(scratch_name)
         key = scratch / "key.p8"
-        key.write_text(private_pem)
-        settings = tap_config(api, key, today)
+        key.write_text(served.private_pem)
+        settings = tap_config(served.api, key, served.today)
         batch = {
             "batch_config": {
                 "encoding": {"format": "jsonl", "compression": "gzip"},
@@ -160,8 +140,7 @@ def main() -> None:
             )
         batch_files = list((scratch / "batches").rglob("*.json.gz"))
         print(f"BATCH files on disk after the runs: {len(batch_files)} of <= {BATCH_SIZE} records")
-    api.stop()
-    s3.stop()
+    served.stop()
     record_wall, batch_wall = results["RECORD"][0], results["BATCH"][0]
     print(
         f"rows: {total:,}; tap | target-postgres with BATCH vs record by record: "

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -53,6 +54,37 @@ def rows(count: int, day: date) -> list[dict[str, str]]:
     ]
 
 
+@dataclass
+class ServedReport:
+    """The fakes serving one instance of REPORT, and what a tap config needs of them."""
+
+    api: FakeAppStoreConnect
+    s3: FakeS3
+    instance: str
+    private_pem: str
+    today: date
+
+    def stop(self) -> None:
+        self.api.stop()
+        self.s3.stop()
+
+
+def serve_report(total: int, rows_per_file: int) -> ServedReport:
+    """Start the fakes with one DAILY instance of `total` rows of REPORT (processed today, of
+    yesterday), in files of `rows_per_file` rows."""
+    today = datetime.now(timezone.utc).date()
+    private_pem, public_pem = generate_key_pair()
+    s3 = FakeS3().start()
+    api = FakeAppStoreConnect(public_key_pem=public_pem, key_id="BENCH", issuer_id="i", s3=s3)
+    api.start()
+    api.add_app(APP_ID)
+    all_rows = rows(total, today - timedelta(days=1))
+    files = [all_rows[i : i + rows_per_file] for i in range(0, total, rows_per_file)]
+    del all_rows
+    instance = api.add_instance(APP_ID, REPORT, "DAILY", today, files)
+    return ServedReport(api, s3, instance, private_pem, today)
+
+
 def floor(paths: list[str]) -> None:
     """The plain pipeline (run in a child process): every row to a RECORD line on stdout.
 
@@ -75,7 +107,7 @@ def floor(paths: list[str]) -> None:
             measures = [(i, n) for i, n in enumerate(header) if n in MEASURES]
             for line in text:
                 values = line.rstrip("\n").split("\t")
-                record = dict(zip(header, values, strict=True))
+                record: dict[str, object] = dict(zip(header, values, strict=True))
                 for i, name in measures:
                     record[name] = int(values[i])
                 material = ",".join(p + quoted(values[i]) + "]" for i, p in parts)
@@ -141,34 +173,21 @@ def main() -> None:
         return
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     segments = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-    today = datetime.now(timezone.utc).date()
-    private_pem, public_pem = generate_key_pair()
-    s3 = FakeS3().start()
-    api = FakeAppStoreConnect(public_key_pem=public_pem, key_id="BENCH", issuer_id="i", s3=s3)
-    api.start()
-    api.add_app(APP_ID)
-    day = today - timedelta(days=1)
-    all_rows = rows(total, day)
-    per = -(-total // segments)
-    instance = api.add_instance(
-        APP_ID, REPORT, "DAILY", today, [all_rows[i : i + per] for i in range(0, total, per)]
-    )
-    del all_rows
+    served = serve_report(total, -(-total // segments))
     with tempfile.TemporaryDirectory() as scratch:
         files = []
-        for segment in api.instance_segments(instance):
+        for segment in served.api.instance_segments(served.instance):
             path = Path(scratch) / f"{segment.id}.tsv.gz"
-            path.write_bytes(s3.object(segment.key))
+            path.write_bytes(served.s3.object(segment.key))
             files.append(str(path))
         file_bytes = sum(Path(f).stat().st_size for f in files)
         key = Path(scratch) / "key.p8"
-        key.write_text(private_pem)
+        key.write_text(served.private_pem)
         config = Path(scratch) / "config.json"
-        config.write_text(json.dumps(tap_config(api, key, today)))
+        config.write_text(json.dumps(tap_config(served.api, key, served.today)))
         tap = measured([sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config)])
         base = measured([sys.executable, __file__, "--floor", *files])
-    api.stop()
-    s3.stop()
+    served.stop()
     print(f"rows: {total:,} in {segments} gzip files ({file_bytes / 2**20:.1f} MiB gzipped)")
     for name, (wall, cpu, rss) in (("tap", tap), ("floor", base)):
         print(
