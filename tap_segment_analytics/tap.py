@@ -36,7 +36,7 @@ from tap_segment_analytics.appstore.streams import (
     ReportRequests,
     Reports,
     ReportSegments,
-    known_report_streams,
+    report_rows_streams,
 )
 from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
 from tap_segment_analytics.braze.client import BrazeRateGate
@@ -336,7 +336,7 @@ class TapSegmentAnalytics(Tap):
                 ReportInstances(self),
                 ReportSegments(self),
                 ReportDates(self),
-                *(rows(self) for rows in known_report_streams()),
+                *(rows(self) for rows in report_rows_streams()),
                 GenericReportRows(self),
             ]
         quiet_sdk_lines(stream.logger for stream in streams)

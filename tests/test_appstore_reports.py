@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from tap_segment_analytics.appstore.reports import (
-    KNOWN_REPORTS,
+    report_named,
     row_key,
     rows_stream_name,
     snake_case,
 )
 from tests.conftest import APP_ID, AppStore, utc_today
-from tests.fakes import REPORT_COLUMNS
+from tests.fakes import DEFAULT_REPORTS, REPORT_COLUMNS
 from tests.tap_runner import TapRun, run_tap
 
 WEB_PREVIEWS = "App Store Web Previews"
@@ -31,7 +31,7 @@ def test_every_row_lands_and_the_newest_instance_wins(appstore: AppStore, tmp_pa
     run = run_tap(appstore.config(), tmp_path)
     assert run.returncode == 0, run.stderr
 
-    for report in (*KNOWN_REPORTS, WEB_PREVIEWS):
+    for report in (*DEFAULT_REPORTS, WEB_PREVIEWS):
         stream = rows_stream_name(report)
         truth = appstore.api.truth(APP_ID, report, "DAILY")
         assert truth, report
@@ -51,10 +51,13 @@ def test_every_row_lands_and_the_newest_instance_wins(appstore: AppStore, tmp_pa
             if stream == "appstore_report_rows":
                 assert record["row"] == {snake_case(c): v for c, v in row.items()}
                 continue
-            for column, value in row.items():
-                if column in ("Counts", "Unique Counts", "Sessions", "Crashes", "Unique Devices"):
-                    assert record[snake_case(column)] == int(value), (report, column)
-            assert record["date"] == row["Date"]
+            catalogued = report_named(report)
+            assert catalogued is not None
+            for field in catalogued.measures:
+                number = int if field.type == "integer" else float
+                assert record[field.column] == number(row[field.name]), (report, field.name)
+                assert type(record[field.column]) is number, (report, field.name)
+            assert record["date"] == row[catalogued.date_column]
 
 
 def test_every_file_row_is_emitted_with_its_lineage(appstore: AppStore, tmp_path: Path) -> None:
@@ -64,7 +67,7 @@ def test_every_file_row_is_emitted_with_its_lineage(appstore: AppStore, tmp_path
     files = {s["id"]: appstore.api.segment(s["id"]) for s in segments}
     emitted = Counter(
         r["segment_id"]
-        for stream in {rows_stream_name(n) for n in (*KNOWN_REPORTS, WEB_PREVIEWS)}
+        for stream in {rows_stream_name(n) for n in (*DEFAULT_REPORTS, WEB_PREVIEWS)}
         for r in run.records(stream)
     )
     assert emitted == {segment_id: len(f.rows) for segment_id, f in files.items()}
@@ -84,7 +87,7 @@ def test_every_file_row_is_emitted_with_its_lineage(appstore: AppStore, tmp_path
 def test_instances_are_read_oldest_first(appstore: AppStore, tmp_path: Path) -> None:
     run = run_tap(appstore.config(), tmp_path)
 
-    for report in KNOWN_REPORTS:
+    for report in DEFAULT_REPORTS:
         dates = [
             i["processing_date"]
             for i in run.records("appstore_report_instances")
@@ -146,7 +149,6 @@ def test_a_new_instance_is_the_only_one_read_next_run(appstore: AppStore, tmp_pa
         "App Name": "Renamed App",
         "App Apple Identifier": APP_ID,
         "App Version": old["app_version"],
-        "Build": old["build"],
         "Device": old["device"],
         "Platform Version": old["platform_version"],
         "Crashes": "999",
@@ -223,7 +225,7 @@ def test_measures_are_numbers_dimensions_strings_dates_dates(
 
     record = run.records("appstore_app_sessions_detailed")[0]
     assert isinstance(record["sessions"], int)
-    assert isinstance(record["total_session_duration"], (int, float))
+    assert isinstance(record["total_session_duration"], int)
     assert isinstance(record["territory"], str)
     assert len(record["date"]) == 10
     assert record["date"][4] == "-"

@@ -14,12 +14,18 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.reports import MEASURES, row_key, rows_stream_name, snake_case
+from tap_segment_analytics.appstore.reports import (
+    known_measures,
+    row_key,
+    rows_stream_name,
+    snake_case,
+)
 from tests.fakes import FakeAppStoreConnect, FakeBraze
 
 Key = tuple[Any, ...]
 
-# The measures' column names in the report tables.
+# Every measure's column name in the report tables.
+MEASURES = known_measures()
 MEASURE_COLUMNS = frozenset(snake_case(m) for m in MEASURES)
 
 

@@ -1,44 +1,71 @@
-"""What the tap knows about Apple's analytics reports: names, streams, measures and row keys."""
+"""What the tap knows about Apple's analytics reports, from the packaged catalogue
+(`report_catalogue.json`, made by `report_catalogue.py`): names and aliases, streams, each
+field's type and role, completeness lags, and the row key.
+
+The row key of a row is a SHA-256 of its app, report (an alias gives the report's own name),
+granularity and the values of its key columns: the report's Date and dimensions (identifiers
+included), never a measure, `Processing Date` or `App Name`. A column the catalogue does not
+know for the report joins the key unless the catalogue knows its name as a measure of some
+report: Apple adding a dimension must not merge rows, and a restated measure must not make one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import cache
 
-# Reports with a typed stream of their own; any other report lands in `appstore_report_rows`.
-KNOWN_REPORTS = (
-    "App Downloads Standard",
-    "App Downloads Detailed",
-    "App Store Discovery and Engagement Standard",
-    "App Store Discovery and Engagement Detailed",
-    "App Sessions Standard",
-    "App Sessions Detailed",
-    "App Store Installation and Deletion Standard",
-    "App Store Installation and Deletion Detailed",
-    "App Crashes",
-    "App Crashes Expanded",
-)
-GENERIC_ROWS_STREAM = "appstore_report_rows"
+from tap_segment_analytics.appstore.report_catalogue import CATALOGUE_FILE, NOT_KEY_COLUMNS
 
-# Columns that are measures (numbers); every other column is a dimension.
-MEASURES = frozenset(
-    {
-        "Counts",
-        "Unique Counts",
-        "Sessions",
-        "Total Session Duration",
-        "Unique Devices",
-        "Crashes",
-        "Previews",
-    }
-)
-# Dimensions left out of the row key: they describe the file or the app, not the row. A
-# restated day comes in a file with a newer Processing Date, and an app can be renamed.
-NOT_KEY_COLUMNS = frozenset({"Processing Date", "App Name"})
+GENERIC_ROWS_STREAM = "appstore_report_rows"
 DATE_COLUMN = "Date"
+# Instances of these granularities are complete when Apple makes them (the catalogue's pages:
+# "Weekly and monthly reports are complete by default").
+COMPLETE_BY_DEFAULT = frozenset({"WEEKLY", "MONTHLY"})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One documented column of a report."""
+
+    name: str
+    column: str  # snake case: the record's property
+    type: str  # integer, number, date or string
+    role: str  # measure, dimension or identifier
+    key: bool  # whether it joins the row key
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report (variant) of Apple's documentation."""
+
+    name: str
+    aliases: tuple[str, ...]
+    stream: str
+    category: str
+    granularities: tuple[str, ...]
+    completeness_lag_days: int | None
+    date_column: str
+    fields: tuple[Field, ...]
+
+    @property
+    def fields_by_name(self) -> dict[str, Field]:
+        """The fields by header name."""
+        return {f.name: f for f in self.fields}
+
+    @property
+    def measures(self) -> list[Field]:
+        """The report's measures."""
+        return [f for f in self.fields if f.role == "measure"]
+
+    @property
+    def key_fields(self) -> list[Field]:
+        """The fields whose values make a row's identity."""
+        return [f for f in self.fields if f.key]
 
 
 @cache
@@ -47,16 +74,85 @@ def snake_case(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
+@cache
+def catalogue() -> tuple[Report, ...]:
+    """Every report of the packaged catalogue."""
+    document = json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    return tuple(
+        Report(
+            name=r["name"],
+            aliases=tuple(r["aliases"]),
+            stream=r["stream"],
+            category=r["category"],
+            granularities=tuple(r["granularities"]),
+            completeness_lag_days=r["completeness_lag_days"],
+            date_column=r["date_column"],
+            fields=tuple(
+                Field(f["name"], snake_case(f["name"]), f["type"], f["role"], f["key"])
+                for f in r["fields"]
+            ),
+        )
+        for r in document["reports"]
+    )
+
+
+@cache
+def _by_name() -> dict[str, Report]:
+    return {name: r for r in catalogue() for name in (r.name, *r.aliases)}
+
+
+@cache
+def known_measures() -> frozenset[str]:
+    """Every column name the catalogue knows as a measure of some report."""
+    return frozenset(f.name for r in catalogue() for f in r.measures)
+
+
+def report_named(name: str) -> Report | None:
+    """The catalogue's report of that name or alias, if any."""
+    return _by_name().get(name)
+
+
 def rows_stream_name(report_name: str) -> str:
     """The stream a report's rows go to."""
-    if report_name in KNOWN_REPORTS:
-        return f"appstore_{snake_case(report_name)}"
-    return GENERIC_ROWS_STREAM
+    report = report_named(report_name)
+    return report.stream if report else GENERIC_ROWS_STREAM
 
 
-def is_measure(column: str) -> bool:
-    """Whether a column holds a number (by its header name)."""
-    return column in MEASURES
+@dataclass(frozen=True)
+class RowsStream:
+    """A report rows stream, for tools that build on its table (e.g. a current-rows model)."""
+
+    name: str
+    report: str
+    key_columns: tuple[str, ...]  # the columns whose values are hashed into `row_key`
+    measure_columns: tuple[str, ...]
+
+
+def rows_streams() -> list[RowsStream]:
+    """Every typed report rows stream, with its key and measure columns (snake case)."""
+    return [
+        RowsStream(
+            r.stream,
+            r.name,
+            tuple(f.column for f in r.key_fields),
+            tuple(f.column for f in r.measures),
+        )
+        for r in catalogue()
+    ]
+
+
+def joins_key(report: Report | None, column: str) -> bool:
+    """Whether a header column's values join the row key (module docstring)."""
+    field = report.fields_by_name.get(column) if report else None
+    if field is not None:
+        return field.key
+    return column not in NOT_KEY_COLUMNS and column not in known_measures()
+
+
+def key_name(report_name: str) -> str:
+    """The report name a row key is made of: an alias gives the report's own name."""
+    report = report_named(report_name)
+    return report.name if report else report_name
 
 
 def row_key(*, app_id: str, report_name: str, granularity: str, row: Mapping[str, str]) -> str:
@@ -65,15 +161,33 @@ def row_key(*, app_id: str, report_name: str, granularity: str, row: Mapping[str
     A newer instance that restates a day produces the same keys, so it upserts over the
     older rows instead of adding to them.
     """
+    report = report_named(report_name)
     dimensions = sorted(
-        (column, value)
-        for column, value in row.items()
-        if not is_measure(column) and column not in NOT_KEY_COLUMNS
+        (column, value) for column, value in row.items() if joins_key(report, column)
     )
-    material = json.dumps([app_id, report_name, granularity, dimensions], separators=(",", ":"))
+    material = json.dumps(
+        [app_id, key_name(report_name), granularity, dimensions], separators=(",", ":")
+    )
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def complete_from(report_name: str, granularity: str, day: str) -> str | None:
+    """The first processing date whose instance holds the Date complete, by the report's
+    completeness lag (None when Apple gives no bound)."""
+    if granularity in COMPLETE_BY_DEFAULT:
+        return day
+    report = report_named(report_name)
+    if report is None or report.completeness_lag_days is None:
+        return None
+    return (date.fromisoformat(day) + timedelta(days=report.completeness_lag_days)).isoformat()
 
 
 def describe_names(names: Iterable[str]) -> str:
     """A sorted, quoted list for error messages."""
     return ", ".join(f"'{n}'" for n in sorted(names)) or "none"
+
+
+def header_matches(report: Report, header: Sequence[str]) -> bool:
+    """Whether a file's header holds any column the report documents."""
+    known = report.fields_by_name
+    return any(column in known for column in header)

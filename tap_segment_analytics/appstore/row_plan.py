@@ -2,7 +2,7 @@
 column order changes between files), then applied to every row.
 
 Per row, a plan does no name lookups, no sorting and no per-column decisions: each column's
-record key and converter, and the row key's material around the dimension values, are fixed
+record key and converter, and the row key's material around the key columns' values, are fixed
 when the header is read. The row key is byte for byte `reports.row_key` of the same row
 (tests/test_row_plan.py checks both on random rows).
 """
@@ -11,29 +11,44 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from tap_segment_analytics.appstore.reports import (
     DATE_COLUMN,
-    NOT_KEY_COLUMNS,
-    is_measure,
+    joins_key,
+    key_name,
+    report_named,
     snake_case,
 )
 
 Converter = Callable[[str], Any]
 
 
-class NotANumber(ValueError):
-    """A measure column holds something that is not a number."""
+class BadValue(ValueError):
+    """A column holds a value its type does not allow."""
 
-    def __init__(self, column: str, value: str) -> None:
-        super().__init__(f"column '{column}' holds '{value}', not a number")
+    def __init__(self, column: str, value: str, expected: str) -> None:
+        super().__init__(f"column '{column}' holds '{value[:40]}', not {expected}")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class HeaderMismatch(ValueError):
+    """A file's header holds no column of its report (e.g. a whole line read as one)."""
+
+    def __init__(self, header: Sequence[str]) -> None:
+        shown = ", ".join(f"'{name[:40]}'" for name in header[:3])
+        super().__init__(
+            f"the header ({len(header)} columns: {shown}) has no column the report documents"
+        )
 
 
 def as_number(column: str) -> Converter:
-    """A measure: an int, else a float (thousands separators dropped); "" is null."""
+    """A number measure: an int, else a float (thousands separators dropped); "" is null."""
 
     def convert(raw: str) -> Any:
         value = raw.strip()
@@ -45,14 +60,44 @@ def as_number(column: str) -> Converter:
             try:
                 return float(value.replace(",", ""))
             except ValueError:
-                raise NotANumber(column, value) from None
+                raise BadValue(column, value, "a number") from None
 
     return convert
 
 
-def as_date(raw: str) -> str | None:
-    """A date column: its first ten characters (YYYY-MM-DD); "" is null."""
-    return raw.strip()[:10] or None
+def as_integer(column: str) -> Converter:
+    """An integer measure (thousands separators dropped; `12.0` is 12); "" is null."""
+
+    def convert(raw: str) -> Any:
+        value = raw.strip()
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                number = float(value.replace(",", ""))
+            except ValueError:
+                number = float("nan")
+            if not number.is_integer():
+                raise BadValue(column, value, "an integer") from None
+            return int(number)
+
+    return convert
+
+
+def as_date(column: str) -> Converter:
+    """A date column: YYYY-MM-DD (a time after it is dropped); "" is null."""
+
+    def convert(raw: str) -> str | None:
+        value = raw.strip()[:10]
+        if not value:
+            return None
+        if not _ISO_DATE.fullmatch(value):
+            raise BadValue(column, raw.strip(), "a YYYY-MM-DD date")
+        return value
+
+    return convert
 
 
 def as_text(raw: str) -> str | None:
@@ -66,12 +111,10 @@ def row_key_of(
     """`reports.row_key` for rows of this header, given as lists of values."""
     # A repeated column name keeps its last value, as a dict of the row would.
     last = {name: index for index, name in enumerate(header)}
-    dimensions = sorted(
-        (name, index)
-        for name, index in last.items()
-        if not is_measure(name) and name not in NOT_KEY_COLUMNS
-    )
-    prefix = json.dumps([app_id, report_name, granularity], separators=(",", ":"))[:-1] + ",["
+    report = report_named(report_name)
+    dimensions = sorted((name, index) for name, index in last.items() if joins_key(report, name))
+    material = [app_id, key_name(report_name), granularity]
+    prefix = json.dumps(material, separators=(",", ":"))[:-1] + ",["
     parts = [(index, f"[{encode_basestring_ascii(name)},") for name, index in dimensions]
 
     def key(values: Sequence[str]) -> str:
@@ -85,7 +128,8 @@ class RowPlan:
     """Turns the value lists of one file's rows into records of one stream's shape.
 
     `columns` maps the stream's known columns (snake case) to converters; None keeps every
-    column as text under `row` (the generic stream). `metadata` goes into every record.
+    column as text under `row` (the generic stream). `metadata` goes into every record, and
+    `date` is the report's Date column (its value is also the record's `date`).
     """
 
     def __init__(
@@ -95,6 +139,7 @@ class RowPlan:
         columns: Mapping[str, Converter] | None,
         metadata: dict[str, Any],
         row_key: Callable[[Sequence[str]], str],
+        date: str = DATE_COLUMN,
     ) -> None:
         self.header = list(header)
         self.names = [snake_case(name) for name in header]
@@ -107,8 +152,10 @@ class RowPlan:
         else:
             self.typed = [(i, n, columns[n]) for i, n in enumerate(self.names) if n in columns]
             self.unknown = [(i, n) for i, n in enumerate(self.names) if n not in columns]
-        date_index = [i for i, name in enumerate(header) if name == DATE_COLUMN]
+        date_index = [i for i, name in enumerate(header) if name == date]
         self.date_index = date_index[-1] if date_index else None
+        # A report whose Date has another name also gets it as `date`.
+        self.date_alias = snake_case(date) if date != DATE_COLUMN and columns else None
 
     @property
     def unknown_columns(self) -> list[str]:
@@ -130,4 +177,6 @@ class RowPlan:
         record |= key
         record |= self.metadata
         record["extra_columns"] = {n: values[i] for i, n in self.unknown} or None
+        if self.date_alias is not None:
+            record["date"] = record.get(self.date_alias)
         return record

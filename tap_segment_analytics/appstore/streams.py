@@ -50,16 +50,21 @@ from tap_segment_analytics.appstore.report_files import (
 )
 from tap_segment_analytics.appstore.reports import (
     GENERIC_ROWS_STREAM,
-    KNOWN_REPORTS,
+    Report,
+    catalogue,
+    complete_from,
     describe_names,
+    header_matches,
+    joins_key,
     rows_stream_name,
-    snake_case,
 )
 from tap_segment_analytics.appstore.row_plan import (
+    BadValue,
     Converter,
-    NotANumber,
+    HeaderMismatch,
     RowPlan,
     as_date,
+    as_integer,
     as_number,
     as_text,
     row_key_of,
@@ -73,6 +78,9 @@ from tap_segment_analytics.singer_output import SingerOutput
 # Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
 # request at a time with 100 ms a request (benchmarks/concurrency.py); 12 was no faster.
 DEFAULT_CONCURRENCY = 8
+# Unknown columns logged one by one per rows stream and run: a header of a million columns
+# must not log a million lines.
+MAX_COLUMN_WARNINGS = 20
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
@@ -267,11 +275,16 @@ class Reports(AppStoreStream):
         ]
 
     def wanted(self, report: dict[str, Any]) -> bool:
-        """Whether the report is among the configured names and categories."""
+        """Whether the report is among the configured names and categories, and its rows
+        stream is selected: a deselected report costs no request."""
         names = self.config.get("appstore_report_names")
         categories = self.config.get("appstore_report_categories")
-        return (not names or report["name"] in names) and (
-            not categories or report.get("category") in categories
+        rows = self._tap.streams.get(rows_stream_name(report["name"]))
+        return (
+            (not names or report["name"] in names)
+            and (not categories or report.get("category") in categories)
+            and isinstance(rows, ReportRows)
+            and rows.selected
         )
 
     @override
@@ -665,6 +678,7 @@ class ReportDates(AppStoreStream):
         for day, rows in sorted(counts.items(), key=lambda item: str(item[0])):
             if day is None:
                 continue
+            complete = complete_from(context["report_name"], context["granularity"], day)
             yield {
                 "app_id": context["app_id"],
                 "report_name": context["report_name"],
@@ -674,6 +688,8 @@ class ReportDates(AppStoreStream):
                 "processing_date": context["processing_date"],
                 "rows": rows,
                 "rows_stream": rows_stream_name(context["report_name"]),
+                "expected_complete": complete,
+                "final": None if complete is None else context["processing_date"] >= complete,
             }
 
 
@@ -723,7 +739,8 @@ class ReportRows(AppStoreStream):
         self._download_session = keep_connections(requests.Session(), files_at_once(self.config))
         # No Authorization header ever goes to S3, not even one from ~/.netrc.
         self._download_session.auth = _without_authorization
-        self._reported_columns: set[str] = set()
+        # Unknown columns (and reports) this stream has logged.
+        self._reported: set[tuple[str, str]] = set()
 
     @override
     def get_new_paginator(self) -> None:  # type: ignore[override]
@@ -819,7 +836,7 @@ class ReportRows(AppStoreStream):
         try:
             summary.count(self.name, files=1, bytes=size)
             yield self.file_records(path, context)
-        except (MalformedFile, NotANumber) as exc:
+        except (MalformedFile, BadValue, HeaderMismatch) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         finally:
             path.unlink(missing_ok=True)
@@ -859,6 +876,21 @@ class ReportRows(AppStoreStream):
     def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
         """How this file's rows become records of this stream."""
         raise NotImplementedError
+
+    def warn_once(self, report_name: str, column: str, message: str, *args: Any) -> None:
+        """Log a warning about a report's column (or the report, column "") once per run, and
+        only the first MAX_COLUMN_WARNINGS of a stream one by one."""
+        if (report_name, column) in self._reported:
+            return
+        self._reported.add((report_name, column))
+        if len(self._reported) <= MAX_COLUMN_WARNINGS:
+            self.logger.warning(message, *args)
+        elif len(self._reported) == MAX_COLUMN_WARNINGS + 1:
+            self.logger.warning(
+                "%s: more unknown columns than %d; kept in extra_columns without a line each",
+                self.name,
+                MAX_COLUMN_WARNINGS,
+            )
 
     def row_key(self, header: list[str], context: dict[str, Any]) -> Callable[[Any], str]:
         """The row key of this file's rows."""
@@ -915,54 +947,70 @@ def _without_authorization(request: requests.PreparedRequest) -> requests.Prepar
 
 
 class KnownReportRows(ReportRows):
-    """Typed rows of a report whose columns the tap knows; unknown columns are kept aside."""
+    """Typed rows of one catalogue report; columns it does not know are kept aside."""
 
-    report_name: str = ""
+    report: Report
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._converters: dict[str, Converter] = {}
-        for name, prop in self.schema["properties"].items():
-            if {"number", "integer"} & set(_types(prop)):
-                self._converters[name] = as_number(name)
-            elif prop.get("format") == "date":
-                self._converters[name] = as_date
-            else:
-                self._converters[name] = as_text
+        self._converters: dict[str, Converter] = {
+            field.column: converter(field.column, field.type) for field in self.report.fields
+        }
 
     @override
     def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
-        """Columns by header name, typed by the schema; unknown ones in `extra_columns`."""
+        """Columns by header name, typed by the catalogue; unknown ones in `extra_columns`."""
+        report = self.report
+        if not header_matches(report, header):
+            raise HeaderMismatch(header)
         plan = RowPlan(
             header,
             columns=self._converters,
             metadata=self.lineage(context),
             row_key=self.row_key(header, context),
+            date=report.date_column,
         )
         for column in plan.unknown_columns:
-            if snake_case(column) not in self._reported_columns:
-                self._reported_columns.add(snake_case(column))
-                self.logger.warning(
-                    "%s: column '%s' is not in the schema; kept in extra_columns",
-                    self.name,
-                    column,
-                )
+            self.warn_once(
+                report.name,
+                column,
+                "%s: report '%s' column '%s' is not in the schema; kept in extra_columns, %s",
+                self.name,
+                report.name,
+                column[:80],
+                "part of the row key" if joins_key(report, column) else "not part of the row key",
+            )
         return plan
 
 
-def _types(prop: dict[str, Any]) -> list[str]:
-    kind = prop.get("type", [])
-    return [kind] if isinstance(kind, str) else list(kind)
+def converter(column: str, kind: str) -> Converter:
+    """How a column of that catalogue type is read."""
+    if kind == "integer":
+        return as_integer(column)
+    if kind == "number":
+        return as_number(column)
+    if kind == "date":
+        return as_date(column)
+    return as_text
 
 
 class GenericReportRows(ReportRows):
-    """Rows of any other report, each kept whole as an object of its columns."""
+    """Rows of any report the catalogue does not know, each kept whole as an object of its
+    columns."""
 
     name = GENERIC_ROWS_STREAM
 
     @override
     def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
         """The row's columns (snake case, as text) with its report and date."""
+        self.warn_once(
+            context["report_name"],
+            "",
+            "%s: report '%s' is not in the tap's catalogue; its rows land here untyped, keyed "
+            "by every column that is not a known measure",
+            self.name,
+            context["report_name"],
+        )
         return RowPlan(
             header,
             columns=None,
@@ -971,13 +1019,13 @@ class GenericReportRows(ReportRows):
         )
 
 
-def known_report_streams() -> list[type[KnownReportRows]]:
-    """One stream class per known report."""
+def report_rows_streams() -> list[type[KnownReportRows]]:
+    """One stream class per catalogue report."""
     return [
         type(
-            f"{''.join(w.capitalize() for w in snake_case(name).split('_'))}Rows",
+            f"{''.join(w.capitalize() for w in report.stream.split('_'))}Rows",
             (KnownReportRows,),
-            {"name": rows_stream_name(name), "report_name": name},
+            {"name": report.stream, "report": report},
         )
-        for name in KNOWN_REPORTS
+        for report in catalogue()
     ]

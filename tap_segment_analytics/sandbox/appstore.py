@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import csv
 import gzip
 import hashlib
 import hmac
+import io
 import json
 import random
 import re
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typing_extensions import override
 
+from tap_segment_analytics.appstore.reports import catalogue
 from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 
@@ -52,70 +55,37 @@ ACCESS_TYPES = ("ONGOING", "ONE_TIME_SNAPSHOT")
 GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
 CATEGORIES = ("APP_USAGE", "APP_STORE_ENGAGEMENT", "COMMERCE", "FRAMEWORK_USAGE", "PERFORMANCE")
 
+# Every report of the tap's catalogue (made from Apple's documentation), with its headers exactly
+# as documented: the fake serves what Apple describes, and `truth()` identifies a row by the
+# catalogue's key fields.
+_CATALOGUE = {report.name: report for report in catalogue()}
 REPORT_COLUMNS: dict[str, list[str]] = {
-    "App Downloads Standard": [
-        "Date", "App Name", "App Apple Identifier", "Download Type", "App Version", "Device",
-        "Platform Version", "Source Type", "Page Type", "Pre-Order", "Territory", "Counts",
-    ],
-    "App Downloads Detailed": [
-        "Date", "App Apple Identifier", "Counts", "Processing Date", "App Name", "Download Type",
-        "App Version", "Device", "Platform Version", "Source Type", "Source Info", "Campaign",
-        "Page Type", "Page Title", "Pre-Order", "Territory",
-    ],
-    "App Store Discovery and Engagement Standard": [
-        "Date", "App Name", "App Apple Identifier", "Event", "Page Type", "Source Type",
-        "Engagement Type", "Device", "Platform Version", "Territory", "Counts", "Unique Counts",
-    ],
-    "App Store Discovery and Engagement Detailed": [
-        "Date", "App Name", "App Apple Identifier", "Event", "Page Type", "Page Title",
-        "Source Type", "Source Info", "Campaign", "Engagement Type", "Device", "Platform Version",
-        "Territory", "Processing Date", "Counts", "Unique Counts",
-    ],
-    "App Sessions Standard": [
-        "Date", "App Name", "App Apple Identifier", "App Version", "Device", "Platform Version",
-        "Source Type", "Territory", "Sessions", "Total Session Duration", "Unique Devices",
-    ],
-    "App Sessions Detailed": [
-        "Date", "App Name", "App Apple Identifier", "App Version", "Device", "Platform Version",
-        "Source Type", "Source Info", "Campaign", "Page Type", "Page Title", "App Download Date",
-        "Territory", "Processing Date", "Sessions", "Total Session Duration", "Unique Devices",
-    ],
-    "App Store Installation and Deletion Standard": [
-        "Date", "App Name", "App Apple Identifier", "Event", "Download Type", "App Version",
-        "Device", "Platform Version", "Source Type", "Territory", "Counts", "Unique Devices",
-    ],
-    "App Store Installation and Deletion Detailed": [
-        "Date", "App Name", "App Apple Identifier", "Event", "Download Type", "App Version",
-        "Device", "Platform Version", "Source Type", "Source Info", "Campaign", "Page Type",
-        "Page Title", "App Download Date", "Territory", "Processing Date", "Counts",
-        "Unique Devices",
-    ],
-    "App Crashes": [
-        "Date", "App Name", "App Apple Identifier", "App Version", "Build", "Device",
-        "Platform Version", "Crashes", "Unique Devices",
-    ],
-    "App Crashes Expanded": [
-        "Date", "App Name", "App Apple Identifier", "App Version", "Build", "Device",
-        "Platform Version", "Crash Type", "Crash Location", "Crashes", "Unique Devices",
-    ],
-}  # fmt: skip
-
-# Apple's "Downloading Analytics Reports": downloads are App Store Commerce; sessions,
-# installations and crashes are App Usage (PERFORMANCE is for other metrics).
-REPORT_CATEGORIES: dict[str, str] = {
-    "App Downloads Standard": "COMMERCE",
-    "App Downloads Detailed": "COMMERCE",
-    "App Store Discovery and Engagement Standard": "APP_STORE_ENGAGEMENT",
-    "App Store Discovery and Engagement Detailed": "APP_STORE_ENGAGEMENT",
-    "App Sessions Standard": "APP_USAGE",
-    "App Sessions Detailed": "APP_USAGE",
-    "App Store Installation and Deletion Standard": "APP_USAGE",
-    "App Store Installation and Deletion Detailed": "APP_USAGE",
-    "App Crashes": "APP_USAGE",
-    "App Crashes Expanded": "APP_USAGE",
+    name: [f.name for f in report.fields] for name, report in _CATALOGUE.items()
 }
+REPORT_CATEGORIES: dict[str, str] = {name: r.category for name, r in _CATALOGUE.items()}
+# What populate_sample serves by default: the reports most apps use, and a few of the ~115
+# Framework Usage and Performance reports of the event-count shape.
+DEFAULT_REPORTS = (
+    "App Downloads Standard",
+    "App Downloads Detailed",
+    "App Store Discovery and Engagement Standard",
+    "App Store Discovery and Engagement Detailed",
+    "App Sessions Standard",
+    "App Sessions Detailed",
+    "App Store Installation and Deletion Standard",
+    "App Store Installation and Deletion Detailed",
+    "App Crashes",
+    "App Crashes Expanded",
+    "App Store Purchases Standard",
+    "Home Screen Widget Installs",
+    "Photos Picker",
+)
+# Apple quirks served with `file_quirks`: one report comma-separated (two open-source parsers
+# read App Crashes Expanded so), and Detailed reports' empty fields written as `""` (a
+# third-party fixture copied from a real file).
+COMMA_SEPARATED_REPORTS = frozenset({"App Crashes Expanded"})
 
-# A report the tap has no dedicated stream for (its generic stream reads it).
+# A report the catalogue does not know (the tap's generic stream reads it).
 WEB_PREVIEWS_REPORT = "App Store Web Previews"
 WEB_PREVIEWS_COLUMNS = [
     "Date",
@@ -123,16 +93,13 @@ WEB_PREVIEWS_COLUMNS = [
     "App Name",
     "Territory",
     "Device",
-    "Previews",
+    "Counts",
 ]
 WEB_PREVIEWS_CATEGORY = "APP_STORE_ENGAGEMENT"
-
-MEASURE_COLUMNS = frozenset(
-    {"Counts", "Unique Counts", "Sessions", "Total Session Duration", "Unique Devices", "Crashes",
-     "Previews"}
-)  # fmt: skip
-# Columns that vary between instances for one fact, so they are not part of its identity.
-NON_KEY_COLUMNS = frozenset({"Processing Date", "App Name"})
+# Its measures, by the names the catalogue knows as measures.
+_WEB_PREVIEWS_MEASURES = frozenset({"Counts"})
+# How long a report restates a Date when the catalogue gives no bound.
+_UNBOUNDED_RESTATEMENT = 3
 
 _T = TypeVar("_T")
 _ID_NAMESPACE = uuid.UUID("0d6f3c1a-5e2b-4f8e-9a71-3b4c2d1e0f99")
@@ -160,8 +127,10 @@ _POOLS: dict[str, tuple[str, ...]] = {
     "Pre-Order": ("No", "No", "No", "Yes"),
     "Campaign": ("", "", "", "spring_launch", "newsletter"),
     "Engagement Type": ("", "Get", "Open"),
-    "Crash Type": ("Crash", "Hang", "Launch failure"),
-    "Crash Location": ("EXC_BAD_ACCESS", "SIGABRT", "EXC_BREAKPOINT"),
+    "Release Type": ("Release", "Beta"),
+    "Purchase Type": ("App", "In-App Purchase", "Auto-Renewable Subscription"),
+    "Payment Method": ("Credit card", "Store credit", "Carrier billing"),
+    "Content Name": ("Pocket Planner Pro", "Coin pack", "Monthly plan"),
 }
 _PLATFORM_VERSIONS = {
     "iPhone": ("iOS 18.1", "iOS 18.2", "iOS 17.6"),
@@ -333,9 +302,22 @@ def _decode_cursor(cursor: str) -> int | None:
     return offset if offset >= 0 else None
 
 
-def _gzip_tsv(columns: list[str], rows: list[dict[str, str]]) -> bytes:
-    lines = ["\t".join(columns)] + ["\t".join(row.get(c, "") for c in columns) for row in rows]
+def _gzip_tsv(
+    columns: list[str], rows: list[dict[str, str]], *, quote_empty: bool = False
+) -> bytes:
+    empty = '""' if quote_empty else ""
+    lines = ["\t".join(columns)] + [
+        "\t".join(row.get(c, "") or empty for c in columns) for row in rows
+    ]
     return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+
+
+def _gzip_csv(columns: list[str], rows: list[dict[str, str]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([row.get(c, "") for c in columns] for row in rows)
+    return gzip.compress(text.getvalue().encode(), mtime=0)
 
 
 # S3
@@ -513,9 +495,12 @@ class FakeAppStoreConnect(FakeAPI):
         s3: FakeS3,
         hour_limit: int = HOUR_LIMIT,
         port: int = 0,
+        file_quirks: bool = False,
     ) -> None:
         super().__init__(port)
         self.public_key_pem = public_key_pem
+        # Serve COMMA_SEPARATED_REPORTS comma-separated and Detailed reports' empty fields as "".
+        self.file_quirks = file_quirks
         self.key_id = key_id
         self.issuer_id = issuer_id  # None: an individual key (payload "sub": "user", no "iss")
         self.s3 = s3
@@ -618,7 +603,11 @@ class FakeAppStoreConnect(FakeAPI):
                 )
                 shuffled = list(columns)
                 random.Random(key).shuffle(shuffled)  # Apple's column order varies by file
-                data = _gzip_tsv(shuffled, rows)
+                if self.file_quirks and report_name in COMMA_SEPARATED_REPORTS:
+                    data = _gzip_csv(shuffled, rows)
+                else:
+                    quote = self.file_quirks and report_name.endswith(" Detailed")
+                    data = _gzip_tsv(shuffled, rows, quote_empty=quote)
                 self.s3.put(key, data)
                 segment = ReportFile(
                     id=self._new_id("segment"),
@@ -641,15 +630,16 @@ class FakeAppStoreConnect(FakeAPI):
         days: int = 8,
         reports: list[str] | None = None,
         rows_per_day: int = 6,
-        restate_window: int = 3,
+        restate_window: int | None = None,
         seed: int = 7,
         drop_share: float = 0.0,
     ) -> None:
         """Realistic, deterministic demo data: DAILY instances for today-days .. today-1 that
-        each restate the previous `restate_window` Dates (dropping `drop_share` of the rows an
-        earlier instance had), a few 2-segment instances, and one WEEKLY instance per report
-        (plus the App Store Web Previews report)."""
-        names = list(dict.fromkeys([*(reports or REPORT_COLUMNS), WEB_PREVIEWS_REPORT]))
+        each restate the previous `restate_window` Dates (by default each report's
+        completeness lag; dropping `drop_share` of the rows an earlier instance had), a few
+        2-segment instances, and one WEEKLY instance per report (of DEFAULT_REPORTS by default,
+        plus the App Store Web Previews report, which the catalogue does not know)."""
+        names = list(dict.fromkeys([*(reports or DEFAULT_REPORTS), WEB_PREVIEWS_REPORT]))
         for app_id in app_ids:
             if app_id not in self._apps:
                 self.add_app(app_id)
@@ -681,22 +671,24 @@ class FakeAppStoreConnect(FakeAPI):
         app_ids: list[str],
         processing: date,
         rows_per_day: int = 6,
-        restate_window: int = 3,
+        restate_window: int | None = None,
         seed: int = 7,
         drop_share: float = 0.0,
         access_type: str = "ONGOING",
         files: int | None = None,
     ) -> None:
         """One DAILY instance per report of each app, processed on `processing`: the rows of
-        the `restate_window` Dates before it, without `drop_share` of the rows of Dates an
-        earlier instance already had (Apple's noise and thresholds drop them), in `files`
-        segments (by default one, or two for a quarter of the instances)."""
+        the `restate_window` Dates before it (by default the report's completeness lag, as
+        Apple restates), without `drop_share` of the rows of Dates an earlier instance already
+        had (Apple's noise and thresholds drop them), in `files` segments (by default one, or
+        two for a quarter of the instances)."""
         for app_id in app_ids:
             names = self.report_names(app_id)
             for report_index, name in enumerate(names):
+                window = restate_window or restatement_days(name)
                 rows = [
                     row
-                    for back in range(restate_window, 0, -1)
+                    for back in range(window, 0, -1)
                     for row in self._restated_rows(
                         app_id, name, processing - timedelta(days=back), processing,
                         rows_per_day, seed, drop_share if back > 1 else 0.0,
@@ -730,7 +722,7 @@ class FakeAppStoreConnect(FakeAPI):
         history_days: int,
         dated: str = "historical",
         rows_per_day: int = 6,
-        restate_window: int = 3,
+        restate_window: int = _UNBOUNDED_RESTATEMENT,
         seed: int = 7,
     ) -> None:
         """Make the app's latest snapshot ready: every ONGOING report's history.
@@ -803,7 +795,8 @@ class FakeAppStoreConnect(FakeAPI):
                 by_date: dict[str, dict[tuple[tuple[str, str], ...], dict[str, str]]] = {}
                 for segment in instance.segments:
                     for row in segment.rows:
-                        by_date.setdefault(row.get("Date", ""), {})[_fact_key(row)] = dict(row)
+                        fact = _fact_key(report_name, row)
+                        by_date.setdefault(_date_of(report_name, row), {})[fact] = dict(row)
                 newest.update(by_date)
         return [
             row
@@ -822,6 +815,14 @@ class FakeAppStoreConnect(FakeAPI):
         """Make the next `count` presigned URLs this fake hands out already expired."""
         with self._state:
             self._expire_next += count
+
+    def instance_ids(self, app_id: str, report_name: str, granularity: str) -> list[str]:
+        """The ids of the instances of the app's (latest ONGOING request's) report, oldest
+        processing date first."""
+        with self._state:
+            report = self._find_report(app_id, report_name)
+            instances = [i for i in report.instances if i.granularity == granularity]
+        return [i.id for i in sorted(instances, key=lambda i: i.processing_date)]
 
     def instance_segments(self, instance_id: str) -> list[ReportFile]:
         """An instance's segments, in order."""
@@ -847,9 +848,11 @@ class FakeAppStoreConnect(FakeAPI):
         """`count` rows with distinct dimensions for one Date; measures grow with the lag
         between Date and processing date, so a later instance restates different values."""
         columns = REPORT_COLUMNS.get(report_name, WEB_PREVIEWS_COLUMNS)
+        report = _CATALOGUE.get(report_name)
+        measures = _measures_of(report_name)
         rng = random.Random(f"{seed}|{app_id}|{report_name}|{granularity}|{day}")
         fixed = {
-            "Date": day.isoformat(),
+            report.date_column if report else "Date": day.isoformat(),
             "App Name": self._apps[app_id].name,
             "App Apple Identifier": app_id,
             "Processing Date": processing.isoformat(),
@@ -861,14 +864,14 @@ class FakeAppStoreConnect(FakeAPI):
                 break
             row = dict(fixed)
             for column in columns:
-                if column not in fixed and column not in MEASURE_COLUMNS:
+                if column not in fixed and column not in measures:
                     row[column] = _sample_dimension(rng, column, row, report_name, day)
             base = rng.randint(20, 900)
             grown = base + lag * max(1, base // 30)
             for column in columns:
-                if column in MEASURE_COLUMNS:
-                    row[column] = _sample_measure(column, grown)
-            rows.setdefault(_fact_key(row), {c: row[c] for c in columns})
+                if column in measures:
+                    row[column] = _sample_measure(column, measures[column], grown)
+            rows.setdefault(_fact_key(report_name, row), {c: row[c] for c in columns})
         return list(rows.values())
 
     def _restated_rows(
@@ -1326,11 +1329,39 @@ def _utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def _fact_key(row: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """What identifies one fact across instances: Date and dimensions, not measures."""
-    return tuple(
-        sorted((c, v) for c, v in row.items() if c not in MEASURE_COLUMNS | NON_KEY_COLUMNS)
-    )
+def restatement_days(report_name: str) -> int:
+    """How many Dates before its processing date a DAILY instance of the report restates:
+    the report's completeness lag (at least the day before)."""
+    report = _CATALOGUE.get(report_name)
+    lag = report.completeness_lag_days if report else None
+    return max(1, _UNBOUNDED_RESTATEMENT if lag is None else lag)
+
+
+def _measures_of(report_name: str) -> dict[str, str]:
+    """The report's measure columns and their types."""
+    report = _CATALOGUE.get(report_name)
+    if report is None:
+        return dict.fromkeys(_WEB_PREVIEWS_MEASURES, "integer")
+    return {f.name: f.type for f in report.measures}
+
+
+def _date_of(report_name: str, row: dict[str, str]) -> str:
+    report = _CATALOGUE.get(report_name)
+    return row.get(report.date_column if report else "Date", "")
+
+
+def _fact_key(report_name: str, row: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What identifies one fact across instances: the catalogue's key fields (Date and
+    dimensions), never a measure or the app's name."""
+    report = _CATALOGUE.get(report_name)
+    if report is None:
+        keyed = set(WEB_PREVIEWS_COLUMNS) - _WEB_PREVIEWS_MEASURES - {"App Name"}
+    else:
+        keyed = {f.name for f in report.key_fields}
+    return tuple(sorted((c, v) for c, v in row.items() if c in keyed))
+
+
+_GENERIC_POOL = 4  # values of a dimension the fake has no realistic pool for
 
 
 def _sample_dimension(
@@ -1338,27 +1369,41 @@ def _sample_dimension(
 ) -> str:
     if column == "Platform Version":
         return rng.choice(_PLATFORM_VERSIONS[row.get("Device", "iPhone")])
+    if column == "Platform":
+        return rng.choice(_PLATFORM_VERSIONS[row.get("Device", "iPhone")])
     if column == "Device" and report_name == WEB_PREVIEWS_REPORT:
         return rng.choice(("Desktop", "iPhone", "iPad"))
     if column == "Source Info":
         return rng.choice(_SOURCE_INFO.get(row.get("Source Type", ""), ("",)))
-    if column == "Event":
+    if column == "Event" and report_name.startswith(tuple(_EVENTS)):
         family = next(f for f in _EVENTS if report_name.startswith(f))
         return rng.choice(_EVENTS[family])
     if column == "App Download Date":
         # Only filled when the download happened in the previous 30 days.
         back = rng.randint(0, 40)
         return (day - timedelta(days=back)).isoformat() if back < 30 else ""
-    return rng.choice(_POOLS[column])
+    if column in _POOLS:
+        return rng.choice(_POOLS[column])
+    report = _CATALOGUE.get(report_name)
+    field = report.fields_by_name.get(column) if report else None
+    if field is not None and field.type == "date":
+        return (day - timedelta(days=rng.randint(0, 20))).isoformat()
+    if field is not None and field.role == "identifier":
+        return str(6_400_000_000 + rng.randrange(_GENERIC_POOL))
+    return f"{column} {rng.randrange(_GENERIC_POOL)}"
 
 
-def _sample_measure(column: str, grown: int) -> str:
-    if column in ("Unique Counts", "Unique Devices"):
+def _sample_measure(column: str, kind: str, grown: int) -> str:
+    if column in ("Unique Counts", "Unique Devices", "Paying Users"):
         return str(max(1, grown * 3 // 4))
     if column == "Total Session Duration":
-        return f"{grown * 41.5:.1f}"
+        return str(grown * 41)
     if column == "Crashes":
         return str(grown // 12 + 1)
+    if kind == "number":
+        return f"{grown * 1.37:.2f}"
+    if kind == "string":  # a distribution, as text
+        return f"{grown % 7 / 10:.1f};{grown % 5 / 10:.1f}"
     return str(grown)
 
 

@@ -5,6 +5,7 @@ from an installed wheel; this package is where the tests import them from.
 """
 
 from tap_segment_analytics.sandbox.appstore import (
+    DEFAULT_REPORTS,
     REPORT_COLUMNS,
     FakeAppStoreConnect,
     FakeS3,
@@ -14,6 +15,7 @@ from tap_segment_analytics.sandbox.braze import BrazeSegment, FakeBraze, sample_
 from tap_segment_analytics.sandbox.http import FakeAPI
 
 __all__ = [
+    "DEFAULT_REPORTS",
     "REPORT_COLUMNS",
     "BrazeSegment",
     "FakeAPI",
