@@ -1,0 +1,160 @@
+"""The report rows streams the catalogue makes: selection, unknown reports and columns, bad
+files, and when a Date is final."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_segment_analytics.appstore.reports import catalogue, complete_from
+from tap_segment_analytics.appstore.streams import MAX_COLUMN_WARNINGS
+from tap_segment_analytics.tap import TapSegmentAnalytics
+from tests.conftest import APP_ID, AppStore, utc_today
+from tests.fakes import REPORT_COLUMNS
+from tests.tap_runner import run_tap
+
+CRASHES = "App Crashes"
+
+
+def discovered(appstore: AppStore) -> dict[str, Any]:
+    """The catalog discovery makes for the fixture's config."""
+    return dict(TapSegmentAnalytics(config=appstore.config(), validate_config=False).catalog_dict)
+
+
+def deselected(document: dict[str, Any], *streams: str) -> dict[str, Any]:
+    """The catalog with these streams deselected."""
+    for entry in document["streams"]:
+        if entry["tap_stream_id"] in streams:
+            for metadata in entry["metadata"]:
+                if metadata["breadcrumb"] == []:
+                    metadata["metadata"]["selected"] = False
+    return document
+
+
+def test_discovery_lists_a_typed_stream_for_every_catalogue_report(appstore: AppStore) -> None:
+    streams = {s["tap_stream_id"]: s for s in discovered(appstore)["streams"]}
+    assert {r.stream for r in catalogue()} <= set(streams)
+    expanded = streams["appstore_app_crashes_expanded"]
+    assert list(expanded["key_properties"]) == ["row_key"]
+    assert expanded["schema"]["properties"]["count"]["type"] == ["integer", "null"]
+
+
+def test_a_deselected_report_costs_no_request_and_no_schema(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(deselected(discovered(appstore), "appstore_app_crashes")))
+    appstore.api.clear_log()
+
+    run = run_tap(appstore.config(), tmp_path, args=("--catalog", str(catalog)))
+
+    assert run.returncode == 0, run.stderr
+    crashes_id = appstore.api.report_id(APP_ID, CRASHES)
+    assert appstore.api.requests_to(f"/v1/analyticsReports/{crashes_id}/") == []
+    assert {r["name"] for r in run.records("appstore_reports")} == set(
+        appstore.api.report_names(APP_ID)
+    ) - {CRASHES}
+    schemas = {m["stream"] for m in run.messages if m["type"] == "SCHEMA"}
+    assert "appstore_app_crashes" not in schemas
+    # Only streams that had records (or are parents of those) sent a SCHEMA.
+    assert "appstore_app_clip_usage_standard" not in schemas
+    assert "appstore_app_crashes_expanded" in schemas
+
+
+def test_a_report_the_catalogue_does_not_know_lands_whole_with_one_warning(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    run = run_tap(appstore.config(), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if "is not in the tap's catalogue" in line]
+    assert len(lines) == 1
+    assert "WARNING" in lines[0]
+    assert "'App Store Web Previews'" in lines[0]
+    assert {r["report_name"] for r in run.records("appstore_report_rows")} == {
+        "App Store Web Previews"
+    }
+
+
+def add_crashes(appstore: AppStore, rows: list[dict[str, str]]) -> None:
+    appstore.api.add_instance(APP_ID, CRASHES, "DAILY", utc_today(), [rows])
+
+
+def test_unknown_columns_warn_once_each_up_to_a_cap_and_are_kept(
+    appstore: AppStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = [f"New Column {n}" for n in range(500)]
+    monkeypatch.setitem(REPORT_COLUMNS, CRASHES, [*REPORT_COLUMNS[CRASHES], *extra])
+    rows = [
+        {"Date": utc_today().isoformat(), "Device": f"iPhone{n}", "Crashes": "1"}
+        | dict.fromkeys(extra, "v")
+        for n in range(3)
+    ]
+    add_crashes(appstore, rows)
+
+    run = run_tap(appstore.config(appstore_report_names=[CRASHES]), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    warned = [line for line in run.stderr.splitlines() if "is not in the schema" in line]
+    assert len(warned) == MAX_COLUMN_WARNINGS
+    assert "report 'App Crashes' column 'New Column" in warned[0]
+    assert sum("more unknown columns than" in line for line in run.stderr.splitlines()) == 1
+    newest = [r for r in run.records("appstore_app_crashes") if r["extra_columns"]]
+    assert len(newest) == 3
+    assert newest[0]["extra_columns"]["new_column_499"] == "v"
+
+
+def test_a_date_that_is_not_iso_fails_the_file_naming_report_file_and_column(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    add_crashes(appstore, [{"Date": "23/11/2026", "Device": "iPhone", "Crashes": "1"}])
+
+    run = run_tap(appstore.config(appstore_report_names=[CRASHES]), tmp_path)
+
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    (line,) = [line for line in run.stderr.splitlines() if "23/11/2026" in line]
+    assert "report 'App Crashes'" in line
+    assert "segment " in line
+    assert "column 'date' holds '23/11/2026', not a YYYY-MM-DD date" in line
+    assert "23/11/2026" not in json.dumps(run.records("appstore_app_crashes"))
+
+
+def test_a_header_that_matches_nothing_of_the_report_fails_loudly(
+    appstore: AppStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A comma-separated file read as one column: the whole header line is one name.
+    line = ",".join(REPORT_COLUMNS[CRASHES])
+    monkeypatch.setitem(REPORT_COLUMNS, CRASHES, [line])
+    add_crashes(appstore, [{line: "2026-11-20,Pocket Planner,1"}])
+
+    run = run_tap(appstore.config(appstore_report_names=[CRASHES]), tmp_path)
+
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    (error,) = [text for text in run.stderr.splitlines() if "has no column the report" in text]
+    assert "report 'App Crashes'" in error
+    assert "segment " in error
+
+
+def test_report_dates_say_when_each_date_is_expected_complete_and_whether_it_is(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    run = run_tap(
+        appstore.config(appstore_report_names=["App Crashes Expanded", CRASHES]), tmp_path
+    )
+
+    dates = [d for d in run.records("appstore_report_dates") if d["granularity"] == "DAILY"]
+    assert dates
+    for record in dates:
+        complete = complete_from(record["report_name"], "DAILY", record["date"])
+        assert record["expected_complete"] == complete
+        assert record["final"] == (record["processing_date"] >= complete)
+    # Restated over each report's window, the oldest Dates are final, the newest are not.
+    assert {d["final"] for d in dates} == {True, False}
+    yesterday = (utc_today() - timedelta(days=1)).isoformat()
+    assert all(not d["final"] for d in dates if d["date"] == yesterday), "yesterday is not complete"
