@@ -45,7 +45,6 @@ def rows(count: int, day: date) -> list[dict[str, str]]:
         | {
             "Date": day.isoformat(),
             "App Apple Identifier": APP_ID,
-            "Processing Date": day.isoformat(),
             "Campaign": f"campaign-{n // 50}",
             "Territory": f"T{n % 50}",
             "Counts": str(n % 997),

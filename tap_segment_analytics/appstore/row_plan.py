@@ -35,6 +35,8 @@ class BadValue(ValueError):
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATES_REMEMBERED = 4096
+_UNCHECKED = ""  # not a value `convert` returns (it returns None for an empty date)
 
 
 class HeaderMismatch(ValueError):
@@ -88,13 +90,18 @@ def as_integer(column: str) -> Converter:
 
 def as_date(column: str) -> Converter:
     """A date column: YYYY-MM-DD (a time after it is dropped); "" is null."""
+    # A file holds few distinct dates: each is checked once.
+    checked: dict[str, str | None] = {}
 
     def convert(raw: str) -> str | None:
-        value = raw.strip()[:10]
-        if not value:
-            return None
-        if not _ISO_DATE.fullmatch(value):
+        value = checked.get(raw, _UNCHECKED)
+        if value is not _UNCHECKED:
+            return value
+        value = raw.strip()[:10] or None
+        if value is not None and not _ISO_DATE.fullmatch(value):
             raise BadValue(column, raw.strip(), "a YYYY-MM-DD date")
+        if len(checked) < _DATES_REMEMBERED:
+            checked[raw] = value
         return value
 
     return convert

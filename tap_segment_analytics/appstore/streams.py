@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import time
 import uuid
 from collections import Counter
@@ -736,11 +737,17 @@ class ReportRows(AppStoreStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._download_session = keep_connections(requests.Session(), files_at_once(self.config))
-        # No Authorization header ever goes to S3, not even one from ~/.netrc.
-        self._download_session.auth = _without_authorization
         # Unknown columns (and reports) this stream has logged.
         self._reported: set[tuple[str, str]] = set()
+
+    @functools.cached_property
+    def download_session(self) -> requests.Session:
+        """The session of this stream's downloads, made when the stream first downloads (of
+        ~150 report streams a run syncs a few)."""
+        session = keep_connections(requests.Session(), files_at_once(self.config))
+        # No Authorization header ever goes to S3, not even one from ~/.netrc.
+        session.auth = _without_authorization
+        return session
 
     @override
     def get_new_paginator(self) -> None:  # type: ignore[override]
@@ -919,7 +926,7 @@ class ReportRows(AppStoreStream):
 
         path = self._tap.appstore_scratch / f"{context['segment_id']}-{uuid.uuid4().hex}.gz"  # type: ignore[attr-defined]
         size = download_verified(
-            self._download_session,
+            self.download_session,
             segment=segment,
             refresh=for_context(context, partial(self.fresh_file, context)),
             policy=policy,
