@@ -3,6 +3,7 @@ files, and when a Date is final."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 from tap_segment_analytics.appstore.reports import catalogue, complete_from
 from tap_segment_analytics.appstore.streams import MAX_COLUMN_WARNINGS
 from tap_segment_analytics.tap import TapSegmentAnalytics
-from tests.conftest import APP_ID, AppStore, utc_today
+from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.fakes import REPORT_COLUMNS
 from tests.tap_runner import run_tap
+from tests.warehouse import Warehouse, appstore_differences
 
 CRASHES = "App Crashes"
 
@@ -158,3 +160,45 @@ def test_report_dates_say_when_each_date_is_expected_complete_and_whether_it_is(
     assert {d["final"] for d in dates} == {True, False}
     yesterday = (utc_today() - timedelta(days=1)).isoformat()
     assert all(not d["final"] for d in dates if d["date"] == yesterday), "yesterday is not complete"
+
+
+QUIRKY = ["App Crashes Expanded", "App Downloads Detailed"]
+
+
+def quirky_store(start_appstore: StartAppStore) -> AppStore:
+    """The fake serving App Crashes Expanded comma-separated and Detailed reports' empty
+    fields as `""`."""
+    store = start_appstore()
+    store.api.file_quirks = True
+    store.api.populate_sample(app_ids=[APP_ID], today=utc_today(), days=4, reports=QUIRKY)
+    return store
+
+
+def test_the_fake_serves_apples_quirks(start_appstore: StartAppStore) -> None:
+    store = quirky_store(start_appstore)
+
+    texts = {}
+    for name in QUIRKY:
+        (instance, *_) = store.api.instance_ids(APP_ID, name, "DAILY")
+        segment = store.api.instance_segments(instance)[0]
+        texts[name] = gzip.decompress(store.s3.object(segment.key)).decode()
+    header = texts["App Crashes Expanded"].splitlines()[0]
+    assert sorted(header.split(",")) == sorted(REPORT_COLUMNS["App Crashes Expanded"])
+    assert '\t""\t' in texts["App Downloads Detailed"] or '""\n' in texts["App Downloads Detailed"]
+
+
+@pytest.mark.xfail(strict=False, reason="needs files branch")
+def test_comma_separated_files_and_quoted_empty_fields_land_as_the_truth(
+    start_appstore: StartAppStore, tmp_path: Path
+) -> None:
+    store = quirky_store(start_appstore)
+
+    run = run_tap(store.config(), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    warehouse = Warehouse()
+    warehouse.load(run.messages)
+    differences = appstore_differences(warehouse, store.api, [APP_ID], reports=QUIRKY)
+    assert not differences, differences
+    detailed = warehouse.table("appstore_app_downloads_detailed").values()
+    assert all(record["campaign"] != '""' for record in detailed)
