@@ -8,7 +8,8 @@ its final state.
 
 Each run is the tap's CLI against local fakes (no latency), stdout to a file. Prints, per run, the
 tap's CPU seconds (user + system, from wait4), its peak RSS, the STATE messages and their bytes
-against the final state's size, and a SHA-256 of its RECORD lines (without `time_extracted`);
+against the final state's size, and a SHA-256 of its RECORD lines (without `time_extracted`,
+and with the fakes' ports left out);
 then the CPU per segment (per app) at the large account against the small one. `--tap-source DIR`
 runs the tap from another checkout of the package (e.g. `git archive` of main) on the same fakes,
 so records and figures can be compared before and after a change.
@@ -23,6 +24,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,8 @@ APPSTORE_ROWS_PER_DAY = 2
 STATE_PREFIX = b'{"type":"STATE"'
 RECORD_PREFIX = b'{"type":"RECORD"'
 TIME_EXTRACTED = b',"time_extracted":'
+# The fakes listen on a new port each run; segment records carry the file host's URL.
+FAKE_HOST = re.compile(rb"http://127\.0\.0\.1:\d+")
 
 
 @dataclass
@@ -117,7 +121,7 @@ def run_tap(
         for line in lines:
             if line.startswith(RECORD_PREFIX):
                 records += 1
-                digest.update(line[: line.rfind(TIME_EXTRACTED)])
+                digest.update(FAKE_HOST.sub(b"http://fake", line[: line.rfind(TIME_EXTRACTED)]))
             elif line.startswith(STATE_PREFIX):
                 states += 1
                 state_bytes += len(line)

@@ -3,13 +3,17 @@ exactly the truth, and each kill costs at most the work since the last STATE it 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tap_segment_analytics.appstore.instance_plan import Position
+from tap_segment_analytics.braze.streams import DEFAULT_LOOKBACK_DAYS as LOOKBACK_DAYS
 from tests.campaign import (
     MOST_FILES_PER_INSTANCE,
     READ_AHEAD_FILES,
@@ -17,11 +21,15 @@ from tests.campaign import (
     World,
     instance_of,
     kill_and_resume,
+    run_cli,
     start_world,
 )
 
 KILLS = 6
 SEED = 7
+# The last STATE of runs of the previous release, killed at two points (how: in the file).
+PREVIOUS_RELEASE_STATES = Path(__file__).parent / "states" / "previous_release.json"
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def bookmark_of(state: dict[str, Any] | None, instance: dict[str, Any]) -> Position | None:
@@ -79,3 +87,57 @@ def assert_reread_only_after_the_last_state(campaign: KillCampaign) -> None:
             instance = campaign.instances[instance_of(key)]
             bookmark = bookmark_of(resumed_from, instance)
             assert bookmark is None or Position.of(instance) > bookmark, (key, bookmark)
+
+
+def shifted(value: Any, days: int) -> Any:
+    """`value` with every ISO date in its strings moved by `days`."""
+    if isinstance(value, dict):
+        return {k: shifted(v, days) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shifted(v, days) for v in value]
+    if isinstance(value, str):
+        return ISO_DATE.sub(
+            lambda m: (date.fromisoformat(m.group()) + timedelta(days=days)).isoformat(), value
+        )
+    return value
+
+
+@pytest.mark.parametrize("point", ["mid_appstore", "mid_braze"])
+def test_a_state_written_by_the_previous_release_resumes_exactly(
+    world: World, tmp_path: Path, point: str
+) -> None:
+    saved = json.loads(PREVIOUS_RELEASE_STATES.read_text())
+    days = (world.sandbox.today - date.fromisoformat(saved["produced_on"])).days
+    state = shifted(saved[point], days)
+    clean = run_cli(world.config(), tmp_path)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+
+    resumed = run_cli(world.config(), tmp_path, state=state)
+
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # App Store: exactly the instances after each partition's saved position.
+    expected = {
+        i["id"]
+        for i in clean.records("appstore_report_instances")
+        if (bookmark := bookmark_of(state, i)) is None or Position.of(i) > bookmark
+    }
+    assert {i["id"] for i in resumed.records("appstore_report_instances")} == expected
+    # Braze: each segment from its saved bookmark less the lookback days, others in full.
+    bookmarks = {
+        p["context"]["segment_id"]: p["replication_key_value"]
+        for p in state["bookmarks"].get("braze_segment_sizes", {}).get("partitions", [])
+    }
+    first_days: dict[str, str] = {}
+    for record in clean.records("braze_segment_sizes"):
+        first_days.setdefault(record["segment_id"], record["time"])
+        first_days[record["segment_id"]] = min(first_days[record["segment_id"]], record["time"])
+    for segment_id, first_day in first_days.items():
+        days_read = [r["time"] for r in resumed.records("braze_segment_sizes")
+                     if r["segment_id"] == segment_id]  # fmt: skip
+        bookmark = bookmarks.get(segment_id)
+        expected_first = (
+            (date.fromisoformat(bookmark) - timedelta(days=LOOKBACK_DAYS)).isoformat()
+            if bookmark
+            else first_day
+        )
+        assert min(days_read) == expected_first, segment_id
