@@ -11,11 +11,7 @@ from typing_extensions import override
 
 from tap_segment_analytics.connection_pool import keep_connections
 from tap_segment_analytics.retries import RetryingStream
-from tap_segment_analytics.sdk_state import (
-    ClockedStateWriter,
-    IndexedStateManager,
-    indexed_state_manager,
-)
+from tap_segment_analytics.sdk_state import IndexedStateManager, indexed_state_manager
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
@@ -51,7 +47,8 @@ class TapStream(RetryingStream):
     @property
     @override
     def state_manager(self) -> StreamStateManager:
-        """The SDK's state manager, finding a partition's state in O(1)."""
+        """The SDK's state manager, finding a partition's state in O(1); a top-level
+        stream's STATE goes out at once when its sync ends."""
         return indexed_state_manager(self)
 
     def partition_state(self, partition_context: dict[str, Any]) -> dict[str, Any] | None:
@@ -59,15 +56,6 @@ class TapStream(RetryingStream):
         manager = self.state_manager
         assert isinstance(manager, IndexedStateManager)
         return manager.find(partition_context)
-
-    @override
-    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
-        """As the SDK does; at the end of a top-level stream's sync, its STATE goes out at
-        once (the SDK's state writer only writes on a clock here)."""
-        super().finalize_state_progress_markers(state)
-        writer = self._tap.state_writer
-        if self.parent_stream_type is None and isinstance(writer, ClockedStateWriter):
-            writer.flush()
 
     @override
     def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:

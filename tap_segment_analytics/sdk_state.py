@@ -108,8 +108,11 @@ class IndexedStateManager(StreamStateManager):
     """The SDK's state manager, finding a partition's state by its context in a dict instead
     of comparing the context with every partition's. Safe to call from several threads."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, on_stream_end: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        """`on_stream_end`: called when the stream's own state is finalized, i.e. the sync of a
+        stream without a context (a top-level one) ends, right before the SDK writes STATE."""
         super().__init__(**kwargs)
+        self._on_stream_end = on_stream_end
         self._lock = threading.Lock()
         self._indexed: list[dict[str, Any]] | None = None
         self._count = 0
@@ -133,6 +136,13 @@ class IndexedStateManager(StreamStateManager):
                 self._index[key] = found
                 self._count += 1
             return found
+
+    @override
+    def finalize_state(self, state: dict | None = None) -> None:
+        """The SDK's; then `on_stream_end` when `state` is the stream's own."""
+        super().finalize_state(state)
+        if self._on_stream_end is not None and state is self.stream_state:
+            self._on_stream_end()
 
     def find(self, partition_context: dict[str, Any]) -> dict[str, Any] | None:
         """The partition's state, if the state has one (nothing is created)."""
@@ -169,11 +179,17 @@ def _key(context: dict[str, Any]) -> PartitionKey | None:
 
 def indexed_state_manager(stream: Stream) -> IndexedStateManager:
     """The stream's state manager: made as the SDK's `Stream.state_manager` makes it, indexed."""
-    # The SDK keeps the manager in `_state_manager` and the tap's state in `_tap_state`; no
-    # public hook chooses the manager's class (tests/test_sdk_contracts.py pins both).
+    # The SDK keeps the manager in `_state_manager`, the tap's state in `_tap_state` and the
+    # tap in `_tap`; no public hook chooses the manager's class (tests/test_sdk_contracts.py
+    # pins them).
     manager = stream._state_manager
     if not isinstance(manager, IndexedStateManager):
+        writer = stream._tap.state_writer
+        top_level = stream.parent_stream_type is None
         manager = IndexedStateManager(
+            on_stream_end=(
+                writer.write_next if top_level and isinstance(writer, ClockedStateWriter) else None
+            ),
             tap_name=stream.tap_name,
             stream_name=stream.name,
             tap_state=stream._tap_state,

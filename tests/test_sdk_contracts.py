@@ -44,6 +44,15 @@ def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None
     made = inspect.getsource(inspect.getattr_static(Stream, "state_manager").fget)
     assert "self._state_manager = StreamStateManager(" in made
     assert "tap_state=self._tap_state" in made
+    # A sync without a context ends by finalizing the stream's own state, then writing STATE.
+    sync_records = inspect.getsource(Stream._sync_records)
+    assert sync_records.index("self._finalize_state(self.stream_state)") < sync_records.rindex(
+        "self._write_state_message()"
+    )
+    assert "self.state_manager.finalize_state(state)" in inspect.getsource(Stream._finalize_state)
+    assert "self.finalize_state(state)" in inspect.getsource(
+        StreamStateManager.finalize_progress_markers
+    )
     for method in (
         "increment_state",
         "write_starting_replication_value",
@@ -52,6 +61,7 @@ def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None
         assert "self.get_context_state(" in inspect.getsource(getattr(StreamStateManager, method))
     for ours, theirs in (
         (IndexedStateManager.get_context_state, StreamStateManager.get_context_state),
+        (IndexedStateManager.finalize_state, StreamStateManager.finalize_state),
         (ClockedStateWriter.write_state, StateWriter.write_state),
     ):
         assert list(inspect.signature(ours).parameters) == list(
