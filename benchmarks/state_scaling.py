@@ -214,8 +214,8 @@ def main() -> None:
             for size in sizes:
                 runs.append(run(size, today, scratch, source))
                 print(runs[-1].line(), flush=True)
-            small = runs[0]
             for large in runs[1:]:
+                small = runs[0]
                 ratio = (large.cpu / large.units) / (small.cpu / small.units)
                 print(
                     f"CPU per {name} at {large.units:,} against {small.units:,}: {ratio:.2f}x; "

@@ -31,6 +31,8 @@ class TapStream(RetryingStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._schema_written = False
+        # Made now: read-ahead threads look bookmarks up through it too.
+        indexed_state_manager(self)
         keep_connections(self.requests_session, self.calls_at_once())
 
     def sibling(self, stream_type: type[_Sibling]) -> _Sibling:

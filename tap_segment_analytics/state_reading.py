@@ -1,14 +1,15 @@
 """The bookmarks of a --state, checked as a run reads them.
 
-A bookmark that is not a date, or is in the future (a clock that was wrong, a hand-edited
-state), would stop its partition for good: nothing is ever after it. Such a bookmark is dropped
-with a warning naming it, and its partition is read again from `start_date` (keys make the rows
-upsert). A state written by earlier releases needs nothing else: the layout is the SDK's own.
+A bookmark that is not a date, or is in the future (after tomorrow, UTC: a clock that was wrong,
+a hand-edited state), would stop its partition for good: nothing is ever after it. Such a
+bookmark is dropped with a warning naming it, and its partition is read again from `start_date`
+(keys make the rows upsert). A state written by earlier releases needs nothing else: the layout
+is the SDK's own.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from tap_segment_analytics.appstore.instance_plan import Position
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
 
 _BOOKMARK_KEYS = ("replication_key", "replication_key_value", "position")
+# Days a bookmark may lie after today's UTC date: a date of a time zone ahead of UTC.
+_FUTURE_MARGIN_DAYS = 1
 
 
 def repair_bookmarks(state: TapState, today: date | None = None) -> list[str]:
@@ -48,7 +51,7 @@ def _problem(partition: dict[str, Any], day_of: Any, today: date) -> str | None:
     except (TypeError, ValueError, IndexError, KeyError):
         value = partition.get("position") or partition.get("replication_key_value")
         return f"is {value!r}, not a date"
-    if day is not None and day > today:
+    if day is not None and day > today + timedelta(days=_FUTURE_MARGIN_DAYS):
         return f"is in the future ({day.isoformat()})"
     return None
 

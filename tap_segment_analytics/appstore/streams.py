@@ -516,16 +516,14 @@ class ReportInstances(AppStoreStream):
 
     def migrate_bookmark(self, context: dict[str, Any]) -> None:
         """Take over the bookmark of a state written when partitions were per report id."""
+        state = self.get_context_state(context)
         if self._partitions_by_report_id is None:
             self._partitions_by_report_id = {}
             for p in self.stream_state.get("partitions", []):
                 if "report_id" in p["context"] and p.get("replication_key_value"):
                     key = (p["context"]["report_id"], p["context"].get("granularity"))
                     self._partitions_by_report_id.setdefault(key, []).append(p)
-        if not self._partitions_by_report_id:
-            return
-        state = self.get_context_state(context)
-        if Position.from_state(state) is not None:
+        if not self._partitions_by_report_id or Position.from_state(state) is not None:
             return
         old = [
             p
