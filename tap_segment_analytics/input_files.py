@@ -53,6 +53,30 @@ def _shape_problem(option: str, value: dict[str, Any]) -> str | None:
         for index, stream in enumerate(streams):
             if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
                 return f"streams[{index}] has no 'tap_stream_id'"
-    if option == "--state" and not isinstance(value.get("bookmarks", {}), dict):
+    if option == "--state":
+        return _state_problem(value)
+    return None
+
+
+def _state_problem(value: dict[str, Any]) -> str | None:
+    """What the SDK would trip over in a state's bookmarks: an entry, a `partitions` list or
+    a partition's `context` that is not what it reads, or two partitions of one context."""
+    bookmarks = value.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
         return "'bookmarks' is not an object"
+    for stream, entry in bookmarks.items():
+        if not isinstance(entry, dict):
+            return f"bookmarks.{stream} is not an object"
+        partitions = entry.get("partitions", [])
+        if not isinstance(partitions, list):
+            return f"bookmarks.{stream}.partitions is not a list"
+        seen = set()
+        for index, partition in enumerate(partitions):
+            where = f"bookmarks.{stream}.partitions[{index}]"
+            if not isinstance(partition, dict) or not isinstance(partition.get("context"), dict):
+                return f"{where} has no 'context' object"
+            context = json.dumps(partition["context"], sort_keys=True)
+            if context in seen:
+                return f"{where} repeats the context {context}"
+            seen.add(context)
     return None

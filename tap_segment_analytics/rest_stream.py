@@ -1,5 +1,6 @@
 """The base of every stream of the tap: the shared retries and run summary, one SCHEMA
-message per stream and run, and BATCH messages only where they are worth it."""
+message per stream and run, BATCH messages only where they are worth it, and state found and
+written in time linear in the partitions (sdk_state.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing_extensions import override
 
 from tap_segment_analytics.connection_pool import keep_connections
 from tap_segment_analytics.retries import RetryingStream
+from tap_segment_analytics.sdk_state import IndexedStateManager, indexed_state_manager
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
+    from singer_sdk.streams._state import StreamStateManager
 
 _Sibling = TypeVar("_Sibling", bound="TapStream")
 
@@ -28,6 +31,8 @@ class TapStream(RetryingStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._schema_written = False
+        # Made now: read-ahead threads look bookmarks up through it too.
+        indexed_state_manager(self)
         keep_connections(self.requests_session, self.calls_at_once())
 
     def sibling(self, stream_type: type[_Sibling]) -> _Sibling:
@@ -40,6 +45,19 @@ class TapStream(RetryingStream):
     def calls_at_once(self) -> int:
         """How many threads may call the API through this stream's session at once."""
         return 1
+
+    @property
+    @override
+    def state_manager(self) -> StreamStateManager:
+        """The SDK's state manager, finding a partition's state in O(1); a top-level
+        stream's STATE goes out at once when its sync ends."""
+        return indexed_state_manager(self)
+
+    def partition_state(self, partition_context: dict[str, Any]) -> dict[str, Any] | None:
+        """A partition's state as it is now, if it has one (nothing is created; any thread)."""
+        manager = self.state_manager
+        assert isinstance(manager, IndexedStateManager)
+        return manager.find(partition_context)
 
     @override
     def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:

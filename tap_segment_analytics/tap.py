@@ -54,7 +54,13 @@ from tap_segment_analytics.logs import (
 )
 from tap_segment_analytics.retries import RejectionGuard
 from tap_segment_analytics.run_summary import summary
+from tap_segment_analytics.sdk_state import (
+    STATE_INTERVAL_SECONDS,
+    ClockedStateWriter,
+    flush_pending_states,
+)
 from tap_segment_analytics.singer_output import SingerOutput
+from tap_segment_analytics.state_reading import repair_bookmarks
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -242,6 +248,14 @@ class TapSegmentAnalytics(Tap):
             description="Seconds to wait for an HTTP response.",
         ),
         th.Property(
+            "state_interval_seconds",
+            th.NumberType(minimum=0),
+            default=STATE_INTERVAL_SECONDS,
+            description="Seconds between STATE messages at least (more for a state over "
+            "100 kB): a killed run costs at most the work since the last one. 0 writes one "
+            "after every partition and report instance.",
+        ),
+        th.Property(
             "metrics_log_level",
             th.StringType(allowed_values=LOG_LEVELS),
             default=DEFAULT_METRICS_LOG_LEVEL,
@@ -252,6 +266,7 @@ class TapSegmentAnalytics(Tap):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._batch_run: BatchRun | None = None
+        self._clocked_state_writer: ClockedStateWriter | None = None
         summary.reset()
         progress.segment_sizes.reset()
         progress.report_files.reset()
@@ -260,6 +275,25 @@ class TapSegmentAnalytics(Tap):
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
         # After the SDK's __init__, which sets the metrics logger to the tap's log level.
         set_metrics_log_level(self.config.get("metrics_log_level"))
+
+    @property
+    @override
+    def state_writer(self) -> ClockedStateWriter:
+        """The state writer of the streams: STATE on a clock (sdk_state.py)."""
+        if self._clocked_state_writer is None:
+            self._clocked_state_writer = ClockedStateWriter(
+                self.message_writer,
+                interval=float(self.config.get("state_interval_seconds", STATE_INTERVAL_SECONDS)),
+            )
+        return self._clocked_state_writer
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """The SDK's, then bookmarks that cannot be right (not a date, in the future) are
+        dropped with a warning: their partitions are read again from `start_date`."""
+        super().load_state(state)
+        for warning in repair_bookmarks(self.state):
+            self.logger.warning("%s", warning)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -389,6 +423,8 @@ class TapSegmentAnalytics(Tap):
             self._batch_run = BatchRun(storage)
             state = self.streams[ReportInstances.name].stream_state
             deleted = self._batch_run.take_over(state)
+            # The next STATE names this run's folder, whatever the clock says.
+            self.state_writer.write_next()
             if deleted:
                 self.logger.info("BATCH files of earlier runs deleted: %s", ", ".join(deleted))
         return self._batch_run
@@ -411,6 +447,7 @@ class TapSegmentAnalytics(Tap):
         try:
             super().invoke(*args, **kwargs)
         except Exception as exc:
+            flush_pending_states()
             cls.log_run_summary("failed")
             line = failure_line(exc)
             if line is None:
@@ -418,6 +455,7 @@ class TapSegmentAnalytics(Tap):
             cls.logger.error("%s", line)
             sys.exit(1)
         except BaseException:
+            flush_pending_states()
             cls.log_run_summary("stopped")
             raise
         cls.log_run_summary("succeeded")

@@ -173,6 +173,9 @@ class KillCampaign:
     kills: int
     final_returncode: int
     final_stderr: str
+    # The state each run started from (None: none), and every instance record any run printed.
+    states_per_run: list[dict[str, Any] | None]
+    instances: dict[str, dict[str, Any]]
 
     @property
     def downloads(self) -> int:
@@ -187,10 +190,12 @@ class KillCampaign:
         return again
 
 
-def kill_and_resume(world: World, directory: Path, *, kills: int, seed: int) -> KillCampaign:
+def kill_and_resume(
+    world: World, directory: Path, *, kills: int, seed: int, **settings: Any
+) -> KillCampaign:
     """One clean run, then runs SIGKILLed at seeded points, each resumed from the last STATE,
     until one ends on its own; the records all runs printed land in one warehouse."""
-    clean = run_cli(world.config(), directory)
+    clean = run_cli(world.config(**settings), directory)
     assert clean.returncode == 0, clean.stderr[-3000:]
     clean_downloads = len(world.s3.downloads)
     records = sum(clean.record_counts().values())
@@ -199,16 +204,27 @@ def kill_and_resume(world: World, directory: Path, *, kills: int, seed: int) -> 
     warehouse = Warehouse()
     state = None
     per_run: list[list[str]] = []
+    states: list[dict[str, Any] | None] = []
+    instances: dict[str, dict[str, Any]] = {}
     killed = 0
     while True:
         before = len(world.s3.downloads)
         kill_at = rng.randint(50, records // 3) if killed < kills else None
-        run = run_cli(world.config(), directory, state=state, kill_after_records=kill_at)
+        states.append(state)
+        run = run_cli(world.config(**settings), directory, state=state, kill_after_records=kill_at)
         per_run.append(world.s3.downloads[before:])
         warehouse.load(run.messages)
+        instances.update((i["id"], i) for i in run.records("appstore_report_instances"))
         state = run.last_state or state
         if not run.killed:
             return KillCampaign(
-                clean_downloads, per_run, warehouse, killed, run.returncode, run.stderr
+                clean_downloads,
+                per_run,
+                warehouse,
+                killed,
+                run.returncode,
+                run.stderr,
+                states,
+                instances,
             )
         killed += 1

@@ -213,7 +213,8 @@ def test_a_killed_backfill_resumes_at_the_instance_it_was_in(
     store = history_store(start_appstore)
     store.api.add_snapshot(APP_ID)
     store.api.publish_snapshot(APP_ID, history_days=HISTORY_DAYS)
-    settings = config(store, appstore_backfill=True)
+    # A STATE after every instance, so that the kill lands after a STATE of the backfill.
+    settings = config(store, appstore_backfill=True, state_interval_seconds=0)
 
     killed = run_cli(settings, tmp_path, kill_after_records=700)
     first_downloads = list(store.s3.downloads)

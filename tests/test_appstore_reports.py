@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tap_segment_analytics.appstore.instance_plan import Position
 from tap_segment_analytics.appstore.reports import (
     report_named,
     row_key,
@@ -243,7 +244,9 @@ def instances_read(run: TapRun, report: str) -> list[str]:
 def test_bookmark_is_kept_per_app_report_and_granularity_after_each_instance(
     appstore: AppStore, tmp_path: Path
 ) -> None:
-    run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path)
+    # With `state_interval_seconds` 0, as earlier releases wrote it.
+    settings = appstore.config(appstore_report_names=["App Crashes"], state_interval_seconds=0)
+    run = run_tap(settings, tmp_path)
 
     partition_states = [
         m["value"]["bookmarks"]["appstore_report_instances"]["partitions"]
@@ -263,6 +266,37 @@ def test_bookmark_is_kept_per_app_report_and_granularity_after_each_instance(
     # One STATE per instance, each right after that instance's rows.
     assert [p[0] for p in positions] == instances_read(run, "App Crashes")
     assert len(positions) == 4
+
+
+def test_bookmark_is_kept_per_app_report_and_granularity_and_never_ahead_of_the_rows(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    # On the default clock (sdk_state.py), fewer STATE messages: each covers only instances
+    # whose rows and record came before it.
+    run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    done: list[Position] = []
+    positions = []
+    for message in run.messages:
+        if message["type"] == "RECORD" and message["stream"] == "appstore_report_instances":
+            done.append(Position.of(message["record"]))
+        if message["type"] != "STATE":
+            continue
+        state = message["value"]["bookmarks"].get("appstore_report_instances", {})
+        for partition in state.get("partitions", []):
+            assert partition["context"] == {
+                "app_id": APP_ID,
+                "report_name": "App Crashes",
+                "granularity": "DAILY",
+            }
+            if "position" in partition:
+                position = Position.from_list(partition["position"])
+                assert position in done, "a STATE claimed an instance not written yet"
+                positions.append(position)
+    assert positions, "no STATE named a position"
+    assert positions[-1] == max(done)
+    assert len(done) == len(instances_read(run, "App Crashes")) == 4
 
 
 def test_a_state_from_tap_0_1_keyed_by_report_id_is_migrated(

@@ -19,6 +19,9 @@ from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap
 from tests.warehouse import Warehouse, braze_differences
 
+# Runs compared message for message write STATE where the SDK asks, not on the wall clock.
+EVERY_STATE = {"state_interval_seconds": 0}
+
 
 def messages(run: TapRun) -> list[dict[str, Any]]:
     """The Singer messages, without the moment each record was extracted."""
@@ -30,8 +33,8 @@ def test_braze_read_ahead_emits_exactly_what_one_request_at_a_time_does(
     fake_braze: FakeBraze, tmp_path: Path
 ) -> None:
     fake_braze.latency = 0.005  # answers arrive out of order under concurrency
-    sequential = run_tap(braze_config(fake_braze, braze_concurrency=1), tmp_path)
-    concurrent = run_tap(braze_config(fake_braze, braze_concurrency=16), tmp_path)
+    sequential = run_tap(braze_config(fake_braze, braze_concurrency=1, **EVERY_STATE), tmp_path)
+    concurrent = run_tap(braze_config(fake_braze, braze_concurrency=16, **EVERY_STATE), tmp_path)
 
     assert messages(concurrent) == messages(sequential)
     assert len(sequential.records("braze_segment_sizes")) == 5 * FIRST_RUN_DAYS
@@ -41,8 +44,8 @@ def test_app_store_read_ahead_emits_exactly_what_one_request_at_a_time_does(
     appstore: AppStore, tmp_path: Path
 ) -> None:
     appstore.api.latency = appstore.s3.latency = 0.005
-    sequential = run_tap(appstore.config(appstore_concurrency=1), tmp_path)
-    concurrent = run_tap(appstore.config(appstore_concurrency=8), tmp_path)
+    sequential = run_tap(appstore.config(appstore_concurrency=1, **EVERY_STATE), tmp_path)
+    concurrent = run_tap(appstore.config(appstore_concurrency=8, **EVERY_STATE), tmp_path)
 
     assert messages(concurrent) == messages(sequential)
     assert sequential.records("appstore_app_crashes")
@@ -98,7 +101,7 @@ def test_a_failure_under_read_ahead_stops_where_a_sequential_run_stops(
     first = run_tap(appstore.config(appstore_concurrency=1), tmp_path)
     broken = first.records("appstore_report_instances")[7]["id"]
     appstore.api.inject(503, times=None, path=f"/v1/analyticsReportInstances/{broken}/")
-    config = {"request_max_tries": 2}
+    config = {"request_max_tries": 2, **EVERY_STATE}
 
     sequential = run_tap(appstore.config(appstore_concurrency=1, **config), tmp_path)
     concurrent = run_tap(appstore.config(appstore_concurrency=8, **config), tmp_path)

@@ -267,6 +267,7 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
         "request_max_tries": 3,
         "request_backoff_seconds": 1.5,
         "request_timeout_seconds": 30,
+        "state_interval_seconds": 2.5,
     }
     values = {
         name: value for name, value in values.items() if name in meltano_plugin.tap_setting_names()
@@ -280,7 +281,12 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
     config = project.tap_config(EXTRACTOR, environment="prod", extra_env=env)
 
     # Typed by the kind in the plugin definition; the number stays text for the tap to read.
-    expected = {**values, "request_backoff_seconds": "1.5", "stream_map_config": {"shard": "env"}}
+    expected = {
+        **values,
+        "request_backoff_seconds": "1.5",
+        "state_interval_seconds": "2.5",
+        "stream_map_config": {"shard": "env"},
+    }
     assert {name: config.get(name) for name in expected} == expected
 
     del env["TAP_SEGMENT_ANALYTICS_APPSTORE_PRIVATE_KEY"]  # one key only, the path

@@ -7,11 +7,14 @@ import inspect
 from collections import Counter
 from pathlib import Path
 
-from singer_sdk import Stream
+from singer_sdk import Stream, Tap
+from singer_sdk.helpers._state import StateWriter
 from singer_sdk.plugin_base import PluginBase
+from singer_sdk.streams._state import StreamStateManager
 
 from tap_segment_analytics.appstore.streams import ReportSegments
 from tap_segment_analytics.rest_stream import TapStream
+from tap_segment_analytics.sdk_state import ClockedStateWriter, IndexedStateManager
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import AppStore
 from tests.tap_runner import run_tap
@@ -29,6 +32,42 @@ def test_the_sdk_still_calls_the_methods_the_tap_overrides() -> None:
         assert list(inspect.signature(ours).parameters) == list(
             inspect.signature(theirs).parameters
         )
+
+
+def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None:
+    # Streams write STATE through the tap's public `state_writer` (the clocked one) ...
+    assert "self._tap.state_writer.write_state(" in inspect.getsource(Stream._write_state_message)
+    # ... and the run's first STATE through the SDK's own writer.
+    assert "self._state_writer.write_state(self.state)" in inspect.getsource(Tap.sync_all)
+    # The manager lives in `_state_manager`, made from `_tap_state`, and finds partitions
+    # through `get_context_state` (which the index replaces).
+    made = inspect.getsource(inspect.getattr_static(Stream, "state_manager").fget)
+    assert "self._state_manager = StreamStateManager(" in made
+    assert "tap_state=self._tap_state" in made
+    # A sync without a context ends by finalizing the stream's own state, then writing STATE.
+    sync_records = inspect.getsource(Stream._sync_records)
+    assert sync_records.index("self._finalize_state(self.stream_state)") < sync_records.rindex(
+        "self._write_state_message()"
+    )
+    assert "self.state_manager.finalize_state(state)" in inspect.getsource(Stream._finalize_state)
+    assert "self.finalize_state(state)" in inspect.getsource(
+        StreamStateManager.finalize_progress_markers
+    )
+    for method in (
+        "increment_state",
+        "write_starting_replication_value",
+        "finalize_progress_markers",
+    ):
+        assert "self.get_context_state(" in inspect.getsource(getattr(StreamStateManager, method))
+    for ours, theirs in (
+        (IndexedStateManager.get_context_state, StreamStateManager.get_context_state),
+        (IndexedStateManager.finalize_state, StreamStateManager.finalize_state),
+        (ClockedStateWriter.write_state, StateWriter.write_state),
+    ):
+        assert list(inspect.signature(ours).parameters) == list(
+            inspect.signature(theirs).parameters
+        )
+    assert list(inspect.signature(StateWriter.__init__).parameters) == ["self", "message_writer"]
 
 
 def test_one_schema_message_per_stream_and_run(appstore: AppStore, tmp_path: Path) -> None:

@@ -396,6 +396,12 @@ class ReportInstances(AppStoreStream):
     parent_stream_type = Reports
     state_partitioning_keys = ("app_id", "report_name", "granularity")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read from the state once a run, when first asked.
+        self._backfilled_apps: set[str] | None = None
+        self._partitions_by_report_id: dict[tuple[str, Any], list[dict[str, Any]]] | None = None
+
     @property
     @override
     def is_sorted(self) -> bool:
@@ -510,10 +516,13 @@ class ReportInstances(AppStoreStream):
 
     def backfilled(self, app_id: str) -> bool:
         """Whether any partition of the app has read a snapshot (the app needs no new one)."""
-        return any(
-            p.get("context", {}).get("app_id") == app_id and snapshots_read(p)
-            for p in self.stream_state.get("partitions", [])
-        )
+        if self._backfilled_apps is None:
+            self._backfilled_apps = {
+                p["context"].get("app_id")
+                for p in self.stream_state.get("partitions", [])
+                if snapshots_read(p)
+            }
+        return app_id in self._backfilled_apps
 
     def reports_of(self, context: dict[str, Any]) -> list[dict[str, Any]]:
         """The wanted reports of the partition's app and name, from every readable request."""
@@ -522,20 +531,24 @@ class ReportInstances(AppStoreStream):
     def migrate_bookmark(self, context: dict[str, Any]) -> None:
         """Take over the bookmark of a state written when partitions were per report id."""
         state = self.get_context_state(context)
-        if Position.from_state(state) is not None:
+        if self._partitions_by_report_id is None:
+            self._partitions_by_report_id = {}
+            for p in self.stream_state.get("partitions", []):
+                if "report_id" in p["context"] and p.get("replication_key_value"):
+                    key = (p["context"]["report_id"], p["context"].get("granularity"))
+                    self._partitions_by_report_id.setdefault(key, []).append(p)
+        if not self._partitions_by_report_id or Position.from_state(state) is not None:
             return
-        ids = {r["id"] for r in self.reports_of(context)}
         old = [
             p
-            for p in self.stream_state.get("partitions", [])
-            if p.get("context", {}).get("report_id") in ids
-            and p["context"].get("granularity") == context["granularity"]
-            and p.get("replication_key_value")
+            for r in self.reports_of(context)
+            for p in self._partitions_by_report_id.pop((r["id"], context["granularity"]), [])
         ]
         if old:
             Position.covering(max(str(p["replication_key_value"]) for p in old)).save(state)
-        for partition in old:
-            self.stream_state["partitions"].remove(partition)
+            taken = {id(p) for p in old}
+            partitions = self.stream_state["partitions"]
+            partitions[:] = [p for p in partitions if id(p) not in taken]
 
     def warn_about_retention(
         self, context: dict[str, Any], done: Position | None, listed: list[dict[str, Any]]

@@ -217,11 +217,8 @@ class SegmentSizes(SegmentChild):
         segment's sync starts, and without creating a partition: the read-ahead thread plans a
         segment's windows before the sync reaches it.
         """
-        partitions = self.tap_state.get("bookmarks", {}).get(self.name, {}).get("partitions", [])
-        for partition in partitions:
-            if partition.get("context") == {"segment_id": context["segment_id"]}:
-                return partition.get("replication_key_value")
-        return None
+        partition = self.partition_state({"segment_id": context["segment_id"]})
+        return partition.get("replication_key_value") if partition else None
 
     @staticmethod
     def tracked(segment: dict[str, Any]) -> bool:

@@ -1,0 +1,201 @@
+"""How the SDK keeps and writes the tap's state, made linear in the number of partitions.
+
+The SDK finds a partition's state by comparing its context with every partition's (once per
+record), and its state writer compares the whole state with the last one written, deep-copies
+it and serialises it after every partition. With a partition per Braze segment and per App
+Store app, report and granularity, both made a run's cost quadratic (benchmarks/state_scaling.py).
+Here partitions are found through an index, and STATE goes out on a clock: at most once per
+`state_interval_seconds` (longer for a large state), plus when a top-level stream ends, when a
+run fails, and when the next STATE must name a new BATCH folder.
+
+A STATE written later than the SDK asked is always exact: every change to the state is made after
+the records it covers were written to the same stdout. It only costs re-reading: a SIGKILL loses
+the work since the last STATE.
+
+Every private SDK detail the tap touches about state is here; tests/test_sdk_contracts.py pins
+them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+import weakref
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk.contrib.msgspec import encoder
+from singer_sdk.helpers._state import StateWriter
+from singer_sdk.singerlib import StateMessage
+from singer_sdk.streams._state import StreamStateManager
+from typing_extensions import override
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream
+    from singer_sdk.helpers.types import TapState
+    from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+
+# Seconds between two STATE messages at least (`state_interval_seconds`).
+STATE_INTERVAL_SECONDS = 5.0
+# STATE bytes a second at most: a large state goes out less often, so the STATE bytes of a run
+# stay a bounded multiple of its final state however long the run (a 2.4 MB state: every 24 s).
+STATE_BYTES_PER_SECOND = 100_000
+
+PartitionKey = tuple[tuple[str, Hashable], ...]
+
+# The writers of running taps, to flush when a run fails (`flush_pending_states`).
+_writers: weakref.WeakSet[ClockedStateWriter] = weakref.WeakSet()
+
+
+class ClockedStateWriter(StateWriter):
+    """Writes the state it is handed at most once per interval; `flush` writes what waits."""
+
+    def __init__(
+        self,
+        message_writer: GenericSingerWriter,
+        *,
+        interval: float = STATE_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`interval`: seconds between STATE messages at least, or 0 for every state handed
+        in (as the SDK writes them)."""
+        super().__init__(message_writer)
+        self._output = message_writer
+        self._interval = interval
+        self._clock = clock
+        # The SDK's own writer writes the state the run starts from.
+        self._due = clock() + interval
+        self._pending: TapState | None = None
+        self._last_digest = b""
+        _writers.add(self)
+
+    @override
+    def write_state(self, state: TapState) -> None:
+        """Write the state if the interval has passed; else keep it for later."""
+        self._pending = state
+        if self._clock() >= self._due:
+            self.flush()
+
+    def write_next(self) -> None:
+        """Let the next state handed in go out at once."""
+        self._due = float("-inf")
+
+    def flush(self) -> None:
+        """Write the state waiting, unless it is the one last written."""
+        state, self._pending = self._pending, None
+        if state is None:
+            return
+        encoded = encoder.encode(state)
+        digest = hashlib.sha256(encoded).digest()
+        if digest != self._last_digest:
+            self._last_digest = digest
+            self._output.write_message(StateMessage(value=state))
+        if self._interval:
+            self._due = self._clock() + max(self._interval, len(encoded) / STATE_BYTES_PER_SECOND)
+
+
+def flush_pending_states() -> None:
+    """Write the state every running tap has waiting (a failed run keeps its progress)."""
+    for writer in list(_writers):
+        # A run that failed because stdout is gone cannot write its state either.
+        with contextlib.suppress(OSError):
+            writer.flush()
+
+
+class IndexedStateManager(StreamStateManager):
+    """The SDK's state manager, finding a partition's state by its context in a dict instead
+    of comparing the context with every partition's. Safe to call from several threads."""
+
+    def __init__(self, *, on_stream_end: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        """`on_stream_end`: called when the stream's own state is finalized, i.e. the sync of a
+        stream without a context (a top-level one) ends, right before the SDK writes STATE."""
+        super().__init__(**kwargs)
+        self._on_stream_end = on_stream_end
+        self._lock = threading.Lock()
+        self._indexed: list[dict[str, Any]] | None = None
+        self._count = 0
+        self._index: dict[PartitionKey, dict[str, Any]] = {}
+
+    @override
+    def get_context_state(self, context: Any) -> dict:
+        """The partition's state (created when missing), or the stream's."""
+        partition_context = self.get_state_partition_context(context)
+        if not partition_context:
+            return self.stream_state
+        key = _key(partition_context)
+        if key is None:
+            return super().get_context_state(context)
+        with self._lock:
+            partitions = self.stream_state.setdefault("partitions", [])
+            found = self._lookup(partitions, key)
+            if found is None:
+                found = {"context": dict(partition_context)}
+                partitions.append(found)
+                self._index[key] = found
+                self._count += 1
+            return found
+
+    @override
+    def finalize_state(self, state: dict | None = None) -> None:
+        """The SDK's; then `on_stream_end` when `state` is the stream's own."""
+        super().finalize_state(state)
+        if self._on_stream_end is not None and state is self.stream_state:
+            self._on_stream_end()
+
+    def find(self, partition_context: dict[str, Any]) -> dict[str, Any] | None:
+        """The partition's state, if the state has one (nothing is created)."""
+        key = _key(partition_context)
+        bookmarks = self.tap_state.get("bookmarks", {}).get(self.stream_name, {})
+        partitions = bookmarks.get("partitions")
+        if key is None or not partitions:
+            return None
+        with self._lock:
+            return self._lookup(partitions, key)
+
+    def _lookup(self, partitions: list[dict[str, Any]], key: PartitionKey) -> dict[str, Any] | None:
+        """The indexed partition (the index is rebuilt when the list changed under it)."""
+        if self._indexed is not partitions or self._count != len(partitions):
+            self._index = {}
+            for partition in partitions:
+                partition_key = _key(partition.get("context") or {})
+                if partition_key is not None:
+                    self._index.setdefault(partition_key, partition)
+            self._indexed = partitions
+            self._count = len(partitions)
+        return self._index.get(key)
+
+
+def _key(context: dict[str, Any]) -> PartitionKey | None:
+    """A partition context as a dict key (None when a value cannot be one)."""
+    key = tuple(sorted(context.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def indexed_state_manager(stream: Stream) -> IndexedStateManager:
+    """The stream's state manager: made as the SDK's `Stream.state_manager` makes it, indexed."""
+    # The SDK keeps the manager in `_state_manager`, the tap's state in `_tap_state` and the
+    # tap in `_tap`; no public hook chooses the manager's class (tests/test_sdk_contracts.py
+    # pins them).
+    manager = stream._state_manager
+    if not isinstance(manager, IndexedStateManager):
+        writer = stream._tap.state_writer
+        top_level = stream.parent_stream_type is None
+        manager = IndexedStateManager(
+            on_stream_end=(
+                writer.write_next if top_level and isinstance(writer, ClockedStateWriter) else None
+            ),
+            tap_name=stream.tap_name,
+            stream_name=stream.name,
+            tap_state=stream._tap_state,
+            state_partitioning_keys=stream.state_partitioning_keys,
+            is_sorted=stream.is_sorted,
+            check_sorted=stream.check_sorted,
+        )
+        stream._state_manager = manager
+    return manager
