@@ -46,6 +46,7 @@ from tap_segment_analytics.appstore.report_files import (
     MalformedFile,
     SegmentFile,
     download_verified,
+    foreign_header,
     read_rows,
 )
 from tap_segment_analytics.appstore.reports import (
@@ -814,7 +815,7 @@ class ReportRows(AppStoreStream):
                 f"appstore: download of {where(context)} failed: {exc}, still after "
                 f"{self.retry_policy.max_tries} tries"
             ) from None
-        except DownloadRefused as exc:
+        except (DownloadRefused, MalformedFile) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         try:
             summary.count(self.name, files=1, bytes=size)
@@ -932,7 +933,10 @@ class KnownReportRows(ReportRows):
 
     @override
     def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
-        """Columns by header name, typed by the schema; unknown ones in `extra_columns`."""
+        """Columns by header name, typed by the schema; unknown ones in `extra_columns`. A
+        header with none of the report's columns (e.g. in another delimiter) is refused."""
+        if not any(snake_case(column) in self._converters for column in header):
+            raise foreign_header(header)
         plan = RowPlan(
             header,
             columns=self._converters,
