@@ -129,16 +129,17 @@ def test_a_date_that_is_not_iso_fails_the_file_naming_report_file_and_column(
 def test_a_header_that_matches_nothing_of_the_report_fails_loudly(
     appstore: AppStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A comma-separated file read as one column: the whole header line is one name.
-    line = ",".join(REPORT_COLUMNS[CRASHES])
+    # A file in a delimiter that is neither tab nor comma is read as one column: the whole
+    # header line is one name.
+    line = ";".join(REPORT_COLUMNS[CRASHES])
     monkeypatch.setitem(REPORT_COLUMNS, CRASHES, [line])
-    add_crashes(appstore, [{line: "2026-11-20,Pocket Planner,1"}])
+    add_crashes(appstore, [{line: "2026-11-20;Pocket Planner;1"}])
 
     run = run_tap(appstore.config(appstore_report_names=[CRASHES]), tmp_path)
 
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    (error,) = [text for text in run.stderr.splitlines() if "has no column the report" in text]
+    (error,) = [text for text in run.stderr.splitlines() if "has none of the report's columns" in text]
     assert "report 'App Crashes'" in error
     assert "segment " in error
 
@@ -187,7 +188,6 @@ def test_the_fake_serves_apples_quirks(start_appstore: StartAppStore) -> None:
     assert '\t""\t' in texts["App Downloads Detailed"] or '""\n' in texts["App Downloads Detailed"]
 
 
-@pytest.mark.xfail(strict=False, reason="needs files branch")
 def test_comma_separated_files_and_quoted_empty_fields_land_as_the_truth(
     start_appstore: StartAppStore, tmp_path: Path
 ) -> None:

@@ -1,17 +1,25 @@
-"""Downloads report segment files, verifies them, and reads their rows.
+"""Downloads report segment files, verifies them, and reads their rows as Apple writes them.
 
 A file is streamed to a temporary file while its MD5 and size are computed, checked against the
 segment's `checksum` and `sizeInBytes` and gunzipped once, and only then parsed: no row of a file
 that has not verified is ever emitted, and no file is held in memory. Every transient failure of
-a download (a body cut off midway, a reset, a timeout, a 5xx, a bad checksum, size or gzip, an
-expired URL) is retried with backoff, with a fresh URL whenever the old one may have expired.
+a download (a body cut off midway, a reset, a timeout, a body that trickles past the try's
+deadline, a 5xx, a bad checksum, size or gzip, an expired URL) is retried with backoff, with a
+fresh URL whenever the old one may have expired.
+
+What a file may hold is bounded before any row is read: no more bytes than `sizeInBytes` ever
+reach the disk, the gunzipped text is valid UTF-8 in lines of at most MAX_LINE_BYTES and at most
+MAX_EXPANSION times the file's size, and a header has at most MAX_COLUMNS columns. A file outside
+these bounds is not a report file: a MalformedFile naming what and where, never a retry.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
+import itertools
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -20,6 +28,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 import requests
+import urllib3
 
 from tap_segment_analytics.errors import network_reason
 from tap_segment_analytics.retries import (
@@ -29,12 +38,37 @@ from tap_segment_analytics.retries import (
 )
 
 CHUNK_BYTES = 1 << 20
-# Apple's files are tab-separated although their URLs end in .csv.gz (api-notes).
-DELIMITER = "\t"
+# Reading the raw body (to see each socket read) meets urllib3's errors unwrapped.
+DOWNLOAD_ERRORS: tuple[type[BaseException], ...] = (
+    *TRANSIENT_NETWORK_ERRORS,
+    urllib3.exceptions.HTTPError,
+)
+# Apple's help says tab-separated ("compressed, tab-delimited text files") although URLs end in
+# .csv.gz, and two open-source parsers read App Crashes Expanded as comma-separated (api-notes):
+# each file's header line decides.
+TAB = "\t"
+COMMA = ","
+NEWLINE = b"\n"
 # Presigned URLs are valid 5 minutes (X-Amz-Expires=300); one older than this may have expired
 # by the time its download starts, so it is refreshed first.
 URL_FRESH_SECONDS = 240.0
-csv.field_size_limit(1 << 24)
+# A download try ends at the request timeout plus the time its listed size takes at this rate:
+# a body that trickles in (each read within the timeout, the whole never) is a failed try.
+SLOWEST_BYTES_PER_SECOND = 256 * 1024
+# A listing without sizeInBytes still bounds the bytes a download may write to disk.
+UNLISTED_MAX_BYTES = 1 << 30
+# Apple's rows are a few hundred bytes and its widest report has 33 columns (catalogue.json):
+# bounds far beyond any real file that keep a hostile one from filling memory or the log.
+MAX_LINE_BYTES = 1 << 20
+MAX_COLUMNS = 1000
+# Tab-separated reports gunzip to 5 to 50 times their size; a gzip bomb to about 1000 times.
+MAX_EXPANSION = 200
+EXPANSION_FLOOR_BYTES = 64 << 20
+# Process-global, so set once here: no field is longer than a line of a verified file, except
+# a quoted one spanning lines, which this bounds too.
+csv.field_size_limit(MAX_LINE_BYTES)
+# How much of a refused header a message shows.
+HEADER_SHOWN_CHARS = 100
 
 
 class DownloadProblem(Exception):
@@ -50,7 +84,16 @@ class DownloadRefused(Exception):
 
 
 class MalformedFile(Exception):
-    """A verified file whose rows do not fit its header."""
+    """A file that is not a report file, or whose rows do not fit its header."""
+
+
+def foreign_header(header: list[str]) -> MalformedFile:
+    """The problem of a header that has none of the report's columns (e.g. read in the wrong
+    delimiter): shown as far as HEADER_SHOWN_CHARS."""
+    shown = ", ".join(header)
+    if len(shown) > HEADER_SHOWN_CHARS:
+        shown = shown[:HEADER_SHOWN_CHARS] + "..."
+    return MalformedFile(f"its header ({shown}) has none of the report's columns")
 
 
 @dataclass(frozen=True)
@@ -70,8 +113,12 @@ class SegmentFile:
 def download(session: requests.Session, segment: SegmentFile, timeout: float, path: Path) -> int:
     """Stream the file to `path` and verify it; the number of bytes downloaded.
 
-    Never sends an Authorization header: S3 rejects presigned requests that carry one.
+    Never sends an Authorization header: S3 rejects presigned requests that carry one. Never
+    writes more than the listed size: the body is abandoned as soon as it would exceed it.
     """
+    listed = segment.size_in_bytes
+    limit = UNLISTED_MAX_BYTES if listed is None else listed
+    deadline = time.monotonic() + timeout + limit / SLOWEST_BYTES_PER_SECOND
     md5 = hashlib.md5(usedforsecurity=False)
     size = 0
     try:
@@ -83,30 +130,116 @@ def download(session: requests.Session, segment: SegmentFile, timeout: float, pa
                 raise DownloadProblem(f"the file host answered HTTP {status}")
             if status != HTTPStatus.OK:
                 raise DownloadRefused(f"the file host answered HTTP {status}")
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > limit:
+                raise DownloadProblem(f"the file host sends {announced} bytes, {over(segment)}")
             with path.open("wb") as out:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    md5.update(chunk)
+                # read1 returns what one read of the socket gives, so the deadline is checked
+                # however slowly bytes arrive; the bytes are the file's, never decoded.
+                while chunk := response.raw.read1(CHUNK_BYTES, decode_content=False):
                     size += len(chunk)
+                    if size > limit:
+                        raise DownloadProblem(f"more than {limit} bytes arrived, {over(segment)}")
+                    md5.update(chunk)
                     out.write(chunk)
-    except TRANSIENT_NETWORK_ERRORS as exc:
+                    if time.monotonic() > deadline:
+                        raise DownloadProblem(
+                            f"only {size} bytes arrived within {deadline_text(timeout, limit)}"
+                        )
+    except DOWNLOAD_ERRORS as exc:
         # The exception text holds the URL and so its signature: network_reason redacts it.
         raise DownloadProblem(f"download failed ({network_reason(exc)})") from None
-    if segment.size_in_bytes is not None and size != segment.size_in_bytes:
-        raise DownloadProblem(f"size {size} bytes, expected sizeInBytes {segment.size_in_bytes}")
+    if listed is not None and size != listed:
+        raise DownloadProblem(f"size {size} bytes, expected sizeInBytes {listed}")
     if segment.checksum and md5.hexdigest() != segment.checksum.lower():
         raise DownloadProblem(f"MD5 {md5.hexdigest()}, expected checksum {segment.checksum}")
-    verify_gzip(path)
+    verify_contents(path, size)
     return size
 
 
-def verify_gzip(path: Path) -> None:
-    """Read the whole gzip stream once, so a truncated file fails before any row is emitted."""
+def over(segment: SegmentFile) -> str:
+    """What a body longer than the listing allows is longer than, for messages."""
+    if segment.size_in_bytes is None:
+        return f"no sizeInBytes listed and {UNLISTED_MAX_BYTES} the most taken"
+    return f"expected sizeInBytes {segment.size_in_bytes}"
+
+
+def deadline_text(timeout: float, limit: int) -> str:
+    """A try's time limit, for messages."""
+    return f"{timeout + limit / SLOWEST_BYTES_PER_SECOND:.1f} s"
+
+
+def verify_contents(path: Path, size: int) -> None:
+    """Gunzip the whole file once before any row is emitted: a truncated gzip is a
+    DownloadProblem; text that is not UTF-8, a line longer than MAX_LINE_BYTES or an
+    expansion beyond MAX_EXPANSION times `size` is a MalformedFile naming the line.
+
+    Memory stays flat: the file is read MAX_LINE_BYTES at a time.
+    """
+    most = max(EXPANSION_FLOOR_BYTES, MAX_EXPANSION * size)
+    text = TextCheck()
+    expanded = 0
     try:
         with gzip.open(path, "rb") as stream:
-            while stream.read(CHUNK_BYTES):
-                pass
+            # Chunks no longer than a line may be: only a line spanning chunks can be too long.
+            while chunk := stream.read(MAX_LINE_BYTES):
+                expanded += len(chunk)
+                if expanded > most:
+                    raise MalformedFile(
+                        f"it gunzips to more than {most} bytes ({MAX_EXPANSION} times its "
+                        f"{size} bytes): not a report file"
+                    )
+                text.check(chunk)
+            text.finish()
     except (EOFError, OSError, zlib.error) as exc:
         raise DownloadProblem(f"not a whole gzip file ({exc})") from None
+
+
+class TextCheck:
+    """Checks gunzipped text chunk by chunk: UTF-8, and lines of at most MAX_LINE_BYTES."""
+
+    def __init__(self) -> None:
+        # A non-UTF-8 byte fails the file rather than being replaced: a dimension value
+        # silently altered would be wrong data (and a row key no other file matches).
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.lines = 0  # newlines before the current chunk
+        self.open_line = 0  # bytes of the line still open at the end of the last chunk
+
+    def check(self, chunk: bytes) -> None:
+        """Check the next chunk (at most MAX_LINE_BYTES long)."""
+        pending = self.decoder.getstate()[0]
+        if pending or not chunk.isascii():
+            try:
+                self.decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - len(pending), 0)
+                raise MalformedFile(
+                    f"line {self.lines + chunk.count(NEWLINE, 0, at) + 1} is not UTF-8 text "
+                    f"(byte 0x{exc.object[exc.start]:02x})"
+                ) from None
+        first = chunk.find(NEWLINE)
+        if first < 0:
+            self.open_line += len(chunk)
+        else:
+            self.long_line(self.open_line + first)
+            self.open_line = len(chunk) - chunk.rfind(NEWLINE) - 1
+        self.long_line(self.open_line)
+        self.lines += chunk.count(NEWLINE)
+
+    def finish(self) -> None:
+        """The end of the text: a character cut short there is not UTF-8 either."""
+        try:
+            self.decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise MalformedFile(
+                f"line {self.lines + 1} ends in a cut-off UTF-8 character"
+            ) from None
+
+    def long_line(self, length: int) -> None:
+        if length > MAX_LINE_BYTES:
+            raise MalformedFile(
+                f"line {self.lines + 1} is longer than {MAX_LINE_BYTES} bytes: not a report file"
+            )
 
 
 def download_verified(
@@ -154,22 +287,43 @@ def download_verified(
 def read_rows(path: Path) -> Iterator[list[str]]:
     """The header, then each row, as lists of values (a row's missing trailing fields as "").
 
-    Columns are mapped by header name by the caller: their order changes between files.
+    Columns are mapped by header name by the caller: their order changes between files. The
+    delimiter is the header line's (tab, else comma: a one-column header stays one column, for
+    the caller to refuse); quoting is standard (`""` is an empty value, a quoted value may hold
+    the delimiter or a newline, a `"` inside an unquoted value is kept). A quote that does not
+    close where it should is an error, never a guess that would shift or alter values. The
+    file has passed verify_contents: UTF-8, in lines of at most MAX_LINE_BYTES.
     """
     with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as text:
-        reader = csv.reader(text, delimiter=DELIMITER, quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if not header:
-            return
-        header = [h.strip() for h in header]
-        yield header
-        width = len(header)
-        for line, values in enumerate(reader, start=2):
-            if len(values) != width:
-                if not values or values == [""]:
-                    continue
-                if len(values) > width:
-                    raise MalformedFile(f"line {line} has {len(values)} fields for {width} columns")
-                # Trailing empty fields may be left out: they are empty values.
-                values += [""] * (width - len(values))
-            yield values
+        first = text.readline(MAX_LINE_BYTES)
+        delimiter = TAB if TAB in first else COMMA if COMMA in first else TAB
+        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
+        try:
+            header = next(reader, None)
+            if not header:
+                return
+            if len(header) > MAX_COLUMNS:
+                raise MalformedFile(
+                    f"its header has {len(header)} columns, more than {MAX_COLUMNS}: "
+                    "not a report file"
+                )
+            header = [h.strip() for h in header]
+            yield header
+            width = len(header)
+            for values in reader:
+                if len(values) != width:
+                    if not values or values == [""]:
+                        continue
+                    if len(values) > width:
+                        raise MalformedFile(
+                            f"line {reader.line_num} has {len(values)} fields for {width} columns"
+                        )
+                    # Trailing empty fields may be left out: they are empty values.
+                    values += [""] * (width - len(values))
+                yield values
+        except csv.Error as exc:
+            # Strict quoting's only complaints: a quote closed before the value ends, or never.
+            problem = str(exc).replace(TAB, "\\t")
+            raise MalformedFile(
+                f"line {reader.line_num}: {problem} (a quoted value that does not end at its quote)"
+            ) from None

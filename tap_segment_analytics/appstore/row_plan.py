@@ -39,16 +39,6 @@ _DATES_REMEMBERED = 4096
 _UNCHECKED = ""  # not a value `convert` returns (it returns None for an empty date)
 
 
-class HeaderMismatch(ValueError):
-    """A file's header holds no column of its report (e.g. a whole line read as one)."""
-
-    def __init__(self, header: Sequence[str]) -> None:
-        shown = ", ".join(f"'{name[:40]}'" for name in header[:3])
-        super().__init__(
-            f"the header ({len(header)} columns: {shown}) has no column the report documents"
-        )
-
-
 def as_number(column: str) -> Converter:
     """A number measure: an int, else a float (thousands separators dropped); "" is null."""
 

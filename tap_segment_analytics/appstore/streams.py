@@ -47,6 +47,7 @@ from tap_segment_analytics.appstore.report_files import (
     MalformedFile,
     SegmentFile,
     download_verified,
+    foreign_header,
     read_rows,
 )
 from tap_segment_analytics.appstore.reports import (
@@ -62,7 +63,6 @@ from tap_segment_analytics.appstore.reports import (
 from tap_segment_analytics.appstore.row_plan import (
     BadValue,
     Converter,
-    HeaderMismatch,
     RowPlan,
     as_date,
     as_integer,
@@ -851,12 +851,12 @@ class ReportRows(AppStoreStream):
                 f"appstore: download of {where(context)} failed: {exc}, still after "
                 f"{self.retry_policy.max_tries} tries"
             ) from None
-        except DownloadRefused as exc:
+        except (DownloadRefused, MalformedFile) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         try:
             summary.count(self.name, files=1, bytes=size)
             yield self.file_records(path, context)
-        except (MalformedFile, BadValue, HeaderMismatch) as exc:
+        except (MalformedFile, BadValue) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         finally:
             path.unlink(missing_ok=True)
@@ -982,7 +982,7 @@ class KnownReportRows(ReportRows):
         """Columns by header name, typed by the catalogue; unknown ones in `extra_columns`."""
         report = self.report
         if not header_matches(report, header):
-            raise HeaderMismatch(header)
+            raise foreign_header(header)
         plan = RowPlan(
             header,
             columns=self._converters,

@@ -107,7 +107,7 @@ _S3_SECRET = b"fake-s3-signing-secret"
 _S3_ACCESS_KEY = "ASIAFAKEANALYTICS0001"
 _S3_REGION = "us-west-2"
 _S3_SECURITY_TOKEN = base64.b64encode(b"fake-session-token-for-analytics-reports").decode()
-_CORRUPT_MODES = ("bytes", "truncate", "size")
+_CORRUPT_MODES = ("bytes", "truncate", "size", faults.TRICKLE, faults.OVERFLOW)
 _FAULT_CORRUPTIONS = {
     faults.FLIPPED_BYTES: "bytes",
     faults.TRUNCATED_GZIP: "truncate",
@@ -363,7 +363,8 @@ class FakeS3(FakeAPI):
         """Serve the next `times` downloads of `key` damaged.
 
         "bytes": bytes flipped, same size (checksum mismatch); "truncate": the gzip cut short;
-        "size": extra bytes appended.
+        "size": extra bytes appended; faults.TRICKLE: a byte at a time; faults.OVERFLOW: no
+        Content-Length, and more bytes than the object until the client hangs up.
         """
         if mode not in _CORRUPT_MODES:
             raise ValueError(f"unknown corruption {mode!r}; use one of {_CORRUPT_MODES}")
@@ -448,7 +449,8 @@ class FakeS3(FakeAPI):
             pending = self._corruptions.get(key)
             mode = pending.pop(0) if pending else None
             self.downloads.append(key)
-        body = data if mode is None else _damage(data, mode)
+        transport = mode if mode in (faults.TRICKLE, faults.OVERFLOW) else None
+        body = data if mode is None or transport else _damage(data, mode)
         return Response(
             200,
             body,
@@ -458,6 +460,7 @@ class FakeS3(FakeAPI):
                 "Accept-Ranges": "bytes",
                 "x-amz-server-side-encryption": "AES256",
             },
+            transport=transport,
         )
 
 

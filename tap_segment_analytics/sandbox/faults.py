@@ -35,6 +35,15 @@ FLIPPED_BYTES = "flipped_bytes"
 TRUNCATED_GZIP = "truncated_gzip"
 EXTRA_BYTES = "extra_bytes"
 
+# How a file host can misbehave beyond that (served on request, not drawn by plans: each costs
+# the client its whole download deadline): the body a byte every TRICKLE_SECONDS, each read
+# well within any timeout; a body without Content-Length that goes on far past the object,
+# up to OVERFLOW_BYTES, until the client hangs up.
+TRICKLE = "trickle"
+OVERFLOW = "overflow"
+TRICKLE_SECONDS = 0.05
+OVERFLOW_BYTES = 1 << 30
+
 TRANSPORT_FAULTS = (RESET, CUT, STALL)
 API_FAULTS = (
     *TRANSPORT_FAULTS,

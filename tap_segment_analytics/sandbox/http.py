@@ -25,6 +25,8 @@ from typing_extensions import override
 from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.faults import FaultPlan
 
+OVERFLOW_WRITE_BYTES = 1 << 16
+
 
 @dataclass(frozen=True)
 class Request:
@@ -48,7 +50,7 @@ class Request:
 @dataclass
 class Response:
     """What the fake server answers; `transport` makes the connection misbehave instead
-    (faults.RESET, faults.CUT or faults.STALL)."""
+    (faults.RESET, faults.CUT, faults.STALL, faults.TRICKLE or faults.OVERFLOW)."""
 
     status: int = 200
     body: bytes = b""
@@ -114,6 +116,7 @@ class FakeAPI:
         self.fault_plan: FaultPlan | None = None
         self.latency = 0.0  # seconds each answer takes, as over a real network
         self.in_flight = 0  # requests being answered now
+        self.body_bytes_sent = 0  # bytes of response bodies written to clients
 
     # Lifecycle
 
@@ -152,16 +155,51 @@ class FakeAPI:
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(response.body)))
+                if response.transport == faults.OVERFLOW:
+                    self.send_header("Connection", "close")  # the body ends when it closes
+                else:
+                    self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 if self.command == "HEAD":
                     return
                 if response.transport == faults.CUT:
-                    self.wfile.write(response.body[: len(response.body) // 2])
+                    self._send(response.body[: len(response.body) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(response.body)
+                if response.transport == faults.TRICKLE:
+                    self._trickle(response.body)
+                    return
+                if response.transport == faults.OVERFLOW:
+                    self._overflow(response.body)
+                    return
+                self._send(response.body)
+
+            def _send(self, data: bytes) -> None:
+                self.wfile.write(data)
+                with fake._lock:
+                    fake.body_bytes_sent += len(data)
+
+            def _trickle(self, body: bytes) -> None:
+                """The body a byte at a time, until it is out or the client hangs up."""
+                try:
+                    for index in range(len(body)):
+                        self._send(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(faults.TRICKLE_SECONDS)  # the slow host's pace
+                except ConnectionError:
+                    self.close_connection = True
+
+            def _overflow(self, body: bytes) -> None:
+                """The body, then more and more, until the client hangs up."""
+                filler = bytes(OVERFLOW_WRITE_BYTES)
+                self.close_connection = True
+                try:
+                    self._send(body)
+                    for _ in range(faults.OVERFLOW_BYTES // OVERFLOW_WRITE_BYTES):
+                        self._send(filler)
+                except ConnectionError:
+                    return
 
             def _drop(self, how: str) -> None:
                 """Close without an answer: at once with a reset, or once the client gives up

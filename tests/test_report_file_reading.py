@@ -1,0 +1,175 @@
+"""Report files are read as Apple writes them (the delimiter of each file's header line,
+standard quoting) and checked against the bounds of report_files before any row is read."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tap_segment_analytics.appstore.report_files import (
+    EXPANSION_FLOOR_BYTES,
+    MAX_COLUMNS,
+    MAX_LINE_BYTES,
+    MalformedFile,
+    read_rows,
+    verify_contents,
+)
+
+HEADER = ["Date", "App Name", "Device", "Crashes"]
+
+
+def gz(tmp_path: Path, text: str | bytes) -> Path:
+    """A gzipped file of `text`, as downloaded."""
+    path = tmp_path / "segment.gz"
+    path.write_bytes(gzip.compress(text if isinstance(text, bytes) else text.encode()))
+    return path
+
+
+def rows_of(tmp_path: Path, text: str | bytes) -> list[list[str]]:
+    """What the tap reads from a file: verified first, as every downloaded file is."""
+    path = gz(tmp_path, text)
+    verify_contents(path, path.stat().st_size)
+    return list(read_rows(path))
+
+
+@pytest.mark.parametrize("delimiter", ["\t", ","])
+def test_the_header_line_decides_the_delimiter(tmp_path: Path, delimiter: str) -> None:
+    lines = [HEADER, ["2026-11-30", "Trail Notes", "iPhone", "3"]]
+    text = "".join(delimiter.join(line) + "\n" for line in lines)
+
+    assert rows_of(tmp_path, text) == lines
+
+
+def test_a_comma_inside_a_tab_separated_value_stays_in_the_value(tmp_path: Path) -> None:
+    text = "Date\tPage Title\n2026-11-30\tSale, 50% off\n"
+
+    assert rows_of(tmp_path, text)[1] == ["2026-11-30", "Sale, 50% off"]
+
+
+def test_quoting_is_standard(tmp_path: Path) -> None:
+    text = (
+        "Date,App Name,Device,Crashes\r\n"
+        '"2026-11-30","",iPhone,""\r\n'  # "" is an empty value, not two quotes
+        '2026-11-30,"Notes, Tasks ""Pro""","iPad\nmini",4\r\n'  # delimiter, quote, newline
+        '2026-11-30,5" screen,iPhone,5\r\n'  # a quote inside an unquoted value is kept
+    )
+
+    assert rows_of(tmp_path, text)[1:] == [
+        ["2026-11-30", "", "iPhone", ""],
+        ["2026-11-30", 'Notes, Tasks "Pro"', "iPad\nmini", "4"],
+        ["2026-11-30", '5" screen', "iPhone", "5"],
+    ]
+
+
+def test_a_quoted_value_with_a_newline_keeps_the_columns_in_place(tmp_path: Path) -> None:
+    text = 'Date\tApp Name\tDevice\tCrashes\n2026-11-30\t"Trail\nNotes"\tiPhone\t7\n'
+
+    assert rows_of(tmp_path, text)[1] == ["2026-11-30", "Trail\nNotes", "iPhone", "7"]
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ('2026-11-30\t"Best" app\tiPhone\t1', "line 2: '\\t' expected after '\"'"),
+        ('2026-11-30\t"never closed\tiPhone\t1', "line 2: unexpected end of data"),
+    ],
+)
+def test_a_quote_that_does_not_close_where_it_should_is_an_error(
+    tmp_path: Path, row: str, says: str
+) -> None:
+    text = "\t".join(HEADER) + "\n" + row + "\n"
+
+    with pytest.raises(MalformedFile) as raised:
+        rows_of(tmp_path, text)
+
+    assert str(raised.value) == f"{says} (a quoted value that does not end at its quote)"
+
+
+def test_a_one_column_header_stays_one_column(tmp_path: Path) -> None:
+    text = "Date;App Name;Crashes\n2026-11-30;Trail Notes;3\n"
+
+    assert rows_of(tmp_path, text) == [["Date;App Name;Crashes"], ["2026-11-30;Trail Notes;3"]]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    assert rows_of(tmp_path, "\ufeffDate\tCrashes\n2026-11-30\t1\n")[0] == ["Date", "Crashes"]
+
+
+def test_a_header_of_too_many_columns_is_refused(tmp_path: Path) -> None:
+    header = "\t".join(f"c{n}" for n in range(MAX_COLUMNS + 1))
+
+    with pytest.raises(MalformedFile) as raised:
+        rows_of(tmp_path, header + "\n")
+
+    assert str(raised.value) == (
+        f"its header has {MAX_COLUMNS + 1} columns, more than {MAX_COLUMNS}: not a report file"
+    )
+
+
+def test_a_row_of_more_fields_than_columns_names_its_line(tmp_path: Path) -> None:
+    text = 'Date\tCrashes\n2026-11-30\t"two\nlines"\n2026-11-30\t1\textra\n'
+
+    with pytest.raises(MalformedFile) as raised:
+        rows_of(tmp_path, text)
+
+    assert str(raised.value) == "line 4 has 3 fields for 2 columns"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (b"Date\tApp Name\n2026-11-30\tTrail\n2026-11-30\tCaf\xe9\n", "line 3 is not UTF-8 text"),
+        (b"Date\tApp Name\n2026-11-30\tCaf\xc3", "line 2 ends in a cut-off UTF-8 character"),
+    ],
+)
+def test_text_that_is_not_utf8_names_its_line(tmp_path: Path, text: bytes, says: str) -> None:
+    path = gz(tmp_path, text)
+
+    with pytest.raises(MalformedFile) as raised:
+        verify_contents(path, path.stat().st_size)
+
+    assert str(raised.value).startswith(says)
+
+
+def test_a_non_utf8_byte_is_found_on_its_line_beyond_the_first_chunk(tmp_path: Path) -> None:
+    row = "2026-11-30\tCaf\u00e9 \u65e5\u672c\n"  # multi-byte characters across chunk edges
+    rows = row * (3 * MAX_LINE_BYTES // len(row.encode()))
+    text = b"Date\tApp Name\n" + rows.encode() + b"2026-11-30\t\xff\n"
+    path = gz(tmp_path, text)
+
+    with pytest.raises(MalformedFile) as raised:
+        verify_contents(path, path.stat().st_size)
+
+    assert str(raised.value) == f"line {rows.count(chr(10)) + 2} is not UTF-8 text (byte 0xff)"
+
+
+def test_lines_up_to_the_limit_pass_and_one_byte_more_fails(tmp_path: Path) -> None:
+    longest = "x" * MAX_LINE_BYTES
+    passes = gz(tmp_path, f"Date\n{longest}\n{longest}")
+    verify_contents(passes, passes.stat().st_size)
+    fails = gz(tmp_path, f"Date\n{longest}\n{longest}x\n")
+
+    with pytest.raises(MalformedFile) as raised:
+        verify_contents(fails, fails.stat().st_size)
+
+    assert str(raised.value) == (f"line 3 is longer than {MAX_LINE_BYTES} bytes: not a report file")
+
+
+def test_a_file_that_expands_like_a_gzip_bomb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.gz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    line = b"2026-11-30\t1\n" * 4096
+    with path.open("wb") as out:
+        out.write(compressor.compress(b"Date\tCrashes\n"))
+        for _ in range(2 * EXPANSION_FLOOR_BYTES // len(line)):
+            out.write(compressor.compress(line))
+        out.write(compressor.flush())
+    size = path.stat().st_size
+
+    with pytest.raises(MalformedFile) as raised:
+        verify_contents(path, size)
+
+    assert str(raised.value).startswith(f"it gunzips to more than {EXPANSION_FLOOR_BYTES} bytes")
