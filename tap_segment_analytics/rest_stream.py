@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import override
 
-from tap_segment_analytics.connection_pool import keep_connections
+from tap_segment_analytics.request_deadline import answers_within_timeout
 from tap_segment_analytics.retries import RetryingStream
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class TapStream(RetryingStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._schema_written = False
-        keep_connections(self.requests_session, self.calls_at_once())
+        answers_within_timeout(self.requests_session, self.calls_at_once())
 
     def sibling(self, stream_type: type[_Sibling]) -> _Sibling:
         """The tap's stream of that class: streams share what one of them has listed."""

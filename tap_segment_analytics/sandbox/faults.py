@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 RESET = "reset"
 CUT = "cut"
 STALL = "stall"
+# A hostile or broken server: the answer arrives one byte at a time, each quickly enough for a
+# per-read timeout, the whole never in time. Not drawn by campaigns: injected by tests.
+TRICKLE = "trickle"
 # Answers an API gives now and then: a proxy's HTML 5xx page, a 200 whose body is empty, HTML
 # or JSON cut off; 429 without Retry-After; credentials refused once mid-sync.
 HTML_5XX = "html_5xx"

@@ -48,7 +48,7 @@ class Request:
 @dataclass
 class Response:
     """What the fake server answers; `transport` makes the connection misbehave instead
-    (faults.RESET, faults.CUT or faults.STALL)."""
+    (faults.RESET, faults.CUT, faults.STALL or faults.TRICKLE)."""
 
     status: int = 200
     body: bytes = b""
@@ -113,6 +113,7 @@ class FakeAPI:
         self.requests: list[RecordedRequest] = []
         self.fault_plan: FaultPlan | None = None
         self.latency = 0.0  # seconds each answer takes, as over a real network
+        self.trickle_seconds = 0.1  # between two bytes of a faults.TRICKLE answer
         self.in_flight = 0  # requests being answered now
 
     # Lifecycle
@@ -155,6 +156,12 @@ class FakeAPI:
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 if self.command == "HEAD":
+                    return
+                if response.transport == faults.TRICKLE:
+                    for byte in response.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(fake.trickle_seconds)  # the fault itself, not a wait
                     return
                 if response.transport == faults.CUT:
                     self.wfile.write(response.body[: len(response.body) // 2])
@@ -223,16 +230,19 @@ class FakeAPI:
         body: bytes | dict | None = None,
         headers: dict[str, str] | None = None,
         after: int = 0,
+        transport: str | None = None,
     ) -> None:
         """Answer matching requests with `status` instead of the real answer.
 
         `path` matches as a prefix; `times=None` keeps failing until `clear_faults()`;
-        `after` lets that many matching requests through first.
+        `after` lets that many matching requests through first; `transport` sends the answer
+        the way a broken connection does (e.g. faults.TRICKLE).
         """
         if isinstance(body, dict):
             response = json_response(status, body, headers)
         else:
             response = Response(status=status, body=body or b"", headers=dict(headers or {}))
+        response.transport = transport
         with self._lock:
             self._faults.append(_Fault(response, path, times, after))
 
