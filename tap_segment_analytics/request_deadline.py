@@ -2,8 +2,8 @@
 
 requests' timeout bounds each read from the socket, so a server that sends its answer a byte
 at a time (each within the timeout) held a run for as long as it liked. The adapter here reads
-each answer in pieces as they arrive and gives up, with a `ReadTimeout` the retries treat like
-any other, once the whole answer has taken longer than the timeout.
+each answer in pieces as they arrive and gives up (`AnswerTooSlow`, retried like any read
+timeout) once the whole answer has taken longer than the timeout.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from typing_extensions import override
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
 
 _PIECE_BYTES = 64 * 1024
+
+
+class AnswerTooSlow(requests.exceptions.ReadTimeout):
+    """An answer still arriving when its whole time was up (retried like a read timeout)."""
 
 
 class DeadlineAdapter(HTTPAdapter):
@@ -46,9 +50,9 @@ class DeadlineAdapter(HTTPAdapter):
                 pieces.append(piece)
                 if time.monotonic() - started > seconds:
                     response.close()
-                    raise requests.exceptions.ReadTimeout(
-                        "the whole answer took longer than request_timeout_seconds "
-                        f"({seconds:g} s)",
+                    raise AnswerTooSlow(
+                        "sent an answer slower than request_timeout_seconds allows "
+                        f"({seconds:g} s for the whole answer)",
                         request=request,
                     )
         except ProtocolError as exc:

@@ -9,6 +9,7 @@ import pytest
 from typing_extensions import override
 
 from tap_segment_analytics.appstore.url_policy import RefusedURL, check_download_url
+from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 from tests.conftest import AppStore
 from tests.tap_runner import TapRun, run_tap
@@ -84,6 +85,25 @@ def test_the_token_never_follows_links_next_to_another_host(
     ) in run.error_lines()[-1]
     assert no_traceback(run)
     assert bystander.requests == []
+
+
+def test_an_api_answer_trickling_in_is_cut_at_the_request_timeout(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    page = {"data": [], "links": {"self": appstore.api.base_url}}  # ~60 bytes, 6 s
+    appstore.api.inject(200, times=None, path="/v1/apps/", body=page, transport=faults.TRICKLE)
+
+    run = run_tap(appstore.config(request_timeout_seconds=1, request_max_tries=2), tmp_path)
+
+    assert run.returncode == 1
+    line = run.error_lines()[-1]
+    assert (
+        "App Store Connect sent an answer slower than request_timeout_seconds allows (1 s for "
+        "the whole answer) on /v1/apps/"
+    ) in line
+    assert line.endswith("/analyticsReportRequests, still after 2 tries")
+    assert no_traceback(run)
+    assert len(appstore.api.requests_to("/v1/apps/")) == 2
 
 
 @pytest.mark.parametrize(
