@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tap_segment_analytics.braze.segment_list import MAX_LIST_PAGES, SegmentListPages
+from tap_segment_analytics.braze.windows import MAX_WINDOW_DAYS
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.braze import DATA_SERIES_PATH, DETAILS_PATH, LIST_PATH
@@ -123,6 +124,23 @@ def test_a_series_404_keeps_the_segments_bookmark(fake_braze: FakeBraze, tmp_pat
     assert deleted.id not in {r["segment_id"] for r in run.records(SIZES)}
     assert deleted.id in {r["segment_id"] for r in run.records(DETAILS)}
     assert bookmarks(run.final_state) == bookmarks(first.final_state)
+
+
+def test_a_segment_deleted_between_two_windows_keeps_the_days_read_before(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    first = fake_braze.segments[0]
+    gone = {"message": "Segment not found"}
+    fake_braze.inject(404, times=1, path=DATA_SERIES_PATH, after=1, body=gone)
+
+    run = run_tap(braze_config(fake_braze, braze_concurrency=1), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    assert len(warnings_about(run, f"segment {first.id} ({first.name}) was deleted")) == 1
+    days = sorted(r["time"] for r in run.records(SIZES) if r["segment_id"] == first.id)
+    assert len(days) == MAX_WINDOW_DAYS, "its first window, read before the 404, stands"
+    assert bookmarks(run.final_state)[first.id] == days[-1]
+    assert len(run.records(SIZES)) == MAX_WINDOW_DAYS + 4 * FIRST_RUN_DAYS
 
 
 def test_a_day_listed_twice_is_one_record_with_the_larger_size(

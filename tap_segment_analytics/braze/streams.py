@@ -140,8 +140,7 @@ class Segments(BrazeStream):
             return
         self._deleted.add(segment_id)
         self.logger.warning(
-            "braze: segment %s (%s) was deleted in Braze after it was listed (%s): skipped, "
-            "its bookmark unchanged",
+            "braze: segment %s (%s) was deleted in Braze after it was listed (%s): skipped",
             segment_id,
             self.listed.get(segment_id, {}).get("name"),
             gone,
@@ -292,10 +291,8 @@ class SegmentSizes(SegmentChild):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The series of one tracked segment, one record per day; untracked segments are
-        skipped with a log line, and a segment deleted since it was listed with a WARNING.
-
-        Every window is taken before the first record goes out, so a segment deleted midway
-        emits nothing and keeps its bookmark.
+        skipped with a log line, and a segment deleted since it was listed with a WARNING (the
+        days of its windows read before stand, and its bookmark moves only that far).
         """
         segment = self.segments.listed.get(context["segment_id"], {"id": context["segment_id"]})
         if not self.tracked(segment):
@@ -318,12 +315,23 @@ class SegmentSizes(SegmentChild):
             except SegmentGone as exc:
                 gone = exc  # the other windows are still taken, to free their read-ahead
                 continue
+            if gone is not None:
+                continue
+            days: set[date] = set()
             for item in points:
                 if item["point"].day in window:  # only the asked-for days
+                    days.add(item["point"].day)
                     series.add(item["point"])
+            # Braze's series order is not documented: sorted.
+            for day in sorted(days):
+                yield {
+                    "segment_id": context["segment_id"],
+                    "time": day.isoformat(),
+                    "size": series.sizes[day],
+                    "name": segment.get("name"),
+                }
         if gone is not None:
             self.segments.skip_deleted(context["segment_id"], gone)
-            return
         for oddity in series.oddities():
             self.logger.warning(
                 "braze_segment_sizes: Braze sent %s for segment %s (%s)",
@@ -331,14 +339,6 @@ class SegmentSizes(SegmentChild):
                 context["segment_id"],
                 segment.get("name"),
             )
-        # Braze's series order is not documented: sorted.
-        for day, size in sorted(series.sizes.items()):
-            yield {
-                "segment_id": context["segment_id"],
-                "time": day.isoformat(),
-                "size": size,
-                "name": segment.get("name"),
-            }
 
     @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
