@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import override
 
-from tap_segment_analytics.connection_pool import keep_connections
+from tap_segment_analytics.request_deadline import answers_within_timeout
 from tap_segment_analytics.retries import RetryingStream
 from tap_segment_analytics.sdk_state import IndexedStateManager, indexed_state_manager
 
@@ -33,7 +33,7 @@ class TapStream(RetryingStream):
         self._schema_written = False
         # Made now: read-ahead threads look bookmarks up through it too.
         indexed_state_manager(self)
-        keep_connections(self.requests_session, self.calls_at_once())
+        answers_within_timeout(self.requests_session, self.calls_at_once())
 
     def sibling(self, stream_type: type[_Sibling]) -> _Sibling:
         """The tap's stream of that class: streams share what one of them has listed."""

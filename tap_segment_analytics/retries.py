@@ -26,6 +26,7 @@ from typing_extensions import override
 
 from tap_segment_analytics.errors import SourceError, network_reason
 from tap_segment_analytics.prefetch import reading_context
+from tap_segment_analytics.request_deadline import AnswerTooSlow
 from tap_segment_analytics.run_summary import SummarizedStream, summary
 
 DEFAULT_MAX_TRIES = 6
@@ -212,6 +213,11 @@ class RetryingStream(SummarizedStream):
             except RetriableAPIError as exc:
                 raise SourceError(
                     f"{exc} on {self.describe()}, still after {self.backoff_max_tries()} tries"
+                ) from None
+            except AnswerTooSlow as exc:
+                raise SourceError(
+                    f"{self.source_name} {exc} on {self.describe()}, still after "
+                    f"{self.backoff_max_tries()} tries"
                 ) from None
             except TRANSIENT_NETWORK_ERRORS as exc:
                 raise SourceError(

@@ -139,7 +139,8 @@ def test_a_header_that_matches_nothing_of_the_report_fails_loudly(
 
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    (error,) = [text for text in run.stderr.splitlines() if "has none of the report's columns" in text]
+    lines = run.stderr.splitlines()
+    (error,) = [text for text in lines if "has none of the report's columns" in text]
     assert "report 'App Crashes'" in error
     assert "segment " in error
 

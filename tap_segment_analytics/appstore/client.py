@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from singer_sdk import StreamSchema
@@ -15,6 +16,7 @@ from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
+from tap_segment_analytics.appstore.url_policy import RefusedURL, check_download_url, origin
 from tap_segment_analytics.errors import SourceError, redact
 from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.retries import response_json
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
 
 PAGE_LIMIT = 200  # JSON:API `limit` maximum
+# Pages one listing may have: 200,000 items, far more than any app has reports or instances,
+# yet a bound on a listing whose `links.next` never ends.
+MAX_PAGES = 1_000
 # How an error names what the tap was reading, from the stream's context.
 _CONTEXT_LABELS = (
     ("app_id", "app {}"),
@@ -52,12 +57,44 @@ def _snake(name: str) -> str:
 
 
 class LinksNextPaginator(BaseHATEOASPaginator):
-    """Follows the absolute `links.next` URL of JSON:API responses."""
+    """Follows the absolute `links.next` URL of JSON:API responses: only on the API's own
+    host (the token goes with every request), never to a page already read, and for at most
+    MAX_PAGES pages."""
+
+    def __init__(self, api_url: str) -> None:
+        super().__init__()
+        self._origin = origin(api_url)
+        self._read: set[str] = set()  # the URLs of the pages read, as sent and as answered
+        self._pages = 0
 
     @override
     def get_next_url(self, response: requests.Response) -> str | None:
-        links = response_json(response).get("links") or {}
-        return links.get("next")
+        self._pages += 1
+        self._read.add(response.url)
+        where = urlsplit(response.url).path  # the page's own path: ids filled in, no query
+        body = response_json(response)
+        links = body.get("links") if isinstance(body, dict) else None
+        url = links.get("next") if isinstance(links, dict) else None
+        if url is None:
+            return None
+        if not isinstance(url, str) or origin(url) != self._origin:
+            shown = origin(url) if isinstance(url, str) else repr(url)[:80]
+            raise SourceError(
+                f"App Store Connect's links.next on {where} leads to {shown}, not to "
+                "appstore_api_url's host: not followed (the token goes to that host only)"
+            )
+        if url in self._read:
+            raise SourceError(
+                f"App Store Connect's links.next on {where} leads back to a page "
+                "already read: the listing loops; stopped"
+            )
+        if self._pages >= MAX_PAGES:
+            raise SourceError(
+                f"App Store Connect listed more than {MAX_PAGES:,} pages on {where}: "
+                "stopped, the listing does not seem to end"
+            )
+        self._read.add(url)
+        return url
 
 
 def api_errors(response: requests.Response) -> str:
@@ -100,7 +137,7 @@ class AppStoreStream(TapStream):
     @override
     def get_new_paginator(self) -> LinksNextPaginator:
         """JSON:API paging through `links.next`."""
-        return LinksNextPaginator()
+        return LinksNextPaginator(self.url_base)
 
     @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
@@ -177,6 +214,17 @@ class AppStoreStream(TapStream):
             + (f" ({hint})" if hint else "")
         )
         return redact(message)
+
+    def download_url(self, url: object) -> str:
+        """A report file's URL from an answer of this stream, once url_policy.py allows it."""
+        try:
+            check_download_url(url, self.url_base)
+        except RefusedURL as exc:
+            raise SourceError(
+                f"App Store Connect handed out a download URL the tap refuses on "
+                f"{self.describe()}: {exc}"
+            ) from None
+        return str(url)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:

@@ -611,6 +611,7 @@ class ReportSegments(AppStoreStream):
         listed_at = time.monotonic()
         for record in super().parse_response(response):
             if record.get("url"):
+                record["url"] = self.download_url(record["url"])
                 record["_file"] = segment_file(record, listed_at)
             yield record
 
@@ -779,6 +780,7 @@ class ReportRows(AppStoreStream):
         for record in super().parse_response(response):
             if not record.get("url"):
                 break
+            record["url"] = self.download_url(record["url"])
             yield {"file": segment_file(record, fetched_at)}
 
     def fresh_file(self, context: dict[str, Any]) -> SegmentFile:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from datetime import date, datetime, timezone
 from functools import partial
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 import requests
@@ -14,6 +15,8 @@ from typing_extensions import override
 from tap_segment_analytics import progress
 from tap_segment_analytics.braze.client import BrazeStream
 from tap_segment_analytics.braze.read_ahead import BrazeReadAhead
+from tap_segment_analytics.braze.segment_list import SegmentListPages
+from tap_segment_analytics.braze.series import BadPoint, DailySizes, parse_point
 from tap_segment_analytics.braze.windows import (
     Window,
     first_day_to_fetch,
@@ -23,6 +26,10 @@ from tap_segment_analytics.errors import SourceError
 
 DEFAULT_LOOKBACK_DAYS = 3
 _T = TypeVar("_T")
+
+
+class SegmentGone(SourceError):
+    """Braze answered 404 for a segment it had listed: deleted since (an ordinary event)."""
 
 
 class Segments(BrazeStream):
@@ -35,6 +42,8 @@ class Segments(BrazeStream):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._seen_ids: set[str] = set()
+        self._deleted: set[str] = set()
+        self.list_pages = SegmentListPages(self.path or "")
         # The segments of this run by id, for the child streams (their context holds the id only).
         self.listed: dict[str, dict[str, Any]] = {}
         self.read_ahead: BrazeReadAhead | None = None
@@ -57,10 +66,22 @@ class Segments(BrazeStream):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The `segments` array of a list page; its wanted segments are read ahead."""
-        segments = self.json_body(response).get("segments")
-        if not isinstance(segments, list):
+        """The `segments` array of a list page, each segment once; its wanted segments are
+        read ahead."""
+        items = self.json_body(response).get("segments")
+        if not isinstance(items, list):
             raise SourceError(f"Braze sent no 'segments' list on {self.describe()}")
+        page = self.list_pages.check(items)
+        for segment_id in page.repeated:
+            self.logger.warning(
+                "braze_segments: Braze listed segment %s again on page %d of %s (first on page "
+                "%s); synced once",
+                segment_id,
+                self.list_pages.pages - 1,
+                self.path,
+                self.list_pages.page_of(segment_id),
+            )
+        segments = page.segments
         wanted = self.wanted_ids
         if self.read_ahead is not None:
             self.read_ahead.add([s for s in segments if wanted is None or s.get("id") in wanted])
@@ -83,6 +104,8 @@ class Segments(BrazeStream):
         The segments' details and sizes are read ahead while the list is synced.
         """
         self._seen_ids.clear()
+        self._deleted.clear()
+        self.list_pages.reset()
         self.read_ahead = self.start_read_ahead()
         try:
             yield from super().get_records(context)
@@ -111,6 +134,18 @@ class Segments(BrazeStream):
             workers=workers,
         )
 
+    def skip_deleted(self, segment_id: str, gone: SegmentGone) -> None:
+        """One WARNING for a segment deleted in Braze after it was listed; the run goes on."""
+        if segment_id in self._deleted:
+            return
+        self._deleted.add(segment_id)
+        self.logger.warning(
+            "braze: segment %s (%s) was deleted in Braze after it was listed (%s): skipped",
+            segment_id,
+            self.listed.get(segment_id, {}).get("name"),
+            gone,
+        )
+
     def take(self, key: Hashable, call: Callable[[], _T]) -> _T:
         """A child's result: read ahead, or fetched now."""
         return call() if self.read_ahead is None else self.read_ahead.take(key, call)
@@ -136,6 +171,14 @@ class SegmentChild(BrazeStream):
     def get_new_paginator(self) -> None:
         """One request per call."""
         return None
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        """A 404 means the listed segment was deleted since: `SegmentGone`."""
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            self.rate_gate.observe(response.headers)
+            raise SegmentGone(f"404 on {self.describe()}: {self.error_detail(response)}")
+        super().validate_response(response)
 
 
 class SegmentDetails(SegmentChild):
@@ -171,8 +214,13 @@ class SegmentDetails(SegmentChild):
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The segment's details, keyed by its id."""
-        for body in self.segments.take(self.key(context), partial(self.fetch, context)):
+        """The segment's details, keyed by its id; nothing for a segment deleted since."""
+        try:
+            bodies = self.segments.take(self.key(context), partial(self.fetch, context))
+        except SegmentGone as gone:
+            self.segments.skip_deleted(context["segment_id"], gone)
+            return
+        for body in bodies:
             yield {"segment_id": context["segment_id"], **body}
 
 
@@ -239,7 +287,10 @@ class SegmentSizes(SegmentChild):
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The series of one tracked segment; untracked segments are skipped with a log line."""
+        """The series of one tracked segment, one record per day; untracked segments are
+        skipped with a log line, and a segment deleted since it was listed with a WARNING (the
+        days of its windows read before stand, and its bookmark moves only that far).
+        """
         segment = self.segments.listed.get(context["segment_id"], {"id": context["segment_id"]})
         if not self.tracked(segment):
             self.logger.info(
@@ -251,18 +302,40 @@ class SegmentSizes(SegmentChild):
             return
         windows = self.windows_for(context)
         progress.segment_sizes.segment(self.logger, segment, windows)
+        series = DailySizes()
+        gone: SegmentGone | None = None
         for window in windows:
-            points = self.segments.take(
-                self.key(context, window), partial(self.fetch, context, window)
-            )
-            # Braze's series order is not documented: sort, and keep only the asked-for days.
-            for day, size in sorted((p["day"], p["size"]) for p in points if p["day"] in window):
+            try:
+                points = self.segments.take(
+                    self.key(context, window), partial(self.fetch, context, window)
+                )
+            except SegmentGone as exc:
+                gone = exc  # the other windows are still taken, to free their read-ahead
+                continue
+            if gone is not None:
+                continue
+            days: set[date] = set()
+            for item in points:
+                if item["point"].day in window:  # only the asked-for days
+                    days.add(item["point"].day)
+                    series.add(item["point"])
+            # Braze's series order is not documented: sorted.
+            for day in sorted(days):
                 yield {
                     "segment_id": context["segment_id"],
                     "time": day.isoformat(),
-                    "size": size,
+                    "size": series.sizes[day],
                     "name": segment.get("name"),
                 }
+        if gone is not None:
+            self.segments.skip_deleted(context["segment_id"], gone)
+        for oddity in series.oddities():
+            self.logger.warning(
+                "braze_segment_sizes: Braze sent %s for segment %s (%s)",
+                oddity,
+                context["segment_id"],
+                segment.get("name"),
+            )
 
     @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
@@ -275,17 +348,14 @@ class SegmentSizes(SegmentChild):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The series' data points as (day, size)."""
+        """The series' data points, each as `{"point": Point}`."""
         series = self.json_body(response).get("data")
         if not isinstance(series, list):
             raise SourceError(f"Braze sent no 'data' series on {self.describe()}")
         for point in series:
             try:
-                yield {
-                    "day": date.fromisoformat(str(point["time"])[:10]),
-                    "size": int(point["size"]),
-                }
-            except (KeyError, TypeError, ValueError):
+                yield {"point": parse_point(point)}
+            except BadPoint:
                 raise SourceError(
                     f"Braze sent an unexpected data point {point!r} on {self.describe()}"
                 ) from None

@@ -523,6 +523,15 @@ class FakeAppStoreConnect(FakeAPI):
         self._reports: dict[str, _Report] = {}
         self._instances: dict[str, _Instance] = {}
         self._segments: dict[str, ReportFile] = {}
+        # Paging that misbehaves on purpose: pages of at most `page_size` items whatever the
+        # `limit`; `links.next` back to the first page after `next_loops_after` pages; on
+        # another host (`next_link_base`); or never ending (`endless_pages`: the items again).
+        self.page_size: int | None = None
+        self.next_loops_after: int | None = None
+        self.next_link_base: str | None = None
+        self.endless_pages = False
+        # A download URL handed out instead of the presigned one (e.g. file:///etc/passwd).
+        self.download_url: str | None = None
         fields = "fields[{}]".format
         paging = ("limit", "cursor")
         self._routes = [
@@ -1238,7 +1247,7 @@ class FakeAppStoreConnect(FakeAPI):
             "attributes": {
                 "checksum": s.checksum,
                 "sizeInBytes": s.size_in_bytes,
-                "url": self.s3.presign(s.key, expired=expired),
+                "url": self.download_url or self.s3.presign(s.key, expired=expired),
             },
             "links": {"self": self._url(f"/v1/analyticsReportSegments/{s.id}")},
         }
@@ -1261,7 +1270,7 @@ class FakeAppStoreConnect(FakeAPI):
                 f"'{raw_limit}' is not a valid value for the parameter 'limit'; it must be an "
                 f"integer from 1 to {MAX_PAGE_LIMIT}",
             )
-        limit = int(raw_limit)
+        limit = min(int(raw_limit), self.page_size or MAX_PAGE_LIMIT)
         offset = 0
         if "cursor" in request.query:
             decoded = _decode_cursor(request.query["cursor"])
@@ -1270,14 +1279,19 @@ class FakeAppStoreConnect(FakeAPI):
                     "cursor", "The value of the parameter 'cursor' is not a valid cursor"
                 )
             offset = decoded
-        resources = [build(item) for item in items[offset : offset + limit]]
+        first = offset % len(items) if self.endless_pages and items else offset
+        resources = [build(item) for item in items[first : first + limit]]
         error = _apply_fields(request, resources)
         if error:
             return error
         links = {"self": self._url(request.path) + _query_string(request.query)}
-        if offset + limit < len(items):
-            next_query = {**request.query, "cursor": _encode_cursor(offset + limit)}
-            links["next"] = self._url(request.path) + _query_string(next_query)
+        next_offset = offset + limit
+        if self.next_loops_after is not None and next_offset >= self.next_loops_after * limit:
+            next_offset = 0
+        if next_offset < len(items) or self.endless_pages:
+            next_query = {**request.query, "cursor": _encode_cursor(next_offset)}
+            next_base = self.next_link_base or self.base_url
+            links["next"] = next_base + request.path + _query_string(next_query)
         return json_response(
             200,
             {

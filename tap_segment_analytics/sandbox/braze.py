@@ -217,6 +217,16 @@ class FakeBraze(FakeAPI):
         self.rate_window_seconds = RATE_LIMIT_WINDOW
         self._window = 0  # the rate-limit window, as epoch seconds // rate_window_seconds
         self._used = 0  # requests counted in that window
+        # Misbehaviour on purpose: a list that ignores `page`; segments deleted after they were
+        # listed (their details or data_series answer 404); every day of a series listed twice
+        # (the second time one larger); a fraction added to every size.
+        self.list_ignores_page = False
+        self.deleted_after_listing: dict[str, set[str]] = {
+            DETAILS_PATH: set(),
+            DATA_SERIES_PATH: set(),
+        }
+        self.repeat_days = False
+        self.size_fraction = 0.0
 
     # The truth
 
@@ -373,7 +383,7 @@ class FakeBraze(FakeAPI):
             key=lambda s: (s.created_at, s.id),
             reverse=direction == "desc",
         )
-        first = int(page) * PAGE_SIZE
+        first = 0 if self.list_ignores_page else int(page) * PAGE_SIZE
         return json_response(
             200,
             {
@@ -395,7 +405,7 @@ class FakeBraze(FakeAPI):
         if not segment_id:
             return _error(400, "'segment_id' is required", "missing parameter segment_id")
         segment = self._segment(segment_id)
-        if segment is None:
+        if segment is None or segment_id in self.deleted_after_listing[DETAILS_PATH]:
             return _not_found(segment_id)
         return json_response(
             200,
@@ -436,7 +446,7 @@ class FakeBraze(FakeAPI):
                     f"invalid ending_at: {raw_ending_at}",
                 )
         segment = self._segment(segment_id)
-        if segment is None:
+        if segment is None or segment_id in self.deleted_after_listing[DATA_SERIES_PATH]:
             return _not_found(segment_id)
         if not segment.analytics_tracking_enabled:
             # Unconfirmed status and body: Braze documents only that untracked segments keep no
@@ -450,15 +460,15 @@ class FakeBraze(FakeAPI):
         with self._state_lock:
             self._served.append((segment_id, days))
         # Newest first, as observed; the docs give no order, so the tap must not rely on it.
-        return json_response(
-            200,
-            {
-                "message": "success",
-                "data": [
-                    {"time": d.isoformat(), "size": self.size_for(segment_id, d)} for d in days
-                ],
-            },
-        )
+        points: list[dict[str, object]] = []
+        for d in days:
+            size: float = self.size_for(segment_id, d)
+            if self.size_fraction:
+                size += self.size_fraction
+            points.append({"time": d.isoformat(), "size": size})
+            if self.repeat_days:
+                points.append({"time": d.isoformat(), "size": size + 1})
+        return json_response(200, {"message": "success", "data": points})
 
     def _series_days(self, segment: BrazeSegment, ending_at: datetime, length: int) -> list[date]:
         """The days a data_series answer covers, newest first.

@@ -35,10 +35,11 @@ FLIPPED_BYTES = "flipped_bytes"
 TRUNCATED_GZIP = "truncated_gzip"
 EXTRA_BYTES = "extra_bytes"
 
-# How a file host can misbehave beyond that (served on request, not drawn by plans: each costs
-# the client its whole download deadline): the body a byte every TRICKLE_SECONDS, each read
-# well within any timeout; a body without Content-Length that goes on far past the object,
-# up to OVERFLOW_BYTES, until the client hangs up.
+# How a hostile or broken server (API or file host) can misbehave beyond that (served on
+# request, not drawn by plans: each costs the client its whole deadline): the body a byte every
+# TRICKLE_SECONDS, each read well within any per-read timeout, the whole never in time; a body
+# without Content-Length that goes on far past the object, up to OVERFLOW_BYTES, until the
+# client hangs up.
 TRICKLE = "trickle"
 OVERFLOW = "overflow"
 TRICKLE_SECONDS = 0.05

@@ -261,16 +261,19 @@ class FakeAPI:
         body: bytes | dict | None = None,
         headers: dict[str, str] | None = None,
         after: int = 0,
+        transport: str | None = None,
     ) -> None:
         """Answer matching requests with `status` instead of the real answer.
 
         `path` matches as a prefix; `times=None` keeps failing until `clear_faults()`;
-        `after` lets that many matching requests through first.
+        `after` lets that many matching requests through first; `transport` sends the answer
+        the way a broken connection does (e.g. faults.TRICKLE).
         """
         if isinstance(body, dict):
             response = json_response(status, body, headers)
         else:
             response = Response(status=status, body=body or b"", headers=dict(headers or {}))
+        response.transport = transport
         with self._lock:
             self._faults.append(_Fault(response, path, times, after))
 
