@@ -7,7 +7,7 @@ import io
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import click
 from singer_sdk import Stream, Tap
@@ -469,12 +469,7 @@ class TapSegmentAnalytics(Tap):
             super().invoke(*args, **kwargs)
         except Stopped as stop:
             cls.log_run_summary("stopped")
-            cls.logger.error(
-                "stopped by %s: what was written before stands; a run from the last STATE "
-                "resumes where this one stopped",
-                stop,
-            )
-            sys.exit(stop.exit_code)
+            cls.exit_stopped(stop)
         except Exception as exc:
             cls.log_run_summary("failed")
             line = failure_line(exc)
@@ -486,6 +481,16 @@ class TapSegmentAnalytics(Tap):
             cls.log_run_summary("stopped")
             raise
         cls.log_run_summary("succeeded")
+
+    @classmethod
+    def exit_stopped(cls, stop: Stopped) -> NoReturn:
+        """One error line for a run stopped by a signal, and its exit code (143, 130)."""
+        cls.logger.error(
+            "stopped by %s: what was written before stands; a run from the last STATE resumes "
+            "where this one stopped",
+            stop,
+        )
+        sys.exit(stop.exit_code)
 
     @classmethod
     def log_run_summary(cls, outcome: str) -> None:
@@ -548,7 +553,11 @@ class TapSegmentAnalytics(Tap):
                 cls.logger.error("%s", error)
             cls.logger.error("Config validation failed")
             ctx.exit(1)
-        ctx.exit(0 if check_sources(tap, tap.sources()) else 1)
+        try:
+            readable = check_sources(tap, tap.sources())
+        except Stopped as stop:
+            cls.exit_stopped(stop)
+        ctx.exit(0 if readable else 1)
 
 
 class JsonObjectFile(click.ParamType):
