@@ -42,15 +42,15 @@ def utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def cleartext_error(setting: str, url: str) -> str | None:
+def cleartext_errors(setting: str, url: str) -> list[str]:
     """An `http://` URL to anything but this machine would send the credentials in clear."""
     parts = urlsplit(url)
     if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
-        return None
-    return (
+        return []
+    return [
         f"{setting}: '{parts.scheme}://{parts.netloc}' is plain http to another host, which "
         "would send the credentials in clear; use https:// (http:// is for localhost only)"
-    )
+    ]
 
 
 def _is_loopback(host: str) -> bool:

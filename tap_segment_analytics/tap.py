@@ -43,7 +43,7 @@ from tap_segment_analytics.braze.streams import SegmentDetails, Segments, Segmen
 from tap_segment_analytics.config_checks import (
     batch_config_errors,
     category_errors,
-    cleartext_error,
+    cleartext_errors,
     integer_env_errors,
     start_date_errors,
     unknown_settings,
@@ -323,7 +323,7 @@ class TapSegmentAnalytics(Tap):
                 except ValueError as exc:
                     errors.append(str(exc))
                 else:
-                    errors += filter(None, [cleartext_error("braze_rest_endpoint", url)])
+                    errors += cleartext_errors("braze_rest_endpoint", url)
         if appstore_configured(config):
             for name in APPSTORE_REQUIRED:
                 if name not in _present(config, APPSTORE_REQUIRED):
@@ -345,7 +345,7 @@ class TapSegmentAnalytics(Tap):
                 )
             errors += category_errors(config.get("appstore_report_categories"))
             api_url = str(config.get("appstore_api_url") or APPLE_API_URL)
-            errors += filter(None, [cleartext_error("appstore_api_url", api_url)])
+            errors += cleartext_errors("appstore_api_url", api_url)
         if not braze_configured(config) and not appstore_configured(config):
             errors.append(
                 "no source configured: set braze_api_key and braze_rest_endpoint, and/or "
@@ -427,7 +427,7 @@ class TapSegmentAnalytics(Tap):
         those of killed runs are swept)."""
         directory, swept = scratch_folder()
         if swept:
-            self.logger.info("scratch folders of killed runs deleted: %s", ", ".join(swept))
+            self.logger.debug("scratch folders of killed runs deleted: %s", ", ".join(swept))
         return directory
 
     def appstore_batch_run(self, storage: Any) -> BatchRun:
