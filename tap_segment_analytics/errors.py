@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import requests
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, MappingError
 from typing_extensions import override
 
 # Query parameters of presigned S3 URLs that act as credentials.
@@ -33,6 +33,8 @@ def failure_line(exc: BaseException) -> str | None:
     which is a bug and deserves its traceback."""
     if isinstance(exc, SourceError):
         return str(exc)
+    if isinstance(exc, MappingError):
+        return redact(f"stream_maps: {exc}")
     if isinstance(exc, requests.RequestException):
         return redact(_unreachable(exc))
     return None

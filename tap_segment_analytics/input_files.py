@@ -53,6 +53,9 @@ def _shape_problem(option: str, value: dict[str, Any]) -> str | None:
         for index, stream in enumerate(streams):
             if not isinstance(stream, dict) or not isinstance(stream.get("tap_stream_id"), str):
                 return f"streams[{index}] has no 'tap_stream_id'"
+            metadata = stream.get("metadata", [])
+            if not isinstance(metadata, list) or not all(isinstance(m, dict) for m in metadata):
+                return f"streams[{index}] 'metadata' is not a list of objects"
     if option == "--state":
         return _state_problem(value)
     return None

@@ -23,6 +23,7 @@ from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from typing_extensions import override
 
 from tap_segment_analytics.run_summary import summary
+from tap_segment_analytics.stopping import STOP
 
 
 class SingerOutput(GenericSingerWriter[bytes, Message]):
@@ -72,14 +73,20 @@ _LINES_PER_WRITE = 1000
 
 
 def _write(line: bytes, *, flush: bool) -> None:
-    """To stdout's byte buffer, or as text where stdout has none (a test's StringIO)."""
+    """To stdout's byte buffer, or as text where stdout has none (a test's StringIO); a stop
+    signal that arrives meanwhile takes effect after the write (stopping.py)."""
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
-    if buffer is not None:
-        buffer.write(line)
-        if flush:
-            buffer.flush()
-    else:
-        out.write(line.decode())
-        if flush:
-            out.flush()
+    STOP.writing = True
+    try:
+        if buffer is not None:
+            buffer.write(line)
+            if flush:
+                buffer.flush()
+        else:
+            out.write(line.decode())
+            if flush:
+                out.flush()
+    finally:
+        STOP.writing = False
+    STOP.after_write()

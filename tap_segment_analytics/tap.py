@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import atexit
+import copy
 import io
-import shutil
 import sys
-import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import click
 from singer_sdk import Stream, Tap
@@ -25,7 +23,7 @@ from tap_segment_analytics.appstore.auth import (
     PrivateKeyError,
     load_private_key,
 )
-from tap_segment_analytics.appstore.batches import BatchRun
+from tap_segment_analytics.appstore.batches import RUN_FOLDERS_KEY, BatchRun
 from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
 from tap_segment_analytics.appstore.read_ahead import API_CALLS_AT_ONCE
 from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
@@ -42,6 +40,15 @@ from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONC
 from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
+from tap_segment_analytics.config_checks import (
+    batch_config_errors,
+    category_errors,
+    cleartext_errors,
+    integer_env_errors,
+    start_date_errors,
+    unknown_settings,
+    utc_today,
+)
 from tap_segment_analytics.config_text import numbers_from_text
 from tap_segment_analytics.connection_check import Source, check_sources
 from tap_segment_analytics.errors import SourceError, failure_line, install_redaction
@@ -54,6 +61,7 @@ from tap_segment_analytics.logs import (
 )
 from tap_segment_analytics.retries import RejectionGuard
 from tap_segment_analytics.run_summary import summary
+from tap_segment_analytics.scratch import scratch_folder
 from tap_segment_analytics.sdk_state import (
     STATE_INTERVAL_SECONDS,
     ClockedStateWriter,
@@ -61,6 +69,7 @@ from tap_segment_analytics.sdk_state import (
 )
 from tap_segment_analytics.singer_output import SingerOutput
 from tap_segment_analytics.state_reading import repair_bookmarks
+from tap_segment_analytics.stopping import Stopped, install_stop_handlers
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -273,8 +282,21 @@ class TapSegmentAnalytics(Tap):
         SDK_LINES.sync_error_seen = False
         super().__init__(*args, **kwargs)
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
-        # After the SDK's __init__, which sets the metrics logger to the tap's log level.
+        # After the SDK's __init__, which sets the metrics logger to the tap's log level and
+        # installs its own signal handlers (which exit 0).
         set_metrics_log_level(self.config.get("metrics_log_level"))
+        install_stop_handlers()
+        unknown = unknown_settings(self.config, self.known_settings())
+        if unknown:
+            self.logger.warning("unknown settings, ignored: %s", ", ".join(unknown))
+        self.check_catalog()
+
+    @classmethod
+    def known_settings(cls) -> list[str]:
+        """The tap's settings and those the SDK adds for its capabilities."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return [*schema["properties"], EMIT_ACTIVATE_VERSION]
 
     @property
     @override
@@ -317,6 +339,9 @@ class TapSegmentAnalytics(Tap):
     def source_config_errors(config: dict[str, Any]) -> list[str]:
         """One message per missing, invalid or unsupported setting, each naming the setting."""
         errors = []
+        if config.get("start_date"):
+            errors += start_date_errors(config["start_date"], utc_today())
+        errors += batch_config_errors(config.get("batch_config"))
         if config.get(EMIT_ACTIVATE_VERSION):
             errors.append(
                 f"{EMIT_ACTIVATE_VERSION} is not supported: no run re-sends a whole table, so a "
@@ -328,9 +353,11 @@ class TapSegmentAnalytics(Tap):
                     errors.append(f"{name} is required when any Braze setting is given")
             if config.get("braze_rest_endpoint"):
                 try:
-                    braze_base_url(config["braze_rest_endpoint"])
+                    url = braze_base_url(config["braze_rest_endpoint"])
                 except ValueError as exc:
                     errors.append(str(exc))
+                else:
+                    errors += cleartext_errors("braze_rest_endpoint", url)
         if appstore_configured(config):
             for name in APPSTORE_REQUIRED:
                 if name not in _present(config, APPSTORE_REQUIRED):
@@ -350,6 +377,9 @@ class TapSegmentAnalytics(Tap):
                 errors.append(
                     f"appstore_granularities: {sorted(unknown)} not among {list(GRANULARITIES)}"
                 )
+            errors += category_errors(config.get("appstore_report_categories"))
+            api_url = str(config.get("appstore_api_url") or APPLE_API_URL)
+            errors += cleartext_errors("appstore_api_url", api_url)
         if not braze_configured(config) and not appstore_configured(config):
             errors.append(
                 "no source configured: set braze_api_key and braze_rest_endpoint, and/or "
@@ -375,6 +405,22 @@ class TapSegmentAnalytics(Tap):
             ]
         quiet_sdk_lines(stream.logger for stream in streams)
         return streams
+
+    def check_catalog(self) -> None:
+        """A --catalog that names streams the configured sources lack is a warning, one that
+        selects none of theirs an error (`Tap.sync_all`, the natural place, is final)."""
+        if self.input_catalog is None:
+            return
+        unknown = sorted(set(self.input_catalog) - set(self.streams))
+        if unknown:
+            self.logger.warning(
+                "--catalog names streams the configured sources do not have, ignored: %s",
+                ", ".join(unknown),
+            )
+        if not any(stream.selected for stream in self.streams.values()):
+            raise SourceError(
+                "--catalog selects none of the streams of the configured sources: nothing to read"
+            )
 
     def sources(self) -> list[Source]:
         """The configured sources, for the connection test: named and located as their
@@ -411,9 +457,11 @@ class TapSegmentAnalytics(Tap):
 
     @cached_property
     def appstore_scratch(self) -> Path:
-        """Where report files wait between their download and their rows (removed at exit)."""
-        directory = Path(tempfile.mkdtemp(prefix="tap-segment-analytics-"))
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        """Where report files wait between their download and their rows (removed at exit;
+        those of killed runs are swept)."""
+        directory, swept = scratch_folder()
+        if swept:
+            self.logger.debug("scratch folders of killed runs deleted: %s", ", ".join(swept))
         return directory
 
     def appstore_batch_run(self, storage: Any) -> BatchRun:
@@ -422,11 +470,20 @@ class TapSegmentAnalytics(Tap):
         if self._batch_run is None:
             self._batch_run = BatchRun(storage)
             state = self.streams[ReportInstances.name].stream_state
-            deleted = self._batch_run.take_over(state)
+            taken = self._batch_run.take_over(state)
             # The next STATE names this run's folder, whatever the clock says.
             self.state_writer.write_next()
-            if deleted:
-                self.logger.info("BATCH files of earlier runs deleted: %s", ", ".join(deleted))
+            if taken.deleted:
+                self.logger.info(
+                    "BATCH files of earlier runs deleted: %s", ", ".join(taken.deleted)
+                )
+            if taken.refused:
+                self.logger.warning(
+                    "%s in the state: not this tap's run folders under %s, left alone: %s",
+                    RUN_FOLDERS_KEY,
+                    self._batch_run.root,
+                    ", ".join(taken.refused),
+                )
         return self._batch_run
 
     @cached_property
@@ -446,6 +503,11 @@ class TapSegmentAnalytics(Tap):
         (exit code 1)."""
         try:
             super().invoke(*args, **kwargs)
+        except Stopped as stop:
+            # The state handed to the clocked writer was whole when handed over.
+            flush_pending_states()
+            cls.log_run_summary("stopped")
+            cls.exit_stopped(stop)
         except Exception as exc:
             flush_pending_states()
             cls.log_run_summary("failed")
@@ -461,6 +523,16 @@ class TapSegmentAnalytics(Tap):
         cls.log_run_summary("succeeded")
 
     @classmethod
+    def exit_stopped(cls, stop: Stopped) -> NoReturn:
+        """One error line for a run stopped by a signal, and its exit code (143, 130)."""
+        cls.logger.error(
+            "stopped by %s: what was written before stands; a run from the last STATE resumes "
+            "where this one stopped",
+            stop,
+        )
+        sys.exit(stop.exit_code)
+
+    @classmethod
     def log_run_summary(cls, outcome: str) -> None:
         """Log the run summary (nothing when nothing was synced)."""
         for line in summary.log_lines(outcome):
@@ -469,10 +541,17 @@ class TapSegmentAnalytics(Tap):
     @classmethod
     @override
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
-        """Each --config file must be a JSON object; a bad one is one error line (exit 2)."""
+        """Each --config file must be a JSON object, and integer settings from the environment
+        integers; a bad one is one error line (exit 2)."""
         for path in value:
             if path != "ENV":
                 _read_or_exit("--config", path, stdin=False)
+        prefix = f"{cls.name.upper().replace('-', '_')}_"  # as the SDK names the variables
+        errors = integer_env_errors(cls.config_jsonschema, prefix) if "ENV" in value else []
+        for error in errors:
+            cls.logger.error("%s", error)
+        if errors:
+            sys.exit(BAD_INPUT_EXIT_CODE)
         return super().cb_config(ctx, param, value)
 
     @classmethod
@@ -514,7 +593,11 @@ class TapSegmentAnalytics(Tap):
                 cls.logger.error("%s", error)
             cls.logger.error("Config validation failed")
             ctx.exit(1)
-        ctx.exit(0 if check_sources(tap, tap.sources()) else 1)
+        try:
+            readable = check_sources(tap, tap.sources())
+        except Stopped as stop:
+            cls.exit_stopped(stop)
+        ctx.exit(0 if readable else 1)
 
 
 class JsonObjectFile(click.ParamType):

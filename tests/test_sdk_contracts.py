@@ -24,6 +24,8 @@ def test_the_sdk_still_calls_the_methods_the_tap_overrides() -> None:
     assert "self._write_schema_message()" in inspect.getsource(Stream.sync)
     assert "self._sync_children(" in inspect.getsource(Stream._process_record)
     assert "self._validate_config(" in inspect.getsource(PluginBase.__init__)
+    # The tap replaces the SDK's SIGTERM/SIGINT handlers after PluginBase.__init__ installs them.
+    assert "self._setup_signal_handlers()" in inspect.getsource(PluginBase.__init__)
     for ours, theirs in (
         (TapStream._write_schema_message, Stream._write_schema_message),
         (ReportSegments._sync_children, Stream._sync_children),

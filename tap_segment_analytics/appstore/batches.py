@@ -6,12 +6,19 @@ tap cannot delete its own files. It names its run's folder in its STATE instead:
 starts from a STATE was started after the run that wrote it ended, and the target had read every
 file of that run before it passed the STATE on, so that folder can go. Folders that never made
 it into a STATE (a run killed before its first one) are deleted once they are a week old.
+
+Only names of this tap's run folders, right under the storage root, are ever deleted: a state
+file is hand-edited, copied between projects and corrupted, and an absolute path or `..` in it
+must not delete whatever it names. On a local disk the folder and its files are the owner's
+alone (0700 and 0600): report rows are not for every user of the machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -22,7 +29,19 @@ from upath import UPath
 
 RUN_FOLDERS_KEY = "batch_folders"  # in the state of appstore_report_instances
 RUN_FOLDER_PREFIX = "tap-segment-analytics-run-"
+_RUN_FOLDER = re.compile(rf"{RUN_FOLDER_PREFIX}\d{{8}}T\d{{6}}Z-[0-9a-f]{{8}}")
 ORPHAN_SECONDS = 7 * 24 * 3600
+_FOLDER_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+@dataclasses.dataclass
+class TakeOver:
+    """The earlier runs' folders deleted, and the state's entries that name no run folder of
+    this tap (left alone)."""
+
+    deleted: list[str]
+    refused: list[str]
 
 
 class BatchRun:
@@ -35,13 +54,16 @@ class BatchRun:
         self.root = UPath(storage.root, **storage.params)
         self.storage = dataclasses.replace(storage, root=(self.root / self.folder_name).as_uri())
 
-    def take_over(self, stream_state: dict[str, Any]) -> list[str]:
+    def take_over(self, stream_state: dict[str, Any]) -> TakeOver:
         """Delete the folders earlier runs named in the state (and week-old orphans), and name
-        this run's instead; the folders deleted."""
-        deleted = []
-        for folder in stream_state.get(RUN_FOLDERS_KEY) or []:
-            if _remove(self.root / str(folder)):
-                deleted.append(str(folder))
+        this run's instead."""
+        deleted, refused = [], []
+        named = stream_state.get(RUN_FOLDERS_KEY) or []
+        for folder in named if isinstance(named, list) else [named]:
+            if not isinstance(folder, str) or not _RUN_FOLDER.fullmatch(folder):
+                refused.append(repr(folder))
+            elif _remove(self.root / folder):
+                deleted.append(folder)
         try:
             siblings = list(self.root.iterdir()) if self.root.exists() else []
         except OSError:
@@ -51,7 +73,7 @@ class BatchRun:
             if orphan and _remove(path):
                 deleted.append(path.name)
         stream_state[RUN_FOLDERS_KEY] = [self.folder_name]
-        return deleted
+        return TakeOver(deleted, refused)
 
     def write(
         self, records: Iterable[dict[str, Any]], *, name: str, batch_size: int
@@ -60,6 +82,9 @@ class BatchRun:
         for each file written."""
         lines: list[bytes] = []
         number = 0
+        local = self.root / self.folder_name if not self.root.protocol else None
+        if local is not None:
+            os.makedirs(local.path, mode=_FOLDER_MODE, exist_ok=True)
 
         def flush() -> tuple[str, int]:
             nonlocal number, lines
@@ -70,6 +95,8 @@ class BatchRun:
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as out,
             ):
                 out.write(b"\n".join(lines) + b"\n")
+            if local is not None:
+                os.chmod((local / filename).path, _FILE_MODE)
             written = (self.storage.get_url(filename), len(lines))
             lines = []
             return written

@@ -14,6 +14,7 @@ and, while a backfill runs, where it started (`backfill`), so a killed backfill 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,6 +30,19 @@ _AFTER_EVERY_ID = "\uffff"
 RETENTION_DAYS = 35
 # Days from one instance to the next, per granularity (a month is at least 28 days).
 _PERIOD_DAYS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 28}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def is_processing_date(value: Any) -> bool:
+    """Whether an instance's `processingDate` is a date (YYYY-MM-DD), as ordering and
+    bookmarks need: anything else would land in the state and break every later run."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, order=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import time
 import uuid
 from collections import Counter
@@ -36,6 +37,7 @@ from tap_segment_analytics.appstore.instance_plan import (
     ONGOING,
     Plan,
     Position,
+    is_processing_date,
     lost_to_retention,
     plan_instances,
     snapshots_read,
@@ -482,8 +484,24 @@ class ReportInstances(AppStoreStream):
                     context["granularity"],
                     context["report_name"],
                 )
-            listed += instances
+            listed += [i for i in instances if self.dated(i)]
         return listed
+
+    def dated(self, instance: dict[str, Any]) -> bool:
+        """Whether the instance has a processing date; one without is skipped with a warning,
+        since it can be neither ordered nor bookmarked (the rest of the run goes on)."""
+        if is_processing_date(instance.get("processing_date")):
+            return True
+        self.logger.warning(
+            "appstore: app %s report '%s' (%s): instance %s skipped, its processingDate %s is "
+            "not a date",
+            instance["app_id"],
+            instance["report_name"],
+            instance["granularity"],
+            instance["id"],
+            json.dumps(instance.get("processing_date")),
+        )
+        return False
 
     def plan_for(
         self, context: dict[str, Any], listed: list[dict[str, Any]], state: dict[str, Any]

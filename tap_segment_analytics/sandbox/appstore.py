@@ -514,6 +514,8 @@ class FakeAppStoreConnect(FakeAPI):
         # how many it tolerates is unconfirmed: more than `max_parallel` in flight get a 429.
         self.max_parallel: int | None = None
         self.burst_refusals = 0
+        # Answers wrong on purpose: instance id -> the `processingDate` listed for it instead.
+        self.garbled_processing_dates: dict[str, Any] = {}
         self._state = threading.Lock()
         self._spent: deque[float] = deque()
         self._expire_next = 0
@@ -1224,7 +1226,9 @@ class FakeAppStoreConnect(FakeAPI):
             "id": i.id,
             "attributes": {
                 "granularity": i.granularity,
-                "processingDate": i.processing_date.isoformat(),
+                "processingDate": self.garbled_processing_dates.get(
+                    i.id, i.processing_date.isoformat()
+                ),
             },
             "relationships": {
                 "segments": {

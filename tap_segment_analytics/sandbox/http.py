@@ -117,6 +117,10 @@ class FakeAPI:
         self.latency = 0.0  # seconds each answer takes, as over a real network
         self.in_flight = 0  # requests being answered now
         self.body_bytes_sent = 0  # bytes of response bodies written to clients
+        # `hold`: requests under a path wait for `release`; `held` is set once one waits.
+        self.held = threading.Event()
+        self._released = threading.Event()
+        self._hold: list[Any] | None = None  # [path, requests still let through]
 
     # Lifecycle
 
@@ -228,6 +232,7 @@ class FakeAPI:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -277,6 +282,27 @@ class FakeAPI:
         with self._lock:
             self._faults.append(_Fault(response, path, times, after))
 
+    def hold(self, path: str, *, after: int = 0) -> None:
+        """Keep requests under `path` (all but the first `after`) unanswered until `release()`:
+        a server that hangs, or a moment a test can act in."""
+        with self._lock:
+            self._hold = [path, after]
+            self._released.clear()
+            self.held.clear()
+
+    def release(self) -> None:
+        """Answer the held requests, and hold no more."""
+        with self._lock:
+            self._hold = None
+        self._released.set()
+
+    def _holds(self, request: Request) -> bool:
+        with self._lock:
+            if self._hold is None or not request.path.startswith(self._hold[0]):
+                return False
+            self._hold[1] -= 1
+            return self._hold[1] < 0
+
     def clear_faults(self) -> None:
         """Remove every injected fault."""
         with self._lock:
@@ -300,6 +326,9 @@ class FakeAPI:
     # Dispatch
 
     def _dispatch(self, request: Request) -> Response:
+        if self._holds(request):
+            self.held.set()
+            self._released.wait()
         response = self._take_fault(request)
         fault = None
         if response is None and self.fault_plan is not None:
