@@ -35,7 +35,7 @@ from tap_segment_analytics.sandbox.environment import (
 )
 from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
 from tests.meltano_pipeline import meltano_command, run_captured
-from tests.promised_streams import STREAM_KEYS
+from tests.promised_streams import ALL_STREAM_KEYS, STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -350,7 +350,7 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
     tap.stdout.close()
     assert tap.wait(timeout=300) == 0
     assert target.returncode == 0, target.stderr[-3000:]
-    assert landed(project.pg, "sharded") == dict.fromkeys(STREAM_KEYS, 0)
+    assert landed(project.pg, "sharded") == dict.fromkeys(ALL_STREAM_KEYS, 0)
 
     # 2. The shards, in parallel.
     runs = []
@@ -381,9 +381,9 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
         extra_env={**shared, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "unsharded"},
     )
 
-    sharded_rows = project.table_rows("sharded")
+    # Step 1 made a table of every stream: those of reports the sandbox does not serve stay empty.
+    sharded_rows = {table: rows for table, rows in project.table_rows("sharded").items() if rows}
     assert set(sharded_rows) == set(STREAM_KEYS)
-    assert all(sharded_rows.values())
     assert sharded_rows == project.table_rows("unsharded")
 
     # Each shard has its own state, holding bookmarks of its own segments only.

@@ -13,7 +13,7 @@ import pytest
 
 from tap_segment_analytics import __version__
 from tap_segment_analytics.sandbox.environment import start_sandbox
-from tests.promised_streams import STREAM_KEYS
+from tests.promised_streams import ALL_STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,7 @@ def test_discover_lists_every_stream_with_its_keys_and_schemas_ship(
 
     assert result.returncode == 0, result.stderr[-3000:]
     catalog = json.loads(result.stdout)
-    assert {s["tap_stream_id"]: s["key_properties"] for s in catalog["streams"]} == STREAM_KEYS
+    assert {s["tap_stream_id"]: s["key_properties"] for s in catalog["streams"]} == ALL_STREAM_KEYS
 
     located = installed_wheel.run(
         "python", "-c", "import tap_segment_analytics as p; print(p.__file__)"
@@ -87,7 +87,7 @@ def test_discover_lists_every_stream_with_its_keys_and_schemas_ship(
     package = Path(located.stdout.strip()).parent
     assert installed_wheel.workdir.parent in package.parents  # the venv's copy, not the source
     shipped = {path.name for path in (package / "schemas").glob("*.json")}
-    assert shipped == {f"{name}.json" for name in STREAM_KEYS}
+    assert shipped == {f"{name}.json" for name in ALL_STREAM_KEYS}
 
 
 def test_wheel_carries_the_version_and_license_and_runs_as_a_module(

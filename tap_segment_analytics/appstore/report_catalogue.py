@@ -49,7 +49,14 @@ DEFAULT_GRANULARITIES = ["DAILY"]
 API_NAMES = {
     "App Store Downloads": "App Downloads",
     "App Store Installations and Deletions": "App Store Installation and Deletion",
+    # The page's qualifier is not part of the name (and its stream name would be longer than
+    # PostgreSQL's 63-character identifiers).
+    "Browser Choice Screen Engagement (iOS versions before 18.2)": (
+        "Browser Choice Screen Engagement"
+    ),
 }
+# PostgreSQL's identifiers (target-postgres's table names) are at most 63 characters.
+MAX_STREAM_NAME = 63
 
 # The event-count shape of ~115 Framework Usage and Performance reports: `Count` events with
 # these attribute values, seen on `Unique Devices` devices. Every other field of such a report
@@ -244,6 +251,9 @@ def report_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
                     "key": role != "measure" and field["name"] not in NOT_KEY_COLUMNS,
                 }
             )
+        stream = f"appstore_{snake_case(name)}"
+        if len(stream) > MAX_STREAM_NAME:
+            raise ValueError(f"stream name {stream} is longer than {MAX_STREAM_NAME} characters")
         columns = [snake_case(f["name"]) for f in fields]
         clash = set(columns) & {*LINEAGE_PROPERTIES, "extra_columns"}
         if len(set(columns)) != len(columns) or clash:
@@ -252,7 +262,7 @@ def report_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "aliases": aliases,
-                "stream": f"appstore_{snake_case(name)}",
+                "stream": stream,
                 "title": title,
                 "page": page["page"],
                 "category": CATEGORIES[page["category"]],
