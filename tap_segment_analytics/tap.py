@@ -54,7 +54,7 @@ from tap_segment_analytics.logs import (
 )
 from tap_segment_analytics.retries import RejectionGuard
 from tap_segment_analytics.run_summary import summary
-from tap_segment_analytics.singer_output import SingerOutput
+from tap_segment_analytics.singer_output import SingerOutput, TargetStoppedReading
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)
@@ -248,6 +248,15 @@ class TapSegmentAnalytics(Tap):
             description="Level of the SDK's metrics logger: INFO logs its METRIC lines (one per "
             "request and per partition, for tuning); WARNING leaves them out.",
         ),
+        # Declared here, before singer-sdk 0.55 makes it a built-in setting, so that Meltano
+        # and `--config ENV` pass a boolean, and false (what Meltano may send) is accepted.
+        th.Property(
+            EMIT_ACTIVATE_VERSION,
+            th.BooleanType,
+            default=False,
+            description="Must stay false: no run re-sends a whole table, so a target acting on "
+            "ACTIVATE_VERSION would delete rows that are still true.",
+        ),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -416,6 +425,10 @@ class TapSegmentAnalytics(Tap):
             if line is None:
                 raise
             cls.logger.error("%s", line)
+            sys.exit(1)
+        except TargetStoppedReading as exc:
+            cls.log_run_summary("failed")
+            cls.logger.error("%s", exc)
             sys.exit(1)
         except BaseException:
             cls.log_run_summary("stopped")
