@@ -124,9 +124,19 @@ def is_nested(schema: Mapping[str, Any]) -> bool:
 def setting_definitions(
     name: str, schema: Mapping[str, Any]
 ) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
-    """Meltano setting definitions of one property (several for a nested object), each with
-    the schema it comes from."""
+    """Meltano setting definitions of one property, each with the schema it comes from: a
+    nested setting is an `object` (set whole, as JSON) and one setting per leaf."""
     if is_nested(schema):
+        if "." not in name:
+            yield (
+                {
+                    "name": name,
+                    "kind": "object",
+                    "label": label(name, schema),
+                    **({"description": schema["description"]} if schema.get("description") else {}),
+                },
+                schema,
+            )
         for child, child_schema in schema["properties"].items():
             yield from setting_definitions(f"{name}.{child}", child_schema)
         return

@@ -119,6 +119,11 @@ def test_secrets_defaults_options_and_groups() -> None:
     assert settings["appstore_granularities"]["value"] == ["DAILY"]
     assert settings["request_backoff_seconds"]["value"] == 2.0
     assert settings["stream_maps"]["kind"] == "object"
+    # Set whole (`batch_config: {...}` in meltano.yml, JSON in the environment) or by leaf.
+    assert settings["batch_config"]["kind"] == "object"
+    assert settings["faker_config"]["kind"] == "object"
+    assert settings["emit_activate_version_messages"]["kind"] == "boolean"
+    assert settings["emit_activate_version_messages"]["value"] is False
     assert settings["batch_config.encoding.format"]["options"] == [
         {"label": "jsonl", "value": "jsonl"},
         {"label": "parquet", "value": "parquet"},
