@@ -42,13 +42,14 @@ def history() -> Iterator[Pipeline]:
 
 def settings(pipeline: Pipeline, *, backfill: bool) -> dict[str, str]:
     """Backfill on or off, and BATCH messages (the settings README recommends for big reports,
-    as environment variables; `meltano_env` puts their files in the pipeline's scratch folder)."""
+    as environment variables; their files in the pipeline's scratch folder)."""
     return {
         "TAP_SEGMENT_ANALYTICS__SELECT": json.dumps(["appstore_*.*"]),
         "TAP_SEGMENT_ANALYTICS_APPSTORE_REPORT_NAMES": json.dumps(REPORTS),
         "TAP_SEGMENT_ANALYTICS_APPSTORE_BACKFILL": str(backfill).lower(),
         "TAP_SEGMENT_ANALYTICS_BATCH_CONFIG_ENCODING_FORMAT": "jsonl",
         "TAP_SEGMENT_ANALYTICS_BATCH_CONFIG_ENCODING_COMPRESSION": "gzip",
+        "TAP_SEGMENT_ANALYTICS_BATCH_CONFIG_STORAGE_ROOT": (pipeline.scratch / "batches").as_uri(),
         "TAP_SEGMENT_ANALYTICS_START_DATE": (
             pipeline.sandbox.today - timedelta(days=HISTORY_DAYS + 30)
         ).isoformat(),

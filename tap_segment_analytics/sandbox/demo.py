@@ -73,14 +73,13 @@ def meltano_env(
     env.update(sandbox.env())
     env.update(pg.env())
     env.update(pg.connection_env())
-    batches = (scratch / "batches").as_uri()
+    batches = (scratch / "batches").as_uri()  # of BATCH_EXTRACTOR (the only one with BATCH)
     env.update(
         {
             "MELTANO_SYS_DIR_ROOT": str(project / ".meltano"),
             "MELTANO_DATABASE_URI": f"sqlite:///{scratch / 'meltano.db'}",
             # BATCH files go to the scratch folder, so that no demo or test run leaves files in
             # (or deletes files from) the project's; so do dbt's compiled files and logs.
-            "TAP_SEGMENT_ANALYTICS_BATCH_CONFIG_STORAGE_ROOT": batches,
             "TAP_SEGMENT_ANALYTICS__BATCH_BATCH_CONFIG_STORAGE_ROOT": batches,
             "DBT_TARGET_PATH": str(scratch / "dbt" / "target"),
             "DBT_LOG_PATH": str(scratch / "dbt" / "logs"),
