@@ -1,12 +1,13 @@
 """The main job into PostgreSQL: tap -> MeltanoLabs target-postgres, record by record and with
-BATCH messages, beside the target alone on the same saved stream.
+BATCH messages, each with INSERT and with COPY, beside the target alone on the same saved stream.
 
 Serves one large 'App Downloads Detailed' instance (ROWS rows in files of 10,000) from the local
 fakes and loads it into an embedded PostgreSQL with target-postgres 0.8.1 (installed once into
-benchmarks/.venv-target-postgres), configured as meltano.yml configures it. For each mode it runs
-the tap alone (stdout to a file), the target alone on that file, and the two piped together (as
-`meltano run` pipes them), each into a fresh schema; it prints wall times, peak RSS of each
-process, the rows landed, and the ratios. Usage: python benchmarks/postgres_pipeline.py [ROWS]
+benchmarks/.venv-target-postgres). For each mode it runs the tap alone (stdout to a file, once
+per tap mode), the target alone on that file, and the two piped together (as `meltano run`
+pipes them), each into a fresh schema; it prints wall times, peak RSS of each process, the rows
+landed, how many differ from record by record with INSERT (0: every row exact), and the ratios.
+Usage: python benchmarks/postgres_pipeline.py [ROWS]
 """
 
 from __future__ import annotations
@@ -73,15 +74,25 @@ def main() -> None:
                 "batch_size": BATCH_SIZE,
             }
         }
-        results = {}
-        for mode, extra in (("RECORD", {}), ("BATCH", batch)):
-            config = scratch / f"tap-{mode}.json"
-            config.write_text(json.dumps({**settings, **extra}))
+        # (tap mode, target mode): record by record or BATCH, INSERT or COPY; meltano.yml's
+        # main job is BATCH with COPY. Without validation: what the check costs.
+        modes = {
+            ("RECORD", "INSERT"): ({}, {"use_copy": False}),
+            ("RECORD", "COPY"): ({}, {"use_copy": True}),
+            ("BATCH", "INSERT"): (batch, {"use_copy": False}),
+            ("BATCH", "COPY"): (batch, {"use_copy": True}),
+            ("BATCH", "COPY unvalidated"): (batch, {"use_copy": True, "validate_records": False}),
+        }
+        saved: dict[str, Path] = {}
+        results: dict[tuple[str, str], float] = {}
+        for (tap_mode, target_mode), (tap_extra, target_extra) in modes.items():
+            config = scratch / f"tap-{tap_mode}.json"
+            config.write_text(json.dumps({**settings, **tap_extra}))
             tap = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config)]
-            saved = scratch / f"{mode}.jsonl"
+            name = f"{tap_mode.lower()}_{target_mode.lower().replace(' ', '_')}"
 
-            def target_command(schema: str, mode: str = mode) -> list[str]:
-                path = scratch / f"target-{mode}-{schema}.json"
+            def target_command(schema: str, target_extra: dict = target_extra) -> list[str]:
+                path = scratch / f"target-{schema}.json"
                 path.write_text(
                     json.dumps(
                         {
@@ -90,19 +101,27 @@ def main() -> None:
                             "add_record_metadata": True,
                             "activate_version": True,
                             "validate_records": True,
+                            **target_extra,
                         }
                     )
                 )
                 return [target, "--config", str(path)]
 
-            started = time.perf_counter()
-            with saved.open("wb") as out:
-                (tap_rss,) = watch([subprocess.Popen(tap, stdout=out, stderr=subprocess.DEVNULL)])
-            tap_wall = time.perf_counter() - started
+            if tap_mode not in saved:
+                saved[tap_mode] = scratch / f"{tap_mode}.jsonl"
+                started = time.perf_counter()
+                with saved[tap_mode].open("wb") as out:
+                    (tap_rss,) = watch(
+                        [subprocess.Popen(tap, stdout=out, stderr=subprocess.DEVNULL)]
+                    )
+                print(
+                    f"{tap_mode:>6} tap alone {time.perf_counter() - started:6.1f} s "
+                    f"({tap_rss:.0f} MiB)"
+                )
 
-            schema = f"alone_{mode.lower()}"
+            schema = f"alone_{name}"
             started = time.perf_counter()
-            with saved.open("rb") as stream:
+            with saved[tap_mode].open("rb") as stream:
                 (target_rss,) = watch(
                     [
                         subprocess.Popen(
@@ -114,9 +133,8 @@ def main() -> None:
                     ]
                 )
             target_wall = time.perf_counter() - started
-            alone_rows = pg.query(f"select count(*) from {schema}.{TABLE}")[0][0]  # noqa: S608
 
-            schema = f"piped_{mode.lower()}"
+            schema = f"piped_{name}"
             started = time.perf_counter()
             tap_process = subprocess.Popen(tap, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             target_process = subprocess.Popen(
@@ -130,22 +148,52 @@ def main() -> None:
             piped_tap_rss, piped_target_rss = watch([tap_process, target_process])
             piped_wall = time.perf_counter() - started
             piped_rows = pg.query(f"select count(*) from {schema}.{TABLE}")[0][0]  # noqa: S608
-            results[mode] = (piped_wall, target_wall)
+            differing = differing_rows(pg, "piped_record_insert", schema)
+            results[(tap_mode, target_mode)] = piped_wall
             print(
-                f"{mode:>6}: tap alone {tap_wall:6.1f} s ({tap_rss:.0f} MiB); target alone "
-                f"{target_wall:6.1f} s ({target_rss:.0f} MiB, {alone_rows} rows); tap | target "
-                f"{piped_wall:6.1f} s (tap {piped_tap_rss:.0f} MiB, target "
-                f"{piped_target_rss:.0f} MiB, {piped_rows} rows): the tap adds "
+                f"{tap_mode:>6} {target_mode:<16}: target alone {target_wall:6.1f} s "
+                f"({target_rss:.0f} MiB); tap | target {piped_wall:6.1f} s (tap "
+                f"{piped_tap_rss:.0f} MiB, target {piped_target_rss:.0f} MiB, {piped_rows} rows, "
+                f"{differing} differing from record by record with INSERT): the tap adds "
                 f"{piped_wall / target_wall - 1:+.0%} to the target alone"
             )
         batch_files = list((scratch / "batches").rglob("*.json.gz"))
         print(f"BATCH files on disk after the runs: {len(batch_files)} of <= {BATCH_SIZE} records")
     served.stop()
-    record_wall, batch_wall = results["RECORD"][0], results["BATCH"][0]
+    baseline = results[("RECORD", "INSERT")]
     print(
-        f"rows: {total:,}; tap | target-postgres with BATCH vs record by record: "
-        f"{record_wall / batch_wall:.2f}x faster ({record_wall:.1f} s -> {batch_wall:.1f} s); "
-        f"{os.cpu_count()} cores"
+        f"rows: {total:,}; {os.cpu_count()} cores; tap | target-postgres against record by record "
+        f"with INSERT ({baseline:.1f} s):"
+    )
+    for (tap_mode, target_mode), wall in results.items():
+        print(f"  {tap_mode:>6} {target_mode:<16} {wall:6.1f} s  {baseline / wall:5.2f}x faster")
+    print(
+        "  BATCH with COPY (meltano.yml) against BATCH with INSERT: "
+        f"{results[('BATCH', 'INSERT')] / results[('BATCH', 'COPY')]:.2f}x faster"
+    )
+
+
+def differing_rows(pg: EmbeddedPostgres, schema: str, other: str) -> int:
+    """Rows of TABLE in one schema and not the other (either way), the target's _sdc_ columns
+    aside: 0 when both loads are exact copies."""
+    columns = ", ".join(
+        f'"{name}"'
+        for (name,) in pg.query(
+            "select column_name from information_schema.columns "  # noqa: S608 - constants
+            f"where table_schema = '{schema}' and table_name = '{TABLE}' "
+            "and column_name not like '\\_sdc\\_%' order by column_name"
+        )
+    )
+    one_way = (
+        f"select {columns} from {schema}.{TABLE} except all select {columns} from {other}.{TABLE}"  # noqa: S608
+    )
+    other_way = (
+        f"select {columns} from {other}.{TABLE} except all select {columns} from {schema}.{TABLE}"  # noqa: S608
+    )
+    return int(
+        pg.query(
+            f"select (select count(*) from ({one_way}) a) + (select count(*) from ({other_way}) b)"  # noqa: S608
+        )[0][0]
     )
 
 

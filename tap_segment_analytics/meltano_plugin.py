@@ -5,7 +5,10 @@
 - meltano-hub/tap-segment-analytics.yml: the definition in Meltano Hub's format, for
   `meltano add extractor tap-segment-analytics --from-ref <path or URL of that file>`;
 - meltano.yml: the extractor's capabilities, settings_group_validation and settings;
-- README.md: the settings and capabilities section.
+- README.md: the settings and capabilities section;
+- meltano-hub/target-postgres.yml and meltano-hub/dbt-postgres.yml: meltano.yml's loader and
+  transformer (pinned, PyPI only), for a project of one's own: `meltano add target-postgres
+  --from-ref <path or URL of that file>`.
 
 With `--check` it writes nothing and exits 1 naming each stale file (tests run it). A new
 `th.Property` in tap.py needs no other edit: run the command. Each setting's kind, label,
@@ -124,9 +127,19 @@ def is_nested(schema: Mapping[str, Any]) -> bool:
 def setting_definitions(
     name: str, schema: Mapping[str, Any]
 ) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
-    """Meltano setting definitions of one property (several for a nested object), each with
-    the schema it comes from."""
+    """Meltano setting definitions of one property, each with the schema it comes from: a
+    nested setting is an `object` (set whole, as JSON) and one setting per leaf."""
     if is_nested(schema):
+        if "." not in name:
+            yield (
+                {
+                    "name": name,
+                    "kind": "object",
+                    "label": label(name, schema),
+                    **({"description": schema["description"]} if schema.get("description") else {}),
+                },
+                schema,
+            )
         for child, child_schema in schema["properties"].items():
             yield from setting_definitions(f"{name}.{child}", child_schema)
         return
@@ -277,6 +290,25 @@ def wrap(text: str) -> list[str]:
     return textwrap.wrap(text, width=100, break_long_words=False, break_on_hyphens=False)
 
 
+# Plugins of meltano.yml copied for other projects: file -> (plugin type, name).
+PLUGIN_COPIES = {
+    Path("meltano-hub") / "target-postgres.yml": ("loaders", "target-postgres"),
+    Path("meltano-hub") / "dbt-postgres.yml": ("utilities", "dbt-postgres"),
+}
+
+
+def render_plugin_copy(meltano_yml: str, plugin_type: str, name: str) -> str:
+    """A plugin of meltano.yml as a file for `meltano add <name> --from-ref`."""
+    (plugin,) = (
+        p for p in yaml.safe_load(meltano_yml)["plugins"][plugin_type] if p["name"] == name
+    )
+    header = (
+        f"# Copied from meltano.yml by `{COMMAND}`: edit that, not this.\n"
+        f"# meltano add {name} --from-ref <path or URL of this file>\n"
+    )
+    return header + dump_yaml(plugin)
+
+
 RENDERERS: tuple[tuple[Path, Callable[[str], str]], ...] = (
     (HUB_DEFINITION, render_hub_definition),
     (MELTANO_YML, render_meltano_yml),
@@ -291,6 +323,13 @@ def stale_files(root: Path, *, write: bool) -> list[Path]:
         path = root / relative
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         wanted = render(current)
+        if wanted != current:
+            changes[relative] = wanted
+    meltano_yml = changes.get(MELTANO_YML) or (root / MELTANO_YML).read_text(encoding="utf-8")
+    for relative, (plugin_type, name) in PLUGIN_COPIES.items():
+        path = root / relative
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        wanted = render_plugin_copy(meltano_yml, plugin_type, name)
         if wanted != current:
             changes[relative] = wanted
     for relative, wanted in changes.items() if write else ():

@@ -8,10 +8,15 @@ after every record before it), or when the buffer fills.
 
 `write_records` writes RECORD lines for many records in one call: the rows streams' fast path,
 which produces the bytes the SDK's record path would (tests/test_row_fast_path.py).
+
+When the target exits before the tap (`tap ... | head -1`, a loader that crashed), the next
+write raises `TargetStoppedReading`, and nothing more is written.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -24,6 +29,19 @@ from typing_extensions import override
 
 from tap_segment_analytics.run_summary import summary
 from tap_segment_analytics.stopping import STOP
+
+TARGET_STOPPED = (
+    "the target stopped reading the tap's output (broken pipe): it exited or crashed first, "
+    "see its log"
+)
+
+
+class TargetStoppedReading(BaseException):
+    """The target closed the tap's stdout.
+
+    A BaseException, like KeyboardInterrupt: the SDK logs every `Exception` a stream raises as
+    "An unhandled error occurred", and the tap's one line (TARGET_STOPPED) says it all.
+    """
 
 
 class SingerOutput(GenericSingerWriter[bytes, Message]):
@@ -75,6 +93,20 @@ _LINES_PER_WRITE = 1000
 def _write(line: bytes, *, flush: bool) -> None:
     """To stdout's byte buffer, or as text where stdout has none (a test's StringIO); a stop
     signal that arrives meanwhile takes effect after the write (stopping.py)."""
+    try:
+        _write_stdout(line, flush=flush)
+    except OSError as exc:
+        if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+            raise
+        # What is still buffered, or written while the run unwinds, goes nowhere: nothing
+        # else fails on the closed pipe (Python would print "Exception ignored" at exit).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise TargetStoppedReading(TARGET_STOPPED) from None
+
+
+def _write_stdout(line: bytes, *, flush: bool) -> None:
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     STOP.writing = True

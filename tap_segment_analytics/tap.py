@@ -67,7 +67,7 @@ from tap_segment_analytics.sdk_state import (
     ClockedStateWriter,
     flush_pending_states,
 )
-from tap_segment_analytics.singer_output import SingerOutput
+from tap_segment_analytics.singer_output import SingerOutput, TargetStoppedReading
 from tap_segment_analytics.state_reading import repair_bookmarks
 from tap_segment_analytics.stopping import Stopped, install_stop_handlers
 
@@ -270,6 +270,15 @@ class TapSegmentAnalytics(Tap):
             default=DEFAULT_METRICS_LOG_LEVEL,
             description="Level of the SDK's metrics logger: INFO logs its METRIC lines (one per "
             "request and per partition, for tuning); WARNING leaves them out.",
+        ),
+        # Declared here, before singer-sdk 0.55 makes it a built-in setting, so that Meltano
+        # and `--config ENV` pass a boolean, and false (what Meltano may send) is accepted.
+        th.Property(
+            EMIT_ACTIVATE_VERSION,
+            th.BooleanType,
+            default=False,
+            description="Must stay false: no run re-sends a whole table, so a target acting on "
+            "ACTIVATE_VERSION would delete rows that are still true.",
         ),
     ).to_dict()
 
@@ -515,6 +524,10 @@ class TapSegmentAnalytics(Tap):
             if line is None:
                 raise
             cls.logger.error("%s", line)
+            sys.exit(1)
+        except TargetStoppedReading as exc:
+            cls.log_run_summary("failed")
+            cls.logger.error("%s", exc)
             sys.exit(1)
         except BaseException:
             flush_pending_states()

@@ -19,6 +19,7 @@ from tap_segment_analytics.sandbox.demo import (
     EXTRACTOR,
     LOADER,
     TARGET_SCHEMA,
+    TRANSFORMER,
     find_meltano,
     landed,
     meltano_env,
@@ -76,6 +77,7 @@ class Pipeline:
     env: dict[str, str]
     scratch: Path
     first_run_counts: dict[str, int]
+    transformer_installed: bool = False
 
     def meltano(
         self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
@@ -96,10 +98,20 @@ class Pipeline:
         schema: str = TARGET_SCHEMA,
         state_db: str = "main",
         extra_env: dict[str, str] | None = None,
+        transform: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """`meltano run tap-segment-analytics target-postgres` into `schema`."""
-        env = {"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema, **(extra_env or {})}
-        return self.meltano("run", EXTRACTOR, LOADER, state_db=state_db, extra_env=env)
+        """`meltano run tap-segment-analytics target-postgres` into `schema`; with `transform`,
+        then `dbt-postgres:run` (the current-rows views, in the same schema)."""
+        env = {
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+            "DBT_POSTGRES_SCHEMA": schema,  # the demo environment sets its own
+            **(extra_env or {}),
+        }
+        if transform and not self.transformer_installed:
+            ok(self.meltano("install", TRANSFORMER))  # only where needed: dbt is large
+            self.transformer_installed = True
+        steps = [EXTRACTOR, LOADER, *([f"{TRANSFORMER}:run"] if transform else [])]
+        return self.meltano("run", *steps, state_db=state_db, extra_env=env)
 
     def state(self, *, state_db: str = "main") -> dict:
         """`meltano state get` of the pipeline's state id."""
@@ -147,7 +159,7 @@ def meltano_pipeline(sandbox: Sandbox) -> Iterator[Pipeline]:
         # As the demo runs it, but with plugins installed into a directory of this pipeline's.
         env = {**meltano_env(PROJECT_ROOT, root, sandbox, pg), "MELTANO_SYS_DIR_ROOT": str(root)}
         pipeline = Pipeline(sandbox, pg, env, root, {})
-        ok(pipeline.meltano("install"))
+        ok(pipeline.meltano("install", EXTRACTOR, LOADER))
         yield pipeline
     finally:
         sandbox.stop()

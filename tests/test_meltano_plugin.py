@@ -18,7 +18,12 @@ from tap_segment_analytics import meltano_plugin
 from tap_segment_analytics.tap import SECRET_SETTINGS, TapSegmentAnalytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-GENERATED = (meltano_plugin.HUB_DEFINITION, meltano_plugin.MELTANO_YML, meltano_plugin.README)
+GENERATED = (
+    meltano_plugin.HUB_DEFINITION,
+    meltano_plugin.MELTANO_YML,
+    meltano_plugin.README,
+    *meltano_plugin.PLUGIN_COPIES,
+)
 # One of each JSON type: every setting there was when the generator was written.
 KINDS_OF_THE_FIRST_SETTINGS = {
     "start_date": "date_iso8601",
@@ -82,7 +87,12 @@ def test_a_new_setting_reaches_every_generated_file(
     ).to_dict()["appstore_backfill_days"]
     monkeypatch.setattr(TapSegmentAnalytics, "config_jsonschema", schema)
 
-    assert meltano_plugin.stale_files(tmp_path, write=True) == list(GENERATED)
+    # Every file that lists the tap's settings (the loader's and transformer's copies do not).
+    assert meltano_plugin.stale_files(tmp_path, write=True) == [
+        meltano_plugin.HUB_DEFINITION,
+        meltano_plugin.MELTANO_YML,
+        meltano_plugin.README,
+    ]
 
     new = {
         "name": "appstore_backfill_days",
@@ -119,6 +129,11 @@ def test_secrets_defaults_options_and_groups() -> None:
     assert settings["appstore_granularities"]["value"] == ["DAILY"]
     assert settings["request_backoff_seconds"]["value"] == 2.0
     assert settings["stream_maps"]["kind"] == "object"
+    # Set whole (`batch_config: {...}` in meltano.yml, JSON in the environment) or by leaf.
+    assert settings["batch_config"]["kind"] == "object"
+    assert settings["faker_config"]["kind"] == "object"
+    assert settings["emit_activate_version_messages"]["kind"] == "boolean"
+    assert settings["emit_activate_version_messages"]["value"] is False
     assert settings["batch_config.encoding.format"]["options"] == [
         {"label": "jsonl", "value": "jsonl"},
         {"label": "parquet", "value": "parquet"},

