@@ -70,6 +70,13 @@ def category_errors(categories: Iterable[str] | None) -> list[str]:
     return [f"appstore_report_categories: {unknown} not among {list(REPORT_CATEGORIES)}"]
 
 
+def has_value(setting: Any) -> bool:
+    """Whether an object setting holds any value that is not null (at any depth)."""
+    if isinstance(setting, Mapping):
+        return any(has_value(value) for value in setting.values())
+    return setting is not None
+
+
 def batch_config_errors(batch_config: Any) -> list[str]:
     """The parts of `batch_config` the SDK's batcher needs."""
     if batch_config is None:

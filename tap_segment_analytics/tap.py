@@ -44,6 +44,7 @@ from tap_segment_analytics.config_checks import (
     batch_config_errors,
     category_errors,
     cleartext_errors,
+    has_value,
     integer_env_errors,
     start_date_errors,
     unknown_settings,
@@ -336,6 +337,10 @@ class TapSegmentAnalytics(Tap):
         # Meltano and `--config ENV` give `number` settings as text (see config_text.py); no
         # public hook runs between reading the config and checking it against the schema.
         self._config.update(numbers_from_text(self._config, self.config_jsonschema))
+        # Meltano hands an object setting given no value as an object of nulls: no BATCH, as
+        # the SDK reads an absent or empty `batch_config`.
+        if not has_value(self._config.get("batch_config")):
+            self._config.pop("batch_config", None)
         errors = super()._validate_config(raise_errors=raise_errors)
         source_errors = self.source_config_errors(dict(self._config))
         if source_errors and raise_errors:

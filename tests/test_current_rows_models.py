@@ -9,7 +9,13 @@ from pathlib import Path
 import yaml
 
 from tap_segment_analytics import current_rows_models
-from tap_segment_analytics.current_rows_models import MODELS, SOURCES, stale_files
+from tap_segment_analytics.current_rows_models import (
+    MAX_IDENTIFIER,
+    MODELS,
+    SOURCES,
+    model_name,
+    stale_files,
+)
 from tests.promised_streams import ROWS_STREAMS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +32,8 @@ def test_one_model_per_report_rows_stream_and_each_table_a_source() -> None:
 
     assert set(ROWS_STREAMS) <= set(tables)
     assert "appstore_report_rows" in tables
-    assert models == {f"{table}_current" for table in tables}
+    assert models == {model_name(table) for table in tables}
+    assert all(len(model) <= MAX_IDENTIFIER for model in models)
     assert [t["name"] for t in sources[0]["tables"]] == ["appstore_report_dates", *tables]
 
 

@@ -498,11 +498,12 @@ class FakeAppStoreConnect(FakeAPI):
         s3: FakeS3,
         hour_limit: int = HOUR_LIMIT,
         port: int = 0,
-        file_quirks: bool = False,
+        file_quirks: bool = True,
     ) -> None:
         super().__init__(port)
         self.public_key_pem = public_key_pem
-        # Serve COMMA_SEPARATED_REPORTS comma-separated and Detailed reports' empty fields as "".
+        # Serve COMMA_SEPARATED_REPORTS comma-separated and Detailed reports' empty fields as "" (as
+        # Apple does, by default; off, every file is tab-separated with bare empty fields).
         self.file_quirks = file_quirks
         self.key_id = key_id
         self.issuer_id = issuer_id  # None: an individual key (payload "sub": "user", no "iss")
