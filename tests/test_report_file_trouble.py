@@ -21,6 +21,7 @@ from tap_segment_analytics.appstore.report_files import (
     MAX_COLUMNS,
     MAX_LINE_BYTES,
     DownloadProblem,
+    DownloadRefused,
     SegmentFile,
     download,
     download_verified,
@@ -263,3 +264,24 @@ def test_no_more_than_the_listed_size_ever_sits_on_disk(served: Served, tmp_path
                 path=path,
             )
     assert not path.exists()
+
+
+def test_a_redirect_from_the_file_host_is_refused_not_followed(
+    served: Served, tmp_path: Path
+) -> None:
+    store = served.store
+    elsewhere = f"{store.api.base_url}/internal-admin"
+    key_path = "/" + served.segment.key
+    store.s3.inject(302, path=key_path, headers={"Location": elsewhere})
+    listed = SegmentFile(
+        url=store.s3.presign(served.segment.key),
+        checksum=served.segment.checksum,
+        size_in_bytes=served.segment.size_in_bytes,
+        fetched_at=float("inf"),  # never expires
+    )
+
+    with requests.Session() as session, pytest.raises(DownloadRefused, match="HTTP 302"):
+        download(session, listed, 10, tmp_path / "segment.gz")
+
+    assert not [r for r in store.api.requests if r.path.startswith("/internal-admin")]
+    assert not (tmp_path / "segment.gz").exists()

@@ -122,7 +122,10 @@ def download(session: requests.Session, segment: SegmentFile, timeout: float, pa
     md5 = hashlib.md5(usedforsecurity=False)
     size = 0
     try:
-        with session.get(segment.url, stream=True, timeout=timeout) as response:
+        # A redirect is not followed: url_policy checked this URL's host, not the next one's.
+        with session.get(
+            segment.url, stream=True, timeout=timeout, allow_redirects=False
+        ) as response:
             status = response.status_code
             if status == HTTPStatus.FORBIDDEN:
                 raise URLExpired("the download URL was refused (403)")
