@@ -203,3 +203,18 @@ def test_comma_separated_files_and_quoted_empty_fields_land_as_the_truth(
     assert not differences, differences
     detailed = warehouse.table("appstore_app_downloads_detailed").values()
     assert all(record["campaign"] != '""' for record in detailed)
+
+
+def test_a_report_named_by_its_alias_is_read_under_the_api_s_name(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    # Apple's page calls `App Downloads Standard` "App Store Downloads": code of 2026 asks for
+    # that spelling while the API lists the other.
+    run = run_tap(
+        appstore.config(appstore_report_names=["App Store Downloads Standard"]), tmp_path
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.records("appstore_app_downloads_standard")
+    reports = {r["name"] for r in run.records("appstore_reports")}
+    assert reports == {"App Downloads Standard"}

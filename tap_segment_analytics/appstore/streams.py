@@ -60,6 +60,7 @@ from tap_segment_analytics.appstore.reports import (
     describe_names,
     header_matches,
     joins_key,
+    key_name,
     rows_stream_name,
 )
 from tap_segment_analytics.appstore.row_plan import (
@@ -284,7 +285,7 @@ class Reports(AppStoreStream):
         categories = self.config.get("appstore_report_categories")
         rows = self._tap.streams.get(rows_stream_name(report["name"]))
         return (
-            (not names or report["name"] in names)
+            (not names or key_name(report["name"]) in {key_name(n) for n in names})
             and (not categories or report.get("category") in categories)
             and isinstance(rows, ReportRows)
             and rows.selected
@@ -303,13 +304,15 @@ class Reports(AppStoreStream):
         for request in self.requests_of(app_id, ONGOING):
             reports += self.reports_of(context, request)
         names = {r["name"] for r in reports}
+        # A name the catalogue knows by an alias is listed under either spelling.
+        listed = {key_name(name) for name in names}
         wanted_names = set(self.config.get("appstore_report_names") or [])
         if not reports:
             self.logger.warning(
                 "appstore: app %s lists no reports yet (new requests take 24 to 48 hours)",
                 app_id,
             )
-        elif missing := wanted_names - names:
+        elif missing := {name for name in wanted_names if key_name(name) not in listed}:
             raise SourceError(
                 f"appstore_report_names: {describe_names(missing)} not listed for app "
                 f"{app_id}; the API lists {describe_names(names)}"
