@@ -38,7 +38,9 @@ APPSTORE_MAX_PARALLEL = 4
 
 
 def run_tap(config: dict[str, Any], scratch: Path) -> tuple[float, str, int]:
-    """Wall time, SHA-256 of the messages (without RECORDs' time_extracted), exit code."""
+    """Wall time, SHA-256 of the messages (without RECORDs' time_extracted) and the final
+    STATE, exit code. STATE messages go out on a clock (state_interval_seconds), so how many
+    there are between records depends on timing: only the last one is compared."""
     path = scratch / "config.json"
     path.write_text(json.dumps(config))
     out = scratch / "out.jsonl"
@@ -52,11 +54,16 @@ def run_tap(config: dict[str, Any], scratch: Path) -> tuple[float, str, int]:
         ).returncode
     elapsed = time.perf_counter() - started
     digest = hashlib.sha256()
+    final_state = None
     with out.open("rb") as lines:
         for line in lines:
             message = json.loads(line)
+            if message.get("type") == "STATE":
+                final_state = message
+                continue
             message.pop("time_extracted", None)
             digest.update(json.dumps(message, sort_keys=True).encode())
+    digest.update(json.dumps(final_state, sort_keys=True).encode())
     return elapsed, digest.hexdigest(), code
 
 
@@ -136,7 +143,7 @@ def report(source: str, latency: float, results: dict[int, tuple[float, str, int
         )
     print(
         f"{source}: concurrency {many} vs 1: {results[one][0] / results[many][0]:.1f}x; same "
-        f"messages in the same order: {len(digests) == 1}"
+        f"messages in the same order and the same final STATE: {len(digests) == 1}"
     )
 
 
