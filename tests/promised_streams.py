@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# The report rows streams that land from the sandbox's reports.
-ROWS_STREAMS = (
+# The report streams users have tables of since the tap's first release.
+FIRST_ROWS_STREAMS = (
     "appstore_app_downloads_standard",
     "appstore_app_downloads_detailed",
     "appstore_app_store_discovery_and_engagement_standard",
@@ -17,6 +17,10 @@ ROWS_STREAMS = (
     "appstore_app_store_installation_and_deletion_detailed",
     "appstore_app_crashes",
     "appstore_app_crashes_expanded",
+)
+# The report rows streams that land from the sandbox's reports.
+ROWS_STREAMS = (
+    *FIRST_ROWS_STREAMS,
     "appstore_app_store_purchases_standard",
     "appstore_home_screen_widget_installs",
     "appstore_photos_picker",

@@ -18,22 +18,10 @@ from tap_segment_analytics.appstore.reports import (
     rows_streams,
 )
 from tap_segment_analytics.schemas import schema_dir
+from tests.promised_streams import FIRST_ROWS_STREAMS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE = Path("shared") / "apple-reports" / "catalogue.json"
-# The streams users have tables of since the tap's first release.
-FIRST_STREAMS = [
-    "appstore_app_downloads_standard",
-    "appstore_app_downloads_detailed",
-    "appstore_app_store_discovery_and_engagement_standard",
-    "appstore_app_store_discovery_and_engagement_detailed",
-    "appstore_app_sessions_standard",
-    "appstore_app_sessions_detailed",
-    "appstore_app_store_installation_and_deletion_standard",
-    "appstore_app_store_installation_and_deletion_detailed",
-    "appstore_app_crashes",
-    "appstore_app_crashes_expanded",
-]
 
 
 def source_pages() -> list[dict]:
@@ -74,7 +62,7 @@ def test_every_documented_report_and_variant_has_a_stream() -> None:
     assert len({r.stream for r in catalogue()}) == 149
     # target-postgres makes a table of each: PostgreSQL identifiers have at most 63 characters.
     assert max(len(r.stream) for r in catalogue()) <= 63
-    assert set(FIRST_STREAMS) <= {r.stream for r in catalogue()}
+    assert set(FIRST_ROWS_STREAMS) <= {r.stream for r in catalogue()}
     assert [s.name for s in rows_streams()] == [r.stream for r in catalogue()]
 
 
