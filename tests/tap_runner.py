@@ -50,6 +50,15 @@ class TapRun:
         """stderr lines logged at ERROR level."""
         return [line for line in self.stderr.splitlines() if "ERROR" in line]
 
+    def log_lines(self) -> list[str]:
+        """The stderr lines of the run's loggers (`time | level | logger | message`), Python's
+        own warnings left out: on Python 3.10 the SDK warns that it reached its end of life."""
+        return [
+            line
+            for line in self.stderr.splitlines()
+            if len(fields := line.split(" | ", 3)) == 4 and fields[2].strip() != "py.warnings"
+        ]
+
     def log_messages(self) -> list[str]:
         """The message part of each stderr line (after the SDK's `time | level | logger |`)."""
         return [line.split(" | ", 3)[-1] for line in self.stderr.splitlines()]

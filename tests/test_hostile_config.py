@@ -34,7 +34,7 @@ def errors_of(run: TapRun) -> list[str]:
 
 
 def warnings_of(run: TapRun) -> list[str]:
-    return [line.split(" | ", 3)[-1] for line in run.stderr.splitlines() if "| WARNING" in line]
+    return [line.split(" | ", 3)[-1] for line in run.log_lines() if "| WARNING" in line]
 
 
 def assert_clean_failure(run: TapRun, code: int, lines: list[str]) -> None:

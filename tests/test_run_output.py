@@ -79,7 +79,7 @@ def test_stderr_stays_a_few_lines_as_records_grow_fivefold(
 
     small_records = sum(small.record_counts().values())
     assert sum(large.record_counts().values()) >= 4 * small_records
-    small_lines, large_lines = len(small.stderr.splitlines()), len(large.stderr.splitlines())
+    small_lines, large_lines = len(small.log_lines()), len(large.log_lines())
     assert small_lines <= 30
     # Only progress lines may be added, at most one per tracker every PROGRESS_SECONDS.
     assert large_lines <= small_lines + PROGRESS_TRACKERS * math.ceil(seconds / PROGRESS_SECONDS)
