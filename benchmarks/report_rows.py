@@ -148,12 +148,15 @@ def high_water_kib(pid: int) -> int:
     return 0
 
 
-def measured(command: list[str]) -> tuple[float, float, float]:
-    """Run a child process with stdout to /dev/null: (wall s, CPU s, peak RSS MiB)."""
+def measured(
+    command: list[str], *, stdout: Path | None = None, cwd: Path | None = None
+) -> tuple[float, float, float]:
+    """Run a child process with stdout to `stdout` (else /dev/null), in `cwd`: (wall s, CPU s,
+    peak RSS MiB)."""
     started = time.perf_counter()
     peak_kib = 0
-    with open(os.devnull, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.DEVNULL)
+    with open(stdout or os.devnull, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.DEVNULL, cwd=cwd)
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:

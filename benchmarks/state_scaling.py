@@ -23,16 +23,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from report_rows import measured
 
 from tap_segment_analytics.sandbox.appstore import (
     REPORT_COLUMNS,
@@ -79,18 +78,6 @@ class Run:
         )
 
 
-def high_water_kib(pid: int) -> int:
-    """The process's peak resident memory so far (VmHWM), read from /proc."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def run_tap(
     label: str, units: int, config: dict[str, Any], scratch: Path, source: Path | None
 ) -> Run:
@@ -99,21 +86,7 @@ def run_tap(
     config_path.write_text(json.dumps(config))
     out_path = scratch / "out.jsonl"
     command = [sys.executable, "-m", "tap_segment_analytics.tap", "--config", str(config_path)]
-    started = time.perf_counter()
-    peak_kib = 0
-    with out_path.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.DEVNULL, cwd=source or Path.cwd()
-        )
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            peak_kib = max(peak_kib, high_water_kib(process.pid))
-            time.sleep(0.05)  # sampling the child's memory, not waiting for readiness
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{label}: the tap failed")
+    wall, cpu, peak_mib = measured(command, stdout=out_path, cwd=source)
     records = states = state_bytes = 0
     last_state = b""
     digest = hashlib.sha256()
@@ -130,9 +103,9 @@ def run_tap(
     return Run(
         label=label,
         units=units,
-        cpu=usage.ru_utime + usage.ru_stime,
+        cpu=cpu,
         wall=wall,
-        peak_mib=peak_kib / 1024,
+        peak_mib=peak_mib,
         records=records,
         states=states,
         state_bytes=state_bytes,
