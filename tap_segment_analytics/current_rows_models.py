@@ -9,13 +9,13 @@ has. With `--check` it writes nothing and exits 1 naming each stale file (tests 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import yaml
 
 from tap_segment_analytics.appstore.streams import ReportDates, ReportRows
+from tap_segment_analytics.generated_files import generator_main
 from tap_segment_analytics.tap import TapSegmentAnalytics
 
 COMMAND = "python -m tap_segment_analytics.current_rows_models"
@@ -105,19 +105,13 @@ def stale_files(root: Path, *, write: bool) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Regenerate the models (or only check them with --check)."""
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
-    parser.add_argument(
-        "--root", type=Path, default=Path(__file__).resolve().parents[1], help="the checkout"
+    return generator_main(
+        argv,
+        command=COMMAND,
+        description=__doc__.splitlines()[0],
+        marker=Path("transform") / "dbt_project.yml",
+        stale_files=stale_files,
     )
-    args = parser.parse_args(argv)
-    if not (args.root / "transform" / "dbt_project.yml").is_file():
-        print(f"{COMMAND}: no transform/dbt_project.yml in {args.root} (run it in a checkout)")
-        return 2
-    stale = stale_files(args.root, write=not args.check)
-    for path in stale:
-        print(f"{path}: {'stale, run ' + COMMAND if args.check else 'regenerated'}")
-    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ description, sensitivity and default come from its JSON Schema; the SDK's built-
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 import yaml
 
 from tap_segment_analytics.config_text import is_number_setting
+from tap_segment_analytics.generated_files import generator_main
 from tap_segment_analytics.tap import (
     APPSTORE_KEY,
     APPSTORE_REQUIRED,
@@ -340,23 +340,13 @@ def stale_files(root: Path, *, write: bool) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Regenerate the files (or only check them with --check)."""
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
-    parser.add_argument(
-        "--root", type=Path, default=Path(__file__).resolve().parents[1], help="the checkout"
+    return generator_main(
+        argv,
+        command=COMMAND,
+        description=__doc__.splitlines()[0],
+        marker=MELTANO_YML,
+        stale_files=stale_files,
     )
-    args = parser.parse_args(argv)
-    if not (args.root / MELTANO_YML).is_file():
-        print(f"{COMMAND}: no meltano.yml in {args.root} (run it in a source checkout)")
-        return 2
-    try:
-        stale = stale_files(args.root, write=not args.check)
-    except ValueError as exc:
-        print(f"{COMMAND}: {exc}")
-        return 2
-    for path in stale:
-        print(f"{path}: {'stale, run ' + COMMAND if args.check else 'regenerated'}")
-    return 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":
