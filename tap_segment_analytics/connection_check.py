@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 
 from tap_segment_analytics import progress
 from tap_segment_analytics.errors import failure_line
-from tap_segment_analytics.logs import SDK_LINES
-from tap_segment_analytics.run_summary import StreamTally, summary
+from tap_segment_analytics.run_summary import StreamTally
+
+if TYPE_CHECKING:
+    from tap_segment_analytics.tap import TapSegmentAnalytics
 
 RECORDS_PER_STREAM = 1
 
@@ -32,24 +35,25 @@ class Source:
     stream_prefix: str
 
 
-def check_sources(tap: Tap, sources: list[Source]) -> bool:
+def check_sources(tap: TapSegmentAnalytics, sources: list[Source]) -> bool:
     """Log one line per source (INFO when it could be read, ERROR when not); True if all could."""
     for stream in tap.streams.values():
         stream.ABORT_AT_RECORD_COUNT = RECORDS_PER_STREAM
         stream.selected = True
     ok = True
-    SDK_LINES.quiet_sync_errors = True  # the aborts above end every sync with one
+    tap.sdk_lines.quiet_sync_errors = True  # the aborts above end every sync with one
+    trackers = [runtime.progress for runtime in tap.runtimes().values()]
     try:
-        with progress.muted():
+        with progress.muted(trackers):
             for source in sources:
                 ok = _check(tap, source) and ok
     finally:
-        SDK_LINES.quiet_sync_errors = False
+        tap.sdk_lines.quiet_sync_errors = False
     return ok
 
 
-def _check(tap: Tap, source: Source) -> bool:
-    before = summary.tallies()
+def _check(tap: TapSegmentAnalytics, source: Source) -> bool:
+    before = tap.summary.tallies()
     try:
         for stream, context in _top_level_syncs(tap, source):
             with contextlib.suppress(AbortedSyncFailedException, AbortedSyncPausedException):
@@ -60,7 +64,7 @@ def _check(tap: Tap, source: Source) -> bool:
             raise
         tap.logger.error("%s (%s): cannot be read: %s", source.label, source.url, line)
         return False
-    read = _streams_read(before, summary.tallies(), source)
+    read = _streams_read(before, tap.summary.tallies(), source)
     requests = sum(tally.requests for tally in read.values())
     tap.logger.info(
         "%s (%s): authenticated and read %s (%d requests)",
@@ -72,7 +76,9 @@ def _check(tap: Tap, source: Source) -> bool:
     return True
 
 
-def _top_level_syncs(tap: Tap, source: Source) -> Iterator[tuple[Stream, dict | None]]:
+def _top_level_syncs(
+    tap: TapSegmentAnalytics, source: Source
+) -> Iterator[tuple[Stream, dict | None]]:
     """Each top-level stream of the source, once per partition (e.g. per App Store app), so a
     record limit that ends one partition's sync leaves the next one to be read."""
     for stream in tap.streams.values():

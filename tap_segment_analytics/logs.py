@@ -64,19 +64,16 @@ class SdkLines(logging.Filter):
         return not message.startswith(NOT_RESUMABLE)
 
 
-SDK_LINES = SdkLines()
-
-
-def quiet_sdk_lines(loggers: Iterable[logging.Logger]) -> None:
-    """Apply `SDK_LINES` to these loggers (the tap's and its streams'); filters only see
-    records logged on their own logger, not on its children."""
+def quiet_sdk_lines(loggers: Iterable[logging.Logger], lines: SdkLines) -> None:
+    """Apply a run's `lines` to these loggers (the SDK's, the tap's and its streams'), in place
+    of an earlier run's; filters only see records logged on their own logger, not on its
+    children."""
     for logger in loggers:
-        logger.addFilter(SDK_LINES)
+        for earlier in [f for f in logger.filters if isinstance(f, SdkLines) and f is not lines]:
+            logger.removeFilter(earlier)
+        logger.addFilter(lines)
 
 
 def set_metrics_log_level(level: str | None) -> None:
     """The SDK's metrics logger logs METRIC lines at INFO; below `level` they are dropped."""
     metrics.get_metrics_logger().setLevel((level or DEFAULT_METRICS_LOG_LEVEL).upper())
-
-
-quiet_sdk_lines([logging.getLogger("singer_sdk")])

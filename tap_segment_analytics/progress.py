@@ -4,7 +4,8 @@
 - App Store: `appstore: app 1234567890 report 'App Crashes' DAILY: instance 2026-11-20 (12/35),
   file 2/3, 48,210 rows`, also while one long file is being read.
 
-Streams call `segment_sizes` and `report_files` (module-level, thread-safe) from one line each.
+Each source's runtime holds its tracker (thread-safe) for the run; streams call it from one
+line each.
 """
 
 from __future__ import annotations
@@ -167,18 +168,15 @@ class ReportFilesProgress:
         )
 
 
-segment_sizes = SegmentSizesProgress()
-report_files = ReportFilesProgress()
-
-
 @contextmanager
-def muted() -> Iterator[None]:
-    """No progress lines in this block (the connection test reads one record a stream)."""
-    trackers = (segment_sizes.progress, report_files.progress)
-    for progress in trackers:
+def muted(trackers: Iterable[SegmentSizesProgress | ReportFilesProgress]) -> Iterator[None]:
+    """No progress lines from these trackers in this block (the connection test reads one record
+    a stream)."""
+    progresses = [tracker.progress for tracker in trackers]
+    for progress in progresses:
         progress.muted = True
     try:
         yield
     finally:
-        for progress in trackers:
+        for progress in progresses:
             progress.muted = False

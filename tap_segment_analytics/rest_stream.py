@@ -14,8 +14,11 @@ from tap_segment_analytics.retries import RetryingStream
 from tap_segment_analytics.sdk_state import IndexedStateManager, indexed_state_manager
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.streams._state import StreamStateManager
+
+    from tap_segment_analytics.source_runtime import SourceRuntime
 
 _Sibling = TypeVar("_Sibling", bound="TapStream")
 
@@ -28,8 +31,11 @@ class TapStream(RetryingStream):
     # partition ends, while the STATE after each instance had moved past them.
     BATCHES = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, tap: Tap, runtime: SourceRuntime) -> None:
+        """`runtime`: what the streams of the source share in this run (made by the Tap)."""
+        self.runtime = runtime
+        self.summary = runtime.summary
+        super().__init__(tap)
         self._schema_written = False
         # Made now: read-ahead threads look bookmarks up through it too.
         indexed_state_manager(self)

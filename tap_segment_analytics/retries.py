@@ -27,7 +27,7 @@ from typing_extensions import override
 from tap_segment_analytics.errors import SourceError, network_reason
 from tap_segment_analytics.prefetch import reading_context
 from tap_segment_analytics.request_deadline import AnswerTooSlow
-from tap_segment_analytics.run_summary import SummarizedStream, summary
+from tap_segment_analytics.run_summary import SummarizedStream
 
 DEFAULT_MAX_TRIES = 6
 DEFAULT_BACKOFF_SECONDS = 2.0
@@ -176,7 +176,7 @@ class RetryingStream(SummarizedStream):
     @override
     def backoff_handler(self, details: Any) -> None:
         """One log line per retry, without URLs (they may carry credentials)."""
-        summary.count(self.name, retries=1)
+        self.summary.count(self.name, retries=1)
         exception = details.get("exception")
         response = getattr(exception, "response", None)
         if isinstance(exception, RetriableAPIError):

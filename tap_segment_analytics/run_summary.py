@@ -1,6 +1,7 @@
 """What a run did, per stream: records, requests, retries, files and bytes downloaded, time.
 
-Stream code adds to `summary` (thread-safe): `summary.count(stream, retries=1)`,
+Each run has one `RunSummary` (made by the Tap, handed to its streams through their source's
+runtime); stream code adds to it (thread-safe): `summary.count(stream, retries=1)`,
 `summary.count(stream, files=1, bytes=n)`. Records are counted where the Singer messages are
 written (`singer_output.SingerOutput`), requests and sync time by `SummarizedStream`, the shared
 base of every REST stream. The tap logs `summary.log_lines(...)` at the end of every run.
@@ -55,13 +56,6 @@ class RunSummary:
         self._tallies: dict[str, StreamTally] = {}
         self._records: Counter[str] = Counter()
         self._started = clock()
-
-    def reset(self) -> None:
-        """Start a new run."""
-        with self._lock:
-            self._tallies.clear()
-            self._records.clear()
-            self._started = self._clock()
 
     def record(self, stream: str) -> None:
         """One record of `stream` written: `count(stream, records=1)`, at a third of the cost
@@ -137,37 +131,38 @@ def _row(name: str, width: int, tally: StreamTally | None) -> str:
     return f"  {name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
 
 
-summary = RunSummary()
-
-
 class _SyncTimer(metrics.Timer):
     """The SDK's sync timer; also adds each sync's own time (children excluded) to the summary."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, summary: RunSummary) -> None:
         super().__init__(metrics.Metric.SYNC_DURATION, {metrics.Tag.STREAM: stream})
         self._stream = stream
+        self._summary = summary
 
     @override
     def __enter__(self) -> Self:
-        summary.enter(self._stream)
+        self._summary.enter(self._stream)
         return super().__enter__()
 
     @override
     def __exit__(self, *exc_info: Any) -> None:
-        summary.leave()
+        self._summary.leave()
         super().__exit__(*exc_info)
 
 
 class SummarizedStream(RESTStream):
-    """A REST stream whose HTTP requests (retried ones too) and sync time go into `summary`."""
+    """A REST stream whose HTTP requests (retried ones too) and sync time go into its run's
+    summary (`summary`, set before this class's `__init__` runs)."""
+
+    summary: RunSummary
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.requests_session.hooks["response"].append(self._count_request)
 
     def _count_request(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        summary.count(self.name, requests=1)
+        self.summary.count(self.name, requests=1)
 
     @override
     def get_sync_timer(self) -> metrics.Timer:
-        return _SyncTimer(self.name)
+        return _SyncTimer(self.name, self.summary)

@@ -18,11 +18,9 @@ them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 import time
-import weakref
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +43,6 @@ STATE_BYTES_PER_SECOND = 100_000
 
 PartitionKey = tuple[tuple[str, Hashable], ...]
 
-# The writers of running taps, to flush when a run fails (`flush_pending_states`).
-_writers: weakref.WeakSet[ClockedStateWriter] = weakref.WeakSet()
-
 
 class ClockedStateWriter(StateWriter):
     """Writes the state it is handed at most once per interval; `flush` writes what waits."""
@@ -69,7 +64,6 @@ class ClockedStateWriter(StateWriter):
         self._due = clock() + interval
         self._pending: TapState | None = None
         self._last_digest = b""
-        _writers.add(self)
 
     @override
     def write_state(self, state: TapState) -> None:
@@ -94,14 +88,6 @@ class ClockedStateWriter(StateWriter):
             self._output.write_message(StateMessage(value=state))
         if self._interval:
             self._due = self._clock() + max(self._interval, len(encoded) / STATE_BYTES_PER_SECOND)
-
-
-def flush_pending_states() -> None:
-    """Write the state every running tap has waiting (a failed run keeps its progress)."""
-    for writer in list(_writers):
-        # A run that failed because stdout is gone cannot write its state either.
-        with contextlib.suppress(OSError):
-            writer.flush()
 
 
 class IndexedStateManager(StreamStateManager):

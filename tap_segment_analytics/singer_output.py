@@ -27,7 +27,7 @@ from singer_sdk.singerlib import Message, RecordMessage
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from typing_extensions import override
 
-from tap_segment_analytics.run_summary import summary
+from tap_segment_analytics.run_summary import RunSummary
 from tap_segment_analytics.stopping import STOP
 
 TARGET_STOPPED = (
@@ -49,6 +49,8 @@ class SingerOutput(GenericSingerWriter[bytes, Message]):
 
     def __init__(self, *, discard: bool = False) -> None:
         self.discard = discard
+        # Where RECORDs are counted: the run's summary, handed over by the tap.
+        self.summary = RunSummary()
 
     @override
     def serialize_message(self, message: Message) -> bytes:
@@ -59,7 +61,7 @@ class SingerOutput(GenericSingerWriter[bytes, Message]):
     def write_message(self, message: Message) -> None:
         """Write one message; anything but a RECORD is flushed at once."""
         if isinstance(message, RecordMessage):
-            summary.record(message.stream)
+            self.summary.record(message.stream)
         if not self.discard:
             _write(self.serialize_message(message), flush=not isinstance(message, RecordMessage))
 
@@ -79,7 +81,7 @@ class SingerOutput(GenericSingerWriter[bytes, Message]):
                 self._write_lines(lines)
                 lines = []
         self._write_lines(lines)
-        summary.count(stream, records=count)
+        self.summary.count(stream, records=count)
         return count
 
     def _write_lines(self, lines: list[bytes]) -> None:

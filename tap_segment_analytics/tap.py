@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
+import logging
 import sys
-from functools import cached_property
-from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import IO, Any, ClassVar, NoReturn
 
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
+from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_segment_analytics import progress
-from tap_segment_analytics.appstore.auth import (
-    AppStoreJWTAuthenticator,
-    PrivateKeyError,
-    load_private_key,
-)
-from tap_segment_analytics.appstore.batches import RUN_FOLDERS_KEY, BatchRun
-from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
-from tap_segment_analytics.appstore.read_ahead import API_CALLS_AT_ONCE
+from tap_segment_analytics.appstore.auth import PrivateKeyError, load_private_key
+from tap_segment_analytics.appstore.runtime import AppStoreRuntime
 from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
 from tap_segment_analytics.appstore.streams import (
     GenericReportRows,
@@ -37,8 +32,8 @@ from tap_segment_analytics.appstore.streams import (
     report_rows_streams,
 )
 from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
-from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.endpoint import braze_base_url
+from tap_segment_analytics.braze.runtime import BrazeRuntime
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.config_checks import (
     batch_config_errors,
@@ -56,19 +51,17 @@ from tap_segment_analytics.errors import SourceError, failure_line, install_reda
 from tap_segment_analytics.input_files import BadInputFile, read_json_object
 from tap_segment_analytics.logs import (
     DEFAULT_METRICS_LOG_LEVEL,
-    SDK_LINES,
+    SdkLines,
     quiet_sdk_lines,
     set_metrics_log_level,
 )
-from tap_segment_analytics.retries import RejectionGuard
-from tap_segment_analytics.run_summary import summary
-from tap_segment_analytics.scratch import scratch_folder
+from tap_segment_analytics.run_summary import RunSummary
 from tap_segment_analytics.sdk_state import (
     STATE_INTERVAL_SECONDS,
     ClockedStateWriter,
-    flush_pending_states,
 )
 from tap_segment_analytics.singer_output import SingerOutput, TargetStoppedReading
+from tap_segment_analytics.source_runtime import SourceRuntime
 from tap_segment_analytics.state_reading import repair_bookmarks
 from tap_segment_analytics.stopping import Stopped, install_stop_handlers
 
@@ -284,13 +277,16 @@ class TapSegmentAnalytics(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._batch_run: BatchRun | None = None
         self._clocked_state_writer: ClockedStateWriter | None = None
-        summary.reset()
-        progress.segment_sizes.reset()
-        progress.report_files.reset()
-        SDK_LINES.sync_error_seen = False
+        self._runtimes: dict[str, SourceRuntime] | None = None
+        # What this run did, and which of the SDK's lines it shows: the run's own, handed to
+        # the streams through their source's runtime.
+        self.summary = RunSummary()
+        self.sdk_lines = SdkLines()
+        quiet_sdk_lines([logging.getLogger("singer_sdk"), self.logger], self.sdk_lines)
         super().__init__(*args, **kwargs)
+        if isinstance(self.message_writer, SingerOutput):
+            self.message_writer.summary = self.summary
         install_redaction(str(self.config.get(name) or "") for name in SECRET_SETTINGS)
         # After the SDK's __init__, which sets the metrics logger to the tap's log level and
         # installs its own signal handlers (which exit 0).
@@ -405,20 +401,43 @@ class TapSegmentAnalytics(Tap):
     def discover_streams(self) -> list[Stream]:
         """The streams of every configured source."""
         streams: list[Stream] = []
-        if braze_configured(dict(self.config)):
-            streams += [Segments(self), SegmentDetails(self), SegmentSizes(self)]
-        if appstore_configured(dict(self.config)):
+        runtimes = self.runtimes()
+        if braze := runtimes.get("braze"):
             streams += [
-                ReportRequests(self),
-                Reports(self),
-                ReportInstances(self),
-                ReportSegments(self),
-                ReportDates(self),
-                *(rows(self) for rows in report_rows_streams()),
-                GenericReportRows(self),
+                Segments(self, braze),
+                SegmentDetails(self, braze),
+                SegmentSizes(self, braze),
             ]
-        quiet_sdk_lines(stream.logger for stream in streams)
+        if appstore := runtimes.get("appstore"):
+            streams += [
+                ReportRequests(self, appstore),
+                Reports(self, appstore),
+                ReportInstances(self, appstore),
+                ReportSegments(self, appstore),
+                ReportDates(self, appstore),
+                *(rows(self, appstore) for rows in report_rows_streams()),
+                GenericReportRows(self, appstore),
+            ]
+        quiet_sdk_lines((stream.logger for stream in streams), self.sdk_lines)
         return streams
+
+    def runtimes(self) -> dict[str, SourceRuntime]:
+        """The runtime of each configured source (`braze`, `appstore`), made once a run."""
+        if self._runtimes is None:
+            config = self.config
+            self._runtimes = {}
+            if braze_configured(dict(config)):
+                self._runtimes["braze"] = BrazeRuntime(
+                    config, summary=self.summary, logger=self.logger
+                )
+            if appstore_configured(dict(config)):
+                self._runtimes["appstore"] = AppStoreRuntime(
+                    config,
+                    summary=self.summary,
+                    logger=self.logger,
+                    write_next_state=lambda: self.state_writer.write_next(),
+                )
+        return self._runtimes
 
     def check_catalog(self) -> None:
         """A --catalog that names streams the configured sources lack is a warning, one that
@@ -446,99 +465,70 @@ class TapSegmentAnalytics(Tap):
                 sources.append(Source(stream.source_name, stream.url_base, prefix))
         return sources
 
-    @cached_property
-    def appstore_authenticator(self) -> AppStoreJWTAuthenticator:
-        """One JWT signer for every App Store Connect stream, so tokens are reused."""
-        try:
-            private_key = load_private_key(dict(self.config))
-        except PrivateKeyError as exc:
-            raise SourceError(str(exc)) from None
-        return AppStoreJWTAuthenticator(
-            key_id=self.config["appstore_key_id"],
-            issuer_id=self.config.get("appstore_issuer_id") or None,
-            private_key=private_key,
-        )
-
-    @cached_property
-    def braze_rate_gate(self) -> BrazeRateGate:
-        """Braze's quota as last reported, shared by every Braze stream."""
-        return BrazeRateGate()
-
-    @cached_property
-    def braze_key_rejections(self) -> RejectionGuard:
-        """401s in a row from Braze, shared by every Braze stream."""
-        return RejectionGuard()
-
-    @cached_property
-    def appstore_scratch(self) -> Path:
-        """Where report files wait between their download and their rows (removed at exit;
-        those of killed runs are swept)."""
-        directory, swept = scratch_folder()
-        if swept:
-            self.logger.debug("scratch folders of killed runs deleted: %s", ", ".join(swept))
-        return directory
-
-    def appstore_batch_run(self, storage: Any) -> BatchRun:
-        """This run's folder of BATCH files: made the first time, when the folders of earlier
-        runs that the state names are deleted."""
-        if self._batch_run is None:
-            self._batch_run = BatchRun(storage)
-            state = self.streams[ReportInstances.name].stream_state
-            taken = self._batch_run.take_over(state)
-            # The next STATE names this run's folder, whatever the clock says.
-            self.state_writer.write_next()
-            if taken.deleted:
-                self.logger.info(
-                    "BATCH files of earlier runs deleted: %s", ", ".join(taken.deleted)
-                )
-            if taken.refused:
-                self.logger.warning(
-                    "%s in the state: not this tap's run folders under %s, left alone: %s",
-                    RUN_FOLDERS_KEY,
-                    self._batch_run.root,
-                    ", ".join(taken.refused),
-                )
-        return self._batch_run
-
-    @cached_property
-    def appstore_call_limit(self) -> CallLimit:
-        """App Store Connect API calls in flight at once, shared by every stream and thread."""
-        return CallLimit(API_CALLS_AT_ONCE)
-
-    @cached_property
-    def appstore_rate_budget(self) -> RateBudget:
-        """App Store Connect's hourly request budget, as last reported."""
-        return RateBudget()
-
     @classmethod
     @override
-    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+    ) -> None:
         """Run the tap; end with the run summary and, when a source fails, one error line
         (exit code 1)."""
+        # `Tap.invoke` makes the tap and syncs it in one call, so what failed could only be
+        # summarised from module globals; its few lines are repeated here to hold the tap (and
+        # its run's summary and state writer). tests/test_sdk_contracts.py pins the SDK's body.
+        super(Tap, cls).invoke(about=about, about_format=about_format)
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        tap: TapSegmentAnalytics | None = None
         try:
-            super().invoke(*args, **kwargs)
+            tap = cls(
+                config=config.config,
+                state=None if state is None else load_json(state.read()),
+                catalog=None if catalog is None else load_json(catalog.read()),
+                parse_env_config=config.parse_env,
+                validate_config=True,
+            )
+            tap.sync_all()
         except Stopped as stop:
             # The state handed to the clocked writer was whole when handed over.
-            flush_pending_states()
-            cls.log_run_summary("stopped")
+            cls.end_run(tap, "stopped")
             cls.exit_stopped(stop)
         except Exception as exc:
-            flush_pending_states()
-            cls.log_run_summary("failed")
+            cls.end_run(tap, "failed")
             line = failure_line(exc)
             if line is None:
                 raise
             cls.logger.error("%s", line)
             sys.exit(1)
         except TargetStoppedReading as exc:
-            cls.log_run_summary("failed")
+            cls.end_run(tap, "failed", flush=False)
             cls.logger.error("%s", exc)
             sys.exit(1)
         except BaseException:
-            flush_pending_states()
-            cls.log_run_summary("stopped")
+            cls.end_run(tap, "stopped")
             raise
-        cls.log_run_summary("succeeded")
+        tap.log_run_summary("succeeded")
+
+    @classmethod
+    def end_run(cls, tap: TapSegmentAnalytics | None, outcome: str, *, flush: bool = True) -> None:
+        """Write the state a failed or stopped run holds (unless stdout is gone) and log its
+        summary; nothing when the tap was not even made."""
+        if tap is None:
+            return
+        if flush:
+            tap.flush_state()
+        tap.log_run_summary(outcome)
+
+    def flush_state(self) -> None:
+        """Write the state the clocked writer holds (a failed run keeps its progress)."""
+        # A run that failed because stdout is gone cannot write its state either.
+        with contextlib.suppress(OSError):
+            self.state_writer.flush()
 
     @classmethod
     def exit_stopped(cls, stop: Stopped) -> NoReturn:
@@ -550,11 +540,10 @@ class TapSegmentAnalytics(Tap):
         )
         sys.exit(stop.exit_code)
 
-    @classmethod
-    def log_run_summary(cls, outcome: str) -> None:
+    def log_run_summary(self, outcome: str) -> None:
         """Log the run summary (nothing when nothing was synced)."""
-        for line in summary.log_lines(outcome):
-            cls.logger.info("%s", line)
+        for line in self.summary.log_lines(outcome):
+            self.logger.info("%s", line)
 
     @classmethod
     @override
@@ -641,9 +630,6 @@ def _read_or_exit(option: str, path: str, *, stdin: bool) -> str:
         TapSegmentAnalytics.logger.error("%s", exc)
         sys.exit(BAD_INPUT_EXIT_CODE)
     return text
-
-
-quiet_sdk_lines([TapSegmentAnalytics.logger])
 
 
 if __name__ == "__main__":

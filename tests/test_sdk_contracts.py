@@ -36,6 +36,30 @@ def test_the_sdk_still_calls_the_methods_the_tap_overrides() -> None:
         )
 
 
+def test_the_sdk_invoke_the_tap_repeats_is_still_the_same() -> None:
+    # TapSegmentAnalytics.invoke repeats Tap.invoke's lines to hold the tap it makes: if the
+    # SDK's changes, the copy must be looked at again.
+    body = inspect.getsource(Tap.invoke)
+    code = body[body.index('"""', body.index('"""') + 3) + 3 :]
+    lines = [line.strip() for line in code.splitlines() if line.strip()]
+    assert lines == [
+        "super().invoke(about=about, about_format=about_format)",
+        "cls.print_version(print_fn=cls.logger.info)",
+        "config = config or _ConfigInput()",
+        "tap = cls(",
+        "config=config.config,",
+        "state=None if state is None else load_json(state.read()),",
+        "catalog=None if catalog is None else load_json(catalog.read()),",
+        "parse_env_config=config.parse_env,",
+        "validate_config=True,",
+        ")",
+        "tap.sync_all()",
+    ]
+    assert list(inspect.signature(TapSegmentAnalytics.invoke).parameters) == list(
+        inspect.signature(Tap.invoke).parameters
+    )
+
+
 def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None:
     # Streams write STATE through the tap's public `state_writer` (the clocked one) ...
     assert "self._tap.state_writer.write_state(" in inspect.getsource(Stream._write_state_message)

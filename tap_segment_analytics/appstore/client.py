@@ -25,6 +25,7 @@ from tap_segment_analytics.schemas import SCHEMAS
 if TYPE_CHECKING:
     from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator
     from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
+    from tap_segment_analytics.appstore.runtime import AppStoreRuntime
 
 PAGE_LIMIT = 200  # JSON:API `limit` maximum
 # Pages one listing may have: 200,000 items, far more than any app has reports or instances,
@@ -116,6 +117,7 @@ class AppStoreStream(TapStream):
     source_name = "App Store Connect"
     records_jsonpath = "$.data[*]"
     schema = StreamSchema(SCHEMAS)
+    runtime: AppStoreRuntime
 
     @property
     @override
@@ -127,12 +129,12 @@ class AppStoreStream(TapStream):
     @override
     def authenticator(self) -> AppStoreJWTAuthenticator:
         """One authenticator per tap, so every stream reuses the same token."""
-        return self._tap.appstore_authenticator  # type: ignore[attr-defined]
+        return self.runtime.authenticator
 
     @property
     def rate_budget(self) -> RateBudget:
         """The hourly budget shared by every stream of the tap."""
-        return self._tap.appstore_rate_budget  # type: ignore[attr-defined]
+        return self.runtime.rate_budget
 
     @override
     def get_new_paginator(self) -> LinksNextPaginator:
@@ -184,7 +186,7 @@ class AppStoreStream(TapStream):
     @property
     def call_limit(self) -> CallLimit:
         """The API calls in flight, shared by every stream and thread of the tap."""
-        return self._tap.appstore_call_limit  # type: ignore[attr-defined]
+        return self.runtime.call_limit
 
     @override
     def validate_response(self, response: requests.Response) -> None:

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tap_segment_analytics.appstore.runtime import API_CALLS_AT_ONCE
 from tap_segment_analytics.prefetch import ReadAhead, for_context
 
 if TYPE_CHECKING:
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 _LOGGER = logging.getLogger(__name__)
-# Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
-# calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
-API_CALLS_AT_ONCE = 3
 FILES_AHEAD_PER_WORKER = 1  # files downloaded or in flight the sync has not read yet, per worker;
 # twice as many were no faster (benchmarks/concurrency.py) and a SIGKILL wastes them all
 LISTINGS_AHEAD = 4  # instances whose segments are listed before their files are downloaded

@@ -29,7 +29,6 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from tap_segment_analytics import progress
 from tap_segment_analytics.appstore.batches import BatchRun
 from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
 from tap_segment_analytics.appstore.instance_plan import (
@@ -76,7 +75,6 @@ from tap_segment_analytics.appstore.row_plan import (
 from tap_segment_analytics.connection_pool import keep_connections
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.prefetch import for_context
-from tap_segment_analytics.run_summary import summary
 from tap_segment_analytics.singer_output import SingerOutput
 
 # Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
@@ -445,7 +443,7 @@ class ReportInstances(AppStoreStream):
         else:
             state["backfill"] = plan.backfill
             self.log_backfill(context, plan.instances, resuming=plan.resuming)
-        for instance in progress.report_files.instances(plan.instances):
+        for instance in self.runtime.progress.instances(plan.instances):
             yield instance
             # The SDK asks for the next instance only once it has synced this one's segments
             # and rows and written its record: only now may the bookmark move past it.
@@ -657,7 +655,7 @@ class ReportSegments(AppStoreStream):
         for segment in listing:
             if "_file" in segment:
                 self.files[segment["id"]] = segment["_file"]
-        yield from progress.report_files.files(listing)
+        yield from self.runtime.progress.files(listing)
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
@@ -850,13 +848,13 @@ class ReportRows(AppStoreStream):
         with self.segment_records(context) as records:
             name = f"{self.name}-{context['segment_id']}"
             for url, count in run.write(records, name=name, batch_size=batch_config.batch_size):
-                summary.count(self.name, records=count)
+                self.summary.count(self.name, records=count)
                 yield batch_config.encoding, [url]
 
     def batch_run(self, batch_config: BatchConfig) -> BatchRun:
         """This run's folder of batch files; the first time, earlier runs' folders go."""
-        run: BatchRun = self._tap.appstore_batch_run(batch_config.storage)  # type: ignore[attr-defined]
-        return run
+        state = self.sibling(ReportInstances).stream_state
+        return self.runtime.batch_run(batch_config.storage, state)
 
     @contextlib.contextmanager
     def segment_records(self, context: dict[str, Any]) -> Iterator[Iterator[dict[str, Any]]]:
@@ -877,7 +875,7 @@ class ReportRows(AppStoreStream):
         except (DownloadRefused, MalformedFile) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
         try:
-            summary.count(self.name, files=1, bytes=size)
+            self.summary.count(self.name, files=1, bytes=size)
             yield self.file_records(path, context)
         except (MalformedFile, BadValue) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
@@ -910,7 +908,7 @@ class ReportRows(AppStoreStream):
             return
         plan = self.plan(header, context)
         dates = self.dates_stream.counter(context["instance_id"])
-        for values in progress.report_files.rows(self.logger, context, rows):
+        for values in self.runtime.progress.rows(self.logger, context, rows):
             record = plan.record(values)
             if dates is not None:
                 dates[record.get("date")] += 1
@@ -950,7 +948,7 @@ class ReportRows(AppStoreStream):
         policy = self.retry_policy
 
         def on_retry(problem: str, number: int, wait: float) -> None:
-            summary.count(self.name, retries=1)
+            self.summary.count(self.name, retries=1)
             self.logger.warning(
                 "appstore: %s: %s, retry %d of %d in %.1f s",
                 where(context),
@@ -960,7 +958,7 @@ class ReportRows(AppStoreStream):
                 wait,
             )
 
-        path = self._tap.appstore_scratch / f"{context['segment_id']}-{uuid.uuid4().hex}.gz"  # type: ignore[attr-defined]
+        path = self.runtime.scratch / f"{context['segment_id']}-{uuid.uuid4().hex}.gz"
         size = download_verified(
             self.download_session,
             segment=segment,

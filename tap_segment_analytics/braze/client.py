@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk import StreamSchema
@@ -20,6 +20,9 @@ from tap_segment_analytics.errors import SourceError, redact
 from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.retries import RejectionGuard, response_json
 from tap_segment_analytics.schemas import SCHEMAS
+
+if TYPE_CHECKING:
+    from tap_segment_analytics.braze.runtime import BrazeRuntime
 
 # Each endpoint needs its own permission on the REST API key.
 PERMISSIONS = {
@@ -87,6 +90,7 @@ class BrazeStream(TapStream):
 
     schema = StreamSchema(SCHEMAS)
     source_name = "Braze"
+    runtime: BrazeRuntime
 
     @override
     def calls_at_once(self) -> int:
@@ -108,7 +112,7 @@ class BrazeStream(TapStream):
     @property
     def rate_gate(self) -> BrazeRateGate:
         """Braze's quota as last reported, shared by every Braze stream of the tap."""
-        return self._tap.braze_rate_gate  # type: ignore[attr-defined]
+        return self.runtime.rate_gate
 
     @override
     def wait_for_budget(self) -> None:
@@ -123,7 +127,7 @@ class BrazeStream(TapStream):
     @property
     def key_rejections(self) -> RejectionGuard:
         """401s in a row, shared by every Braze stream of the tap."""
-        return self._tap.braze_key_rejections  # type: ignore[attr-defined]
+        return self.runtime.key_rejections
 
     @override
     def rate_limit_wait(self, response: requests.Response) -> float | None:

@@ -12,7 +12,6 @@ import requests
 from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
-from tap_segment_analytics import progress
 from tap_segment_analytics.braze.client import BrazeStream
 from tap_segment_analytics.braze.read_ahead import BrazeReadAhead
 from tap_segment_analytics.braze.segment_list import SegmentListPages
@@ -85,7 +84,7 @@ class Segments(BrazeStream):
         wanted = self.wanted_ids
         if self.read_ahead is not None:
             self.read_ahead.add([s for s in segments if wanted is None or s.get("id") in wanted])
-        yield from progress.segment_sizes.listed(segments, wanted)
+        yield from self.runtime.progress.listed(segments, wanted)
 
     @override
     def post_process(self, row: dict, context: Any = None) -> dict | None:
@@ -301,7 +300,7 @@ class SegmentSizes(SegmentChild):
             )
             return
         windows = self.windows_for(context)
-        progress.segment_sizes.segment(self.logger, segment, windows)
+        self.runtime.progress.segment(self.logger, segment, windows)
         series = DailySizes()
         gone: SegmentGone | None = None
         for window in windows:

@@ -1,0 +1,93 @@
+"""What every App Store Connect stream of a run shares: one JWT signer (tokens are reused), the
+hourly budget and the calls in flight, the scratch folder of downloads, the run's BATCH folder,
+and the report-files progress line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tap_segment_analytics.appstore.auth import (
+    AppStoreJWTAuthenticator,
+    PrivateKeyError,
+    load_private_key,
+)
+from tap_segment_analytics.appstore.batches import RUN_FOLDERS_KEY, BatchRun
+from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
+from tap_segment_analytics.errors import SourceError
+from tap_segment_analytics.progress import ReportFilesProgress
+from tap_segment_analytics.run_summary import RunSummary
+from tap_segment_analytics.scratch import scratch_folder
+from tap_segment_analytics.source_runtime import SourceRuntime
+
+# Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
+# calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
+API_CALLS_AT_ONCE = 3
+
+
+class AppStoreRuntime(SourceRuntime):
+    """The App Store Connect source of one run."""
+
+    progress: ReportFilesProgress
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        summary: RunSummary,
+        logger: logging.Logger,
+        write_next_state: Callable[[], None],
+    ) -> None:
+        """`write_next_state`: have the next STATE go out whatever the clock says."""
+        super().__init__(config, summary=summary, logger=logger)
+        self._write_next_state = write_next_state
+        self._batch_run: BatchRun | None = None
+        self.rate_budget = RateBudget()
+        self.call_limit = CallLimit(API_CALLS_AT_ONCE)
+        self.progress = ReportFilesProgress()
+
+    @cached_property
+    def authenticator(self) -> AppStoreJWTAuthenticator:
+        """One JWT signer for every App Store Connect stream, so tokens are reused."""
+        try:
+            private_key = load_private_key(dict(self.config))
+        except PrivateKeyError as exc:
+            raise SourceError(str(exc)) from None
+        return AppStoreJWTAuthenticator(
+            key_id=self.config["appstore_key_id"],
+            issuer_id=self.config.get("appstore_issuer_id") or None,
+            private_key=private_key,
+        )
+
+    @cached_property
+    def scratch(self) -> Path:
+        """Where report files wait between their download and their rows (removed at exit;
+        those of killed runs are swept)."""
+        directory, swept = scratch_folder()
+        if swept:
+            self.logger.debug("scratch folders of killed runs deleted: %s", ", ".join(swept))
+        return directory
+
+    def batch_run(self, storage: Any, stream_state: dict[str, Any]) -> BatchRun:
+        """This run's folder of BATCH files: made the first time, when the folders of earlier
+        runs that `stream_state` (the instances stream's) names are deleted."""
+        if self._batch_run is None:
+            self._batch_run = BatchRun(storage)
+            taken = self._batch_run.take_over(stream_state)
+            # The next STATE names this run's folder, whatever the clock says.
+            self._write_next_state()
+            if taken.deleted:
+                self.logger.info(
+                    "BATCH files of earlier runs deleted: %s", ", ".join(taken.deleted)
+                )
+            if taken.refused:
+                self.logger.warning(
+                    "%s in the state: not this tap's run folders under %s, left alone: %s",
+                    RUN_FOLDERS_KEY,
+                    self._batch_run.root,
+                    ", ".join(taken.refused),
+                )
+        return self._batch_run
