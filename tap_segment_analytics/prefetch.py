@@ -1,5 +1,9 @@
 """Reading ahead of the sync: calls made by a bounded pool of threads, results taken in order.
 
+A plan (appstore/plan.py, braze's windows) decides what a run fetches and in which order; a
+`Prefetcher` walks it ahead of the sync in threads of its own, scheduling its fetch units on
+bounded lanes (`ReadAhead`s). It knows no stream and no source.
+
 The SDK syncs one stream context at a time, so a tap that waits for each HTTP answer in turn
 spends its run waiting on the network. A `ReadAhead` runs the calls the sync will need next in a
 pool of threads; the sync still takes the results one by one, in its own order, so records and
@@ -10,12 +14,14 @@ not scheduled (or not yet) is fetched there and then, in the sync's thread.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
+_LOGGER = logging.getLogger(__name__)
 _WAIT_SECONDS = 0.5  # how often a blocked scheduler looks whether the read-ahead was closed
 
 # The stream context a call made ahead of the sync is for: the SDK's `stream.context` is the
@@ -134,3 +140,53 @@ class ReadAhead:
     def _release(self) -> None:
         if self._slots is not None:
             self._slots.release()
+
+
+class Closed(Exception):
+    """The prefetcher was closed: the walk that met this stops."""
+
+
+class Prefetcher:
+    """Fetch units of a plan run ahead of the sync: each walk (a function given this
+    prefetcher, in a thread of its own) schedules units in the plan's order on named lanes;
+    the sync takes their results in that order (`take`)."""
+
+    def __init__(self, lanes: Mapping[str, ReadAhead], *, name: str) -> None:
+        self._lanes = dict(lanes)
+        self._name = name
+
+    def start(self, walks: Iterable[Callable[[Prefetcher], None]]) -> None:
+        """Run each walk in a daemon thread of its own."""
+        for number, walk in enumerate(walks):
+            threading.Thread(
+                target=self._walk, args=(walk,), name=f"{self._name}-{number}", daemon=True
+            ).start()
+
+    def _walk(self, walk: Callable[[Prefetcher], None]) -> None:
+        try:
+            walk(self)
+        except Closed:
+            pass
+        except Exception:  # the sync meets the same error when it gets there
+            _LOGGER.debug("%s stopped reading ahead", self._name, exc_info=True)
+
+    def schedule(self, lane: str, key: Hashable, call: Callable[[], Any]) -> None:
+        """Start `call` for `key` on the lane (blocking while the lane is full); a walk
+        stops (Closed) once the prefetcher is closed."""
+        if not self._lanes[lane].schedule(key, call):
+            raise Closed
+
+    def take(self, lane: str, key: Hashable, call: Callable[[], _T]) -> _T:
+        """The result for `key`: made ahead (waited for), or `call()` made now."""
+        return self._lanes[lane].take(key, call)
+
+    def needs(self, lane: str, key: Hashable, call: Callable[[], _T]) -> _T:
+        """A result a walk needs to go on (Closed once the prefetcher is closed)."""
+        if self._lanes[lane].closed:
+            raise Closed
+        return self._lanes[lane].take(key, call)
+
+    def close(self) -> None:
+        """Stop every lane: nothing more is scheduled; results nobody took are disposed of."""
+        for lane in self._lanes.values():
+            lane.close()

@@ -20,17 +20,10 @@ from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_segment_analytics.appstore.auth import PrivateKeyError, load_private_key
+from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
+from tap_segment_analytics.appstore.requests_stream import ReportRequests
 from tap_segment_analytics.appstore.runtime import AppStoreRuntime
-from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
-from tap_segment_analytics.appstore.streams import (
-    GenericReportRows,
-    ReportDates,
-    ReportInstances,
-    ReportRequests,
-    Reports,
-    ReportSegments,
-    report_rows_streams,
-)
+from tap_segment_analytics.appstore.streams import appstore_streams
 from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.braze.runtime import BrazeRuntime
@@ -409,15 +402,8 @@ class TapSegmentAnalytics(Tap):
                 SegmentSizes(self, braze),
             ]
         if appstore := runtimes.get("appstore"):
-            streams += [
-                ReportRequests(self, appstore),
-                Reports(self, appstore),
-                ReportInstances(self, appstore),
-                ReportSegments(self, appstore),
-                ReportDates(self, appstore),
-                *(rows(self, appstore) for rows in report_rows_streams()),
-                GenericReportRows(self, appstore),
-            ]
+            assert isinstance(appstore, AppStoreRuntime)
+            streams += appstore_streams(self, appstore)
         quiet_sdk_lines((stream.logger for stream in streams), self.sdk_lines)
         return streams
 
@@ -435,6 +421,7 @@ class TapSegmentAnalytics(Tap):
                     config,
                     summary=self.summary,
                     logger=self.logger,
+                    write_state=lambda state: self.state_writer.write_state(state),
                     write_next_state=lambda: self.state_writer.write_next(),
                 )
         return self._runtimes

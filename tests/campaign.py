@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY
 from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
-from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY
 from tap_segment_analytics.sandbox import faults
 from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
 from tap_segment_analytics.sandbox.faults import FaultPlan

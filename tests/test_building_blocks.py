@@ -6,7 +6,7 @@ import pytest
 
 from tap_segment_analytics.appstore.rate_limit import RateBudget, parse_rate_limit
 from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
-from tap_segment_analytics.appstore.streams import strip_query
+from tap_segment_analytics.appstore.segments_stream import strip_query
 from tap_segment_analytics.errors import redact
 
 

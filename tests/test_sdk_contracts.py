@@ -12,7 +12,7 @@ from singer_sdk.helpers._state import StateWriter
 from singer_sdk.plugin_base import PluginBase
 from singer_sdk.streams._state import StreamStateManager
 
-from tap_segment_analytics.appstore.streams import ReportSegments
+from tap_segment_analytics.appstore.segments_stream import ReportSegments
 from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.sdk_state import ClockedStateWriter, IndexedStateManager
 from tap_segment_analytics.tap import TapSegmentAnalytics

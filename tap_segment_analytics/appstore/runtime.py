@@ -1,6 +1,6 @@
-"""What every App Store Connect stream of a run shares: one JWT signer (tokens are reused), the
-hourly budget and the calls in flight, the scratch folder of downloads, the run's BATCH folder,
-and the report-files progress line."""
+"""What every App Store Connect stream of a run shares: the run's plan (what it reads), one JWT
+signer (tokens are reused), the hourly budget and the calls in flight, the scratch folder of
+downloads, the run's BATCH folder, and the report-files progress line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
@@ -22,6 +22,11 @@ from tap_segment_analytics.progress import ReportFilesProgress
 from tap_segment_analytics.run_summary import RunSummary
 from tap_segment_analytics.scratch import scratch_folder
 from tap_segment_analytics.source_runtime import SourceRuntime
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import TapState
+
+    from tap_segment_analytics.appstore.plan import AppStorePlan
 
 # Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
 # calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
@@ -39,15 +44,34 @@ class AppStoreRuntime(SourceRuntime):
         *,
         summary: RunSummary,
         logger: logging.Logger,
+        write_state: Callable[[TapState], None],
         write_next_state: Callable[[], None],
     ) -> None:
-        """`write_next_state`: have the next STATE go out whatever the clock says."""
+        """`write_state(tap state)`: hand the state to the tap's STATE writer (it goes out
+        when its clock says); `write_next_state`: have the next STATE go out whatever the
+        clock says."""
         super().__init__(config, summary=summary, logger=logger)
+        self.write_state = write_state
         self._write_next_state = write_next_state
+        self._make_plan: Callable[[], AppStorePlan] | None = None
+        self._plan: AppStorePlan | None = None
         self._batch_run: BatchRun | None = None
         self.rate_budget = RateBudget()
         self.call_limit = CallLimit(API_CALLS_AT_ONCE)
         self.progress = ReportFilesProgress()
+
+    def plan_with(self, make: Callable[[], AppStorePlan]) -> None:
+        """How the run's plan is made, once a stream first asks for it (the streams wire it:
+        streams.py)."""
+        self._make_plan, self._plan = make, None
+
+    @property
+    def plan(self) -> AppStorePlan:
+        """The run's plan: what it reads of each app, and in which order."""
+        if self._plan is None:
+            assert self._make_plan is not None, "streams.appstore_streams wires the plan"
+            self._plan = self._make_plan()
+        return self._plan
 
     @cached_property
     def authenticator(self) -> AppStoreJWTAuthenticator:

@@ -1,0 +1,390 @@
+"""What an App Store run reads, decided in one place: per app its report requests, the wanted
+reports, each partition's instances after its bookmark (partition_plan.py), their segments and
+files.
+
+Plain Python: the API calls are handed in (`Api`), so the plan is testable without HTTP. The
+streams only emit what it decides, in its order; read_ahead.py runs its fetch units ahead of
+them. An app's listings, URLs and row counts are dropped once the app is done (`finish`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tap_segment_analytics.appstore.instance_plan import ONE_TIME_SNAPSHOT, ONGOING
+from tap_segment_analytics.appstore.partition_plan import (
+    BookmarkMigration,
+    BookmarkStore,
+    PartitionPlan,
+    snapshots_read,
+)
+from tap_segment_analytics.appstore.reports import describe_names, key_name
+from tap_segment_analytics.errors import SourceError
+
+if TYPE_CHECKING:
+    from tap_segment_analytics.appstore.read_ahead import AppReadAhead
+    from tap_segment_analytics.appstore.report_files import SegmentFile
+
+Context = dict[str, Any]
+Record = dict[str, Any]
+# Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
+# request at a time with 100 ms a request (benchmarks/concurrency.py); 12 was no faster.
+DEFAULT_CONCURRENCY = 8
+
+
+class Api(Protocol):
+    """The App Store Connect calls a plan makes (streams_api.py makes them over HTTP)."""
+
+    def list_requests(self, app_id: str) -> list[Record]:
+        """The app's report requests."""
+
+    def create_request(self, app_id: str, access_type: str) -> None:
+        """POST a report request (a 409 is no error)."""
+
+    def list_reports(self, app_id: str, request_id: str) -> list[Record]:
+        """A request's reports."""
+
+    def list_instances(self, partition: Context, report_id: str) -> list[Record]:
+        """A report's instances of the partition's granularity."""
+
+    def list_segments(self, instance: Context) -> list[Record]:
+        """An instance's segments, each with its file as listed (`_file`) when it has a URL."""
+
+    def download(self, file: Context, listed: SegmentFile | None) -> tuple[Path, int]:
+        """A segment's file downloaded and verified (from a fresh URL when none is listed)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings a plan follows."""
+
+    app_ids: tuple[str, ...]
+    start_date: date
+    granularities: tuple[str, ...] = ("DAILY",)
+    report_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    backfill: bool = False
+    create_requests: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        """The App Store settings of a tap config."""
+        return cls(
+            app_ids=tuple(str(a) for a in config["appstore_app_ids"]),
+            start_date=date.fromisoformat(str(config["start_date"])[:10]),
+            granularities=tuple(config.get("appstore_granularities") or ["DAILY"]),
+            report_names=tuple(config.get("appstore_report_names") or []),
+            categories=tuple(config.get("appstore_report_categories") or []),
+            backfill=bool(config.get("appstore_backfill")),
+            create_requests=bool(config.get("appstore_create_report_requests")),
+            concurrency=int(config.get("appstore_concurrency", DEFAULT_CONCURRENCY)),
+        )
+
+
+@dataclass(frozen=True)
+class Loggers:
+    """Where the plan's lines go: the logger of the stream each concerns."""
+
+    requests: logging.Logger
+    reports: logging.Logger
+    instances: logging.Logger
+
+
+class AppStorePlan:
+    """The plan of one run: an `AppPlan` per app, made when the sync reaches the app."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api: Api,
+        bookmarks: BookmarkStore,
+        loggers: Loggers,
+        rows_selected: Callable[[str], bool],
+        count_dates: Callable[[], bool],
+        today: Callable[[], date],
+        read_ahead: Callable[[AppPlan], AppReadAhead | None] | None = None,
+    ) -> None:
+        """`rows_selected(report name)`: whether the report's rows are wanted; `count_dates()`:
+        whether rows are counted per Date; `read_ahead(app)`: what reads the app's fetch units
+        ahead (None: the sync makes every call itself)."""
+        self.settings = settings
+        self.api = api
+        self.bookmarks = bookmarks
+        self.loggers = loggers
+        self.rows_selected = rows_selected
+        self.count_dates = count_dates
+        self.today = today
+        self.read_ahead = read_ahead
+        self.migration = BookmarkMigration(bookmarks)
+        self._apps: dict[str, AppPlan] = {}
+        self._backfilled_apps: set[str] | None = None
+
+    def app(self, app_id: str) -> AppPlan:
+        """The plan of the app (made the first time)."""
+        if app_id not in self._apps:
+            self._apps[app_id] = AppPlan(self, app_id)
+        return self._apps[app_id]
+
+    def finish(self, app_id: str) -> None:
+        """The app is done: stop its reads ahead and drop what the plan held for it."""
+        app = self._apps.pop(app_id, None)
+        if app is not None:
+            app.close()
+
+    def backfilled(self, app_id: str) -> bool:
+        """Whether any partition of the app has read a snapshot (it needs no new one)."""
+        if self._backfilled_apps is None:
+            self._backfilled_apps = {
+                p["context"].get("app_id")
+                for p in self.bookmarks.stream_state().get("partitions", [])
+                if snapshots_read(p)
+            }
+        return app_id in self._backfilled_apps
+
+
+class AppPlan:
+    """What the run reads of one app, in the order the sync emits it."""
+
+    def __init__(self, run: AppStorePlan, app_id: str) -> None:
+        self.run = run
+        self.app_id = app_id
+        self.requests: list[Record] = []
+        # The wanted reports by name, in listing order (every request's).
+        self.named: dict[str, list[Record]] = {}
+        self.partitions: list[PartitionPlan] = []
+        self._partitions: dict[tuple[str, str], PartitionPlan] = {}
+        self._files: dict[str, SegmentFile] = {}
+        self._dates: dict[str, Counter[str | None]] = {}
+        self._lock = threading.Lock()
+        self.ahead: AppReadAhead | None = None
+
+    # Requests
+
+    def list_requests(self) -> list[Record]:
+        """The app's requests; warns about stopped ones; creates an ONGOING one (and for a
+        backfill a ONE_TIME_SNAPSHOT one) when needed and allowed."""
+        settings, api, logger = self.run.settings, self.run.api, self.run.loggers.requests
+        app_id = self.app_id
+        records = api.list_requests(app_id)
+        for record in records:
+            if record.get("stopped_due_to_inactivity"):
+                logger.warning(
+                    "appstore: report request %s of app %s was stopped due to inactivity and "
+                    "produces no new reports%s",
+                    record["id"],
+                    app_id,
+                    ""
+                    if settings.create_requests
+                    else "; set appstore_create_report_requests to create a new one",
+                )
+        wanted = []
+        if not any(
+            r.get("access_type") == ONGOING and not r.get("stopped_due_to_inactivity")
+            for r in records
+        ):
+            wanted.append(ONGOING)
+        if (
+            settings.backfill
+            and not any(r.get("access_type") == ONE_TIME_SNAPSHOT for r in records)
+            and not self.run.backfilled(app_id)
+        ):
+            wanted.append(ONE_TIME_SNAPSHOT)
+        if wanted and settings.create_requests:
+            for access_type in wanted:
+                api.create_request(app_id, access_type)
+            records = api.list_requests(app_id)
+        elif ONGOING in wanted:
+            logger.warning(
+                "appstore: app %s has no active ONGOING report request; create one in App "
+                "Store Connect or set appstore_create_report_requests (Admin role)",
+                app_id,
+            )
+        elif wanted:
+            logger.warning(
+                "appstore_backfill: app %s has no ONE_TIME_SNAPSHOT report request; create one "
+                "in App Store Connect or set appstore_create_report_requests (Admin role)",
+                app_id,
+            )
+        self.requests = records
+        return records
+
+    def is_first_request(self, record: Record) -> bool:
+        """Whether the record is the app's first request: the reports are read once per app,
+        so that a report's instances can be ordered across requests."""
+        return bool(self.requests) and record["id"] == self.requests[0]["id"]
+
+    def requests_of(self, access_type: str) -> list[Record]:
+        """The app's requests of that type (stopped ONGOING ones too: their instances stay
+        35 days)."""
+        return [r for r in self.requests if r["access_type"] == access_type]
+
+    # Reports
+
+    def reports_of(self, request: Record) -> list[Record]:
+        """A request's reports, each with its request, app and access type."""
+        return [
+            {
+                **report,
+                "request_id": request["id"],
+                "app_id": self.app_id,
+                "access_type": request["access_type"],
+            }
+            for report in self.run.api.list_reports(self.app_id, request["id"])
+        ]
+
+    def wanted(self, report: Record) -> bool:
+        """Whether the report is among the configured names and categories, and its rows
+        stream is selected: a deselected report costs no request."""
+        settings = self.run.settings
+        names = settings.report_names
+        return (
+            (not names or key_name(report["name"]) in {key_name(n) for n in names})
+            and (not settings.categories or report.get("category") in settings.categories)
+            and self.run.rows_selected(report["name"])
+        )
+
+    def list_reports(self) -> list[Record]:
+        """The wanted reports of the app; a configured name the API does not list is an error.
+
+        With a backfill, the reports of each snapshot request not yet read for every wanted
+        report and granularity are listed too. Once listed, the app's partitions are known:
+        their bookmarks are migrated and the reads ahead start.
+        """
+        settings, logger, app_id = self.run.settings, self.run.loggers.reports, self.app_id
+        reports = []
+        for request in self.requests_of(ONGOING):
+            reports += self.reports_of(request)
+        names = {r["name"] for r in reports}
+        # A name the catalogue knows by an alias is listed under either spelling.
+        listed = {key_name(name) for name in names}
+        if not reports:
+            logger.warning(
+                "appstore: app %s lists no reports yet (new requests take 24 to 48 hours)",
+                app_id,
+            )
+        elif missing := {n for n in settings.report_names if key_name(n) not in listed}:
+            raise SourceError(
+                f"appstore_report_names: {describe_names(missing)} not listed for app "
+                f"{app_id}; the API lists {describe_names(names)}"
+            )
+        if settings.backfill:
+            partitions = [
+                {"app_id": app_id, "report_name": r["name"], "granularity": granularity}
+                for r in reports
+                if self.wanted(r)
+                for granularity in settings.granularities
+            ]
+            for snapshot in self.requests_of(ONE_TIME_SNAPSHOT):
+                if partitions and all(
+                    snapshot["id"] in snapshots_read(self.run.bookmarks.state(p))
+                    for p in partitions
+                ):
+                    continue
+                snapshot_reports = self.reports_of(snapshot)
+                if not snapshot_reports:
+                    logger.info(
+                        "appstore_backfill: snapshot request %s of app %s lists no reports "
+                        "yet; a later run reads it once Apple has made them",
+                        snapshot["id"],
+                        app_id,
+                    )
+                reports += snapshot_reports
+        wanted = [report for report in reports if self.wanted(report)]
+        # Every report of a name is known before the first one's instances are synced.
+        for report in wanted:
+            self.named.setdefault(report["name"], []).append(report)
+        for report in wanted:
+            for context in self.partitions_of(report):
+                self._plan_partition(context)
+        if self.run.read_ahead is not None and self.partitions:
+            self.ahead = self.run.read_ahead(self)
+        return wanted
+
+    def partitions_of(self, report: Record) -> list[Context]:
+        """The partitions a report opens: one per configured granularity, on the first report
+        of its name (the instances' state partition, so the SDK finalizes each bookmark as soon
+        as that report and granularity are done)."""
+        if report["id"] != self.named[report["name"]][0]["id"]:
+            return []
+        return [
+            {"app_id": self.app_id, "report_name": report["name"], "granularity": granularity}
+            for granularity in self.run.settings.granularities
+        ]
+
+    def _plan_partition(self, context: Context) -> None:
+        run = self.run
+        partition = PartitionPlan(
+            context,
+            reports=self.named[context["report_name"]],
+            state=run.bookmarks.state(context),
+            api=run.api,
+            start_date=run.settings.start_date,
+            logger=run.loggers.instances,
+        )
+        run.migration.migrate(partition)
+        self.partitions.append(partition)
+        self._partitions[(context["report_name"], context["granularity"])] = partition
+
+    # Instances, segments, files
+
+    def partition(self, context: Context) -> PartitionPlan:
+        """The plan of a partition of this app."""
+        return self._partitions[(context["report_name"], context["granularity"])]
+
+    def listing(self, partition: PartitionPlan) -> list[Record]:
+        """The partition's instances as listed (read ahead, or now)."""
+        if self.ahead is None:
+            return partition.list_instances()
+        return self.ahead.instances(partition)
+
+    def segments(self, instance: Context) -> list[Record]:
+        """An instance's segments; the URL of each is kept until its file is read."""
+        call = self.run.api.list_segments
+        if self.ahead is None:
+            listing = call(instance)
+        else:
+            listing = self.ahead.segments(instance, lambda: call(instance))
+        with self._lock:
+            for segment in listing:
+                if "_file" in segment:
+                    self._files[segment["id"]] = segment["_file"]
+        return listing
+
+    def file(self, file: Context) -> tuple[Path, int]:
+        """A segment's verified file: (path, bytes), read ahead or downloaded now."""
+        with self._lock:
+            listed = self._files.pop(file["segment_id"], None)
+
+        def download() -> tuple[Path, int]:
+            return self.run.api.download(file, listed)
+
+        return download() if self.ahead is None else self.ahead.file(file, download)
+
+    def row_dates(self, instance_id: str) -> Counter[str | None] | None:
+        """Where an instance's rows are counted per Date (None when no one wants them)."""
+        if not self.run.count_dates():
+            return None
+        return self._dates.setdefault(instance_id, Counter())
+
+    def take_row_dates(self, instance_id: str) -> Counter[str | None]:
+        """An instance's rows per Date, once all of them are out (forgotten here)."""
+        return self._dates.pop(instance_id, Counter())
+
+    def close(self) -> None:
+        """Stop reading ahead (files nobody read are deleted) and drop the app's data."""
+        if self.ahead is not None:
+            self.ahead.close()
+        self.ahead = None
+        self.requests, self.named, self.partitions = [], {}, []
+        self._partitions.clear()
+        self._files.clear()
+        self._dates.clear()
