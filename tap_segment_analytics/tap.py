@@ -423,6 +423,7 @@ class TapSegmentAnalytics(Tap):
                     logger=self.logger,
                     write_state=lambda state: self.state_writer.write_state(state),
                     write_next_state=lambda: self.state_writer.write_next(),
+                    output=lambda: self.message_writer,
                 )
         return self._runtimes
 

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from singer_sdk import Stream, Tap
-from singer_sdk.helpers._state import StateWriter
+from singer_sdk.helpers._state import StateWriter, increment_state
 from singer_sdk.plugin_base import PluginBase
 from singer_sdk.streams._state import StreamStateManager
 
@@ -94,6 +94,26 @@ def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None
             inspect.signature(theirs).parameters
         )
     assert list(inspect.signature(StateWriter.__init__).parameters) == ["self", "message_writer"]
+
+
+def test_the_sdk_leaves_a_partitions_bookmark_to_its_plan_until_the_partition_ends() -> None:
+    # appstore/partition_plan.py alone writes an instances partition's bookmark. For a stream
+    # with state_partitioning_keys the SDK keeps each record's value in its own progress
+    # markers (never sorted-checked: ReportInstances.check_sorted), and promotes it only when
+    # the partition ends, when it is the last applied instance's processing date already.
+    assert "treat_as_sorted = self._is_sorted and self.state_partitioning_keys is None" in (
+        inspect.getsource(StreamStateManager.increment_state)
+    )
+    state = {"position": ["2026-03-08", 1, "i2"], "replication_key_value": "2026-03-08"}
+    increment_state(
+        state,
+        latest_record={"processing_date": "2026-03-01"},
+        replication_key="processing_date",
+        is_sorted=False,
+        check_sorted=False,
+    )
+    assert state["replication_key_value"] == "2026-03-08"
+    assert state["progress_markers"]["replication_key_value"] == "2026-03-01"
 
 
 def test_one_schema_message_per_stream_and_run(appstore: AppStore, tmp_path: Path) -> None:

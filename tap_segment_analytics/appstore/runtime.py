@@ -25,6 +25,7 @@ from tap_segment_analytics.source_runtime import SourceRuntime
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
+    from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
     from tap_segment_analytics.appstore.plan import AppStorePlan
 
@@ -46,13 +47,15 @@ class AppStoreRuntime(SourceRuntime):
         logger: logging.Logger,
         write_state: Callable[[TapState], None],
         write_next_state: Callable[[], None],
+        output: Callable[[], GenericSingerWriter],
     ) -> None:
         """`write_state(tap state)`: hand the state to the tap's STATE writer (it goes out
         when its clock says); `write_next_state`: have the next STATE go out whatever the
-        clock says."""
+        clock says; `output()`: the tap's message writer."""
         super().__init__(config, summary=summary, logger=logger)
         self.write_state = write_state
         self._write_next_state = write_next_state
+        self.output = output
         self._make_plan: Callable[[], AppStorePlan] | None = None
         self._plan: AppStorePlan | None = None
         self._batch_run: BatchRun | None = None

@@ -1,6 +1,6 @@
 """The plan's API calls (plan.Api), each made through the stream whose path it reads: its
 retries, errors, rate budget and request counts are that stream's, and its error lines name the
-context the call was for, whichever thread makes it."""
+context the call was for (as the sync's own context would), whichever thread makes it."""
 
 from __future__ import annotations
 
@@ -47,12 +47,12 @@ class StreamsApi:
         self._rows_for = rows_for
 
     def list_requests(self, app_id: str) -> list[Record]:
-        """The app's report requests."""
-        return _about({"app_id": app_id}, lambda: self._requests.list_requests(app_id))
+        """The app's report requests (the top stream's errors name its path alone)."""
+        return self._requests.list_requests(app_id)
 
     def create_request(self, app_id: str, access_type: str) -> None:
         """POST a report request."""
-        _about({"app_id": app_id}, lambda: self._requests.create_request(app_id, access_type))
+        self._requests.create_request(app_id, access_type)
 
     def list_reports(self, app_id: str, request_id: str) -> list[Record]:
         """A request's reports."""
