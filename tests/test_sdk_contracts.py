@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk.helpers._state import StateWriter, increment_state
@@ -104,7 +105,10 @@ def test_the_sdk_leaves_a_partitions_bookmark_to_its_plan_until_the_partition_en
     assert "treat_as_sorted = self._is_sorted and self.state_partitioning_keys is None" in (
         inspect.getsource(StreamStateManager.increment_state)
     )
-    state = {"position": ["2026-03-08", 1, "i2"], "replication_key_value": "2026-03-08"}
+    state: dict[str, Any] = {
+        "position": ["2026-03-08", 1, "i2"],
+        "replication_key_value": "2026-03-08",
+    }
     increment_state(
         state,
         latest_record={"processing_date": "2026-03-01"},
