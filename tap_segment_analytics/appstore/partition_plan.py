@@ -84,7 +84,6 @@ class PartitionPlan:
         self._logger = logger
         self._lock = threading.Lock()
         self._plan: Plan | None = None
-        self._listed: list[Record] = []
         self._read: set[str] = set()
 
     @property
@@ -146,7 +145,6 @@ class PartitionPlan:
         found it (the read-ahead and the sync share it)."""
         with self._lock:
             if self._plan is None:
-                self._listed = listed
                 self._plan = plan_instances(listed, state=self.state, start_date=self._start_date)
             return self._plan
 
