@@ -1,0 +1,111 @@
+"""Golden Singer output: normalised stdout lines kept in gzipped JSONL under tests/golden/, and a
+short account of how a run's lines differ from them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+GOLDEN_DIRECTORY = Path(__file__).parent / "golden"
+# Set to 1 to write the golden files from this run instead of comparing with them.
+UPDATE_VARIABLE = "GOLDEN_UPDATE"
+# The one part of a message that changes from run to run (the SDK's clock at emission).
+TIME_EXTRACTED = re.compile(r',"time_extracted":"[^"]*"')
+LINE_SHOWN = 400  # characters of a differing line shown in a failure
+
+
+def normalised(stdout: str, base_urls: dict[str, str]) -> list[str]:
+    """The tap's stdout lines without `time_extracted`, each fake's URL (a new port each run)
+    written as `<name>`; nothing else changes."""
+    lines = []
+    for line in stdout.splitlines():
+        line = TIME_EXTRACTED.sub("", line)
+        for name, url in base_urls.items():
+            line = line.replace(url, f"<{name}>")
+        lines.append(line)
+    return lines
+
+
+def golden_path(name: str) -> Path:
+    return GOLDEN_DIRECTORY / f"{name}.jsonl.gz"
+
+
+def updating() -> bool:
+    """Whether this run writes the golden files (GOLDEN_UPDATE=1)."""
+    return os.environ.get(UPDATE_VARIABLE) == "1"
+
+
+def write_golden(name: str, lines: list[str]) -> None:
+    """Store `lines` as the golden output `name` (gzipped without a timestamp: the same lines
+    give the same bytes)."""
+    GOLDEN_DIRECTORY.mkdir(exist_ok=True)
+    text = "".join(f"{line}\n" for line in lines).encode()
+    golden_path(name).write_bytes(gzip.compress(text, compresslevel=9, mtime=0))
+
+
+def read_golden(name: str) -> list[str]:
+    return gzip.decompress(golden_path(name).read_bytes()).decode().splitlines()
+
+
+def golden_messages(name: str) -> list[dict[str, Any]]:
+    """The golden output `name`, parsed."""
+    return [json.loads(line) for line in read_golden(name)]
+
+
+def check_golden(name: str, lines: list[str], *, source: bool = False) -> None:
+    """Assert `lines` equal the golden output `name`; the `source` run of it writes it instead
+    under GOLDEN_UPDATE=1."""
+    if source and updating():
+        write_golden(name, lines)
+        return
+    expected = read_golden(name)
+    if lines != expected:
+        heading = (
+            f"Singer output differs from {golden_path(name)} ({UPDATE_VARIABLE}=1 rewrites it)"
+        )
+        raise AssertionError(f"{heading}:\n{differences(expected, lines)}")
+
+
+def channel(line: str) -> str:
+    """What a line's order is kept within: a stream's RECORDs and SCHEMAs, or the STATEs."""
+    message = json.loads(line)
+    return message.get("stream") or message["type"]
+
+
+def differences(expected: list[str], actual: list[str]) -> str:
+    """Per stream (and STATE): line counts and the first line that differs; else where the
+    interleaving of otherwise equal streams first differs."""
+    by_channel: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for side, lines in enumerate((expected, actual)):
+        for line in lines:
+            by_channel[channel(line)][side].append(line)
+    report = [f"lines: expected {len(expected)}, got {len(actual)}"]
+    for name, (want, got) in sorted(by_channel.items()):
+        if want == got:
+            continue
+        first = next(
+            (i for i, (w, g) in enumerate(zip(want, got, strict=False)) if w != g),
+            min(len(want), len(got)),
+        )
+        counts = f"expected {len(want)} lines, got {len(got)}"
+        report.append(f"{name}: {counts}; first difference at its line {first}:")
+        report.append(f"  expected: {shown(want, first)}")
+        report.append(f"  got:      {shown(got, first)}")
+    if len(report) == 1:
+        first = next(i for i, (w, g) in enumerate(zip(expected, actual, strict=False)) if w != g)
+        report.append(f"every stream equal, their order not: first at line {first}:")
+        report.append(f"  expected: {shown(expected, first)}")
+        report.append(f"  got:      {shown(actual, first)}")
+    return "\n".join(report)
+
+
+def shown(lines: list[str], index: int) -> str:
+    if index >= len(lines):
+        return "(no line)"
+    line = lines[index]
+    return line if len(line) <= LINE_SHOWN else line[:LINE_SHOWN] + "…"
