@@ -11,12 +11,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 GOLDEN_DIRECTORY = Path(__file__).parent / "golden"
 # Set to 1 to write the golden files from this run instead of comparing with them.
 UPDATE_VARIABLE = "GOLDEN_UPDATE"
 # The one part of a message that changes from run to run (the SDK's clock at emission).
 TIME_EXTRACTED = re.compile(r',"time_extracted":"[^"]*"')
-LINE_SHOWN = 400  # characters of a differing line shown in a failure
+# How much of two differing lines a failure shows: this many characters, from this many before
+# the first that differs.
+SHOWN_CHARACTERS = 240
+SHOWN_BEFORE = 80
 
 
 def normalised(stdout: str, base_urls: dict[str, str]) -> list[str]:
@@ -68,7 +73,7 @@ def check_golden(name: str, lines: list[str], *, source: bool = False) -> None:
         heading = (
             f"Singer output differs from {golden_path(name)} ({UPDATE_VARIABLE}=1 rewrites it)"
         )
-        raise AssertionError(f"{heading}:\n{differences(expected, lines)}")
+        pytest.fail(f"{heading}:\n{differences(expected, lines)}", pytrace=False)
 
 
 def channel(line: str) -> str:
@@ -86,26 +91,41 @@ def differences(expected: list[str], actual: list[str]) -> str:
             by_channel[channel(line)][side].append(line)
     report = [f"lines: expected {len(expected)}, got {len(actual)}"]
     for name, (want, got) in sorted(by_channel.items()):
-        if want == got:
-            continue
-        first = next(
-            (i for i, (w, g) in enumerate(zip(want, got, strict=False)) if w != g),
-            min(len(want), len(got)),
-        )
-        counts = f"expected {len(want)} lines, got {len(got)}"
-        report.append(f"{name}: {counts}; first difference at its line {first}:")
-        report.append(f"  expected: {shown(want, first)}")
-        report.append(f"  got:      {shown(got, first)}")
+        if want != got:
+            unequal = sum(w != g for w, g in zip(want, got, strict=False))
+            counts = f"expected {len(want)} lines, got {len(got)}, {unequal} of them unequal"
+            report.append(
+                f"{name}: {counts}; first difference at its {first_difference(want, got)}"
+            )
     if len(report) == 1:
-        first = next(i for i, (w, g) in enumerate(zip(expected, actual, strict=False)) if w != g)
-        report.append(f"every stream equal, their order not: first at line {first}:")
-        report.append(f"  expected: {shown(expected, first)}")
-        report.append(f"  got:      {shown(actual, first)}")
+        report.append(
+            f"every stream equal, their order not: at {first_difference(expected, actual)}"
+        )
     return "\n".join(report)
 
 
-def shown(lines: list[str], index: int) -> str:
-    if index >= len(lines):
+def first_difference(expected: list[str], actual: list[str]) -> str:
+    """Where two lists of lines first differ: the line's number, and both lines around the
+    first character that differs."""
+    index = next(
+        (i for i, (e, a) in enumerate(zip(expected, actual, strict=False)) if e != a),
+        min(len(expected), len(actual)),
+    )
+    want, got = (lines[index] if index < len(lines) else "" for lines in (expected, actual))
+    column = next(
+        (i for i, (e, a) in enumerate(zip(want, got, strict=False)) if e != a),
+        min(len(want), len(got)),
+    )
+    start = max(0, column - SHOWN_BEFORE)
+    return (
+        f"line {index}, column {column}:\n"
+        f"  expected: {excerpt(want, start)}\n"
+        f"  got:      {excerpt(got, start)}"
+    )
+
+
+def excerpt(line: str, start: int) -> str:
+    if not line:
         return "(no line)"
-    line = lines[index]
-    return line if len(line) <= LINE_SHOWN else line[:LINE_SHOWN] + "…"
+    end = start + SHOWN_CHARACTERS
+    return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")

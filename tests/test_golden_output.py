@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.golden_files import check_golden, golden_messages
+from tests.golden_files import check_golden, differences, golden_messages
 from tests.golden_worlds import frozen_world, killed_and_resumed, nightly_runs, with_snapshot
 from tests.warehouse import Warehouse
 
@@ -87,3 +87,28 @@ def test_backfill_world(tmp_path: Path) -> None:
 
     assert run.returncode == 0, run.stderr[-3000:]
     check_golden("backfill", lines, source=True)
+
+
+def test_a_mismatch_is_told_per_stream_in_a_few_lines() -> None:
+    def record(stream: str, n: int) -> str:
+        return f'{{"type":"RECORD","stream":"{stream}","record":{{"n":{n}}}}}'
+
+    state = '{"type":"STATE","value":{}}'
+    golden = [record("a", 1), record("b", 1), state, record("a", 2), state]
+
+    changed = differences(golden, [record("a", 1), record("b", 9), state, record("a", 2)])
+    reordered = differences(golden, [record("b", 1), record("a", 1), state, record("a", 2), state])
+
+    assert changed.splitlines() == [
+        "lines: expected 5, got 4",
+        "STATE: expected 2 lines, got 1, 0 of them unequal; first difference at its line 1, "
+        "column 0:",
+        "  expected: " + state,
+        "  got:      (no line)",
+        "b: expected 1 lines, got 1, 1 of them unequal; first difference at its line 0, column 44:",
+        '  expected: {"type":"RECORD","stream":"b","record":{"n":1}}',
+        '  got:      {"type":"RECORD","stream":"b","record":{"n":9}}',
+    ]
+    assert reordered.splitlines()[1] == (
+        "every stream equal, their order not: at line 0, column 27:"
+    )
