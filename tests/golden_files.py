@@ -10,30 +10,53 @@ import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pytest
+
+from tap_segment_analytics.appstore.batches import RUN_FOLDER_PREFIX
 
 GOLDEN_DIRECTORY = Path(__file__).parent / "golden"
 # Set to 1 to write the golden files from this run instead of comparing with them.
 UPDATE_VARIABLE = "GOLDEN_UPDATE"
 # The one part of a message that changes from run to run (the SDK's clock at emission).
 TIME_EXTRACTED = re.compile(r',"time_extracted":"[^"]*"')
+# A run's BATCH folder, named after the clock and a random id (in BATCH manifests and STATE).
+RUN_FOLDER = re.compile(rf"{re.escape(RUN_FOLDER_PREFIX)}\d{{8}}T\d{{6}}Z-[0-9a-f]{{8}}")
 # How much of two differing lines a failure shows: this many characters, from this many before
 # the first that differs.
 SHOWN_CHARACTERS = 240
 SHOWN_BEFORE = 80
 
 
-def normalised(stdout: str, base_urls: dict[str, str]) -> list[str]:
-    """The tap's stdout lines without `time_extracted`, each fake's URL (a new port each run)
-    written as `<name>`; nothing else changes."""
+def normalised(stdout: str, placeholders: dict[str, str]) -> list[str]:
+    """The tap's stdout lines without `time_extracted`, each text of `placeholders` (a fake's
+    URL: a new port each run; the BATCH root) replaced by its placeholder and the BATCH run
+    folder by `<run folder>`; each BATCH message followed by the lines of its files."""
     lines = []
     for line in stdout.splitlines():
-        line = TIME_EXTRACTED.sub("", line)
-        for name, url in base_urls.items():
-            line = line.replace(url, f"<{name}>")
-        lines.append(line)
+        files = batch_file_lines(line)
+        line = RUN_FOLDER.sub("<run folder>", TIME_EXTRACTED.sub("", line))
+        for text, placeholder in placeholders.items():
+            line = line.replace(text, placeholder)
+        lines += [line, *files]
     return lines
+
+
+def batch_file_lines(line: str) -> list[str]:
+    """For a BATCH message, every line of its files in manifest order, each wrapped as
+    `{"type":"BATCH_FILE_LINE","stream":…,"line":<the line as written>}`; else nothing."""
+    if not line.startswith('{"type":"BATCH"'):
+        return []
+    message = json.loads(line)
+    opened = gzip.open if message["encoding"].get("compression") == "gzip" else open
+    stream = json.dumps(message["stream"])
+    wrapped = []
+    for uri in message["manifest"]:
+        with opened(unquote(urlparse(uri).path), "rt") as file:
+            wrapped += [f'{{"type":"BATCH_FILE_LINE","stream":{stream},"line":{raw.rstrip()}}}'
+                        for raw in file]  # fmt: skip
+    return wrapped
 
 
 def golden_path(name: str) -> Path:

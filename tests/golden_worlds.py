@@ -46,6 +46,21 @@ TapSegmentAnalytics.cli()
 SNAPSHOT_HISTORY_DAYS = 20
 
 
+def batch_root(directory: Path) -> Path:
+    """Where runs in `directory` write BATCH files."""
+    return directory / "batches"
+
+
+def batch_settings(directory: Path) -> dict[str, Any]:
+    """BATCH messages of gzipped JSONL files under `batch_root(directory)`."""
+    return {
+        "batch_config": {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": str(batch_root(directory))},
+        }
+    }
+
+
 @dataclass
 class GoldenWorld:
     """A campaign world whose clock is frozen at FROZEN_AT (ticking) for the fakes and the tap."""
@@ -68,10 +83,11 @@ class GoldenWorld:
             config, directory, state=state, kill_after_records=kill_after_records, tap=tap
         )
 
-    def lines(self, run: CliRun) -> list[str]:
-        """A run's stdout, normalised for golden files."""
-        urls = {name: fake.base_url for name, fake in self.world.fakes.items()}
-        return normalised(run.stdout, urls)
+    def lines(self, run: CliRun, directory: Path) -> list[str]:
+        """The stdout of a run in `directory`, normalised for golden files."""
+        placeholders = {fake.base_url: f"<{name}>" for name, fake in self.world.fakes.items()}
+        placeholders[batch_root(directory).as_uri()] = "<batch root>"
+        return normalised(run.stdout, placeholders)
 
     def next_day(self) -> None:
         """A day passes: Braze has one more day, App Store Connect processes yesterday's
@@ -94,13 +110,15 @@ def frozen_world() -> Iterator[GoldenWorld]:
 
 
 def nightly_runs(world: GoldenWorld, directory: Path, **settings: Any) -> list[list[str]]:
-    """A first run, then a day later a second one from its last STATE: both runs' lines."""
+    """A first run, then a day later a second one from its last STATE: both runs' lines (each
+    read before the next run, which deletes the BATCH files of the one before)."""
     first = world.run(directory, **settings)
     assert first.returncode == 0, first.stderr[-3000:]
+    lines = [world.lines(first, directory)]
     world.next_day()
     second = world.run(directory, state=first.final_state, **settings)
     assert second.returncode == 0, second.stderr[-3000:]
-    return [world.lines(first), world.lines(second)]
+    return [*lines, world.lines(second, directory)]
 
 
 def with_snapshot(world: GoldenWorld) -> GoldenWorld:
@@ -130,7 +148,7 @@ def killed_and_resumed(
     for killed in range(kills + 1):
         kill_at = rng.randint(50, records // 3) if killed < kills else None
         run = world.run(directory, state=state, kill_after_records=kill_at)
-        warehouse.load(json.loads(line) for line in world.lines(run))
+        warehouse.load(json.loads(line) for line in world.lines(run, directory))
         state = run.last_state or state
         if not run.killed:
             assert run.returncode == 0, run.stderr[-3000:]

@@ -5,7 +5,8 @@ the order of messages).
 Each world runs the tap's CLI over real HTTP against the sandbox's fakes, the fakes and the tap
 on one clock frozen at `FROZEN_AT` (ticking), with a STATE after every bookmark move. Lines are
 compared after normalising only what changes from run to run: `time_extracted` and the fakes'
-URLs (a new port each run). The worlds:
+URLs (a new port each run). The fakes' dates follow from the frozen clock, not from the real
+one: the golden files hold next month too. The worlds:
 
 - clean: both sources, two apps, four reports (Detailed, comma-separated, one the catalogue does
   not know), DAILY and WEEKLY; a first run, then a day later a run from its last STATE. At the
@@ -16,6 +17,8 @@ URLs (a new port each run). The worlds:
   kill lands depends on timing, so only the last run's final STATE and the records upserted by
   key are pinned, both equal to the clean first run's.
 - backfill: a ready ONE_TIME_SNAPSHOT request with `appstore_backfill`.
+- batch: the clean world with `batch_config` (gzipped JSONL): each BATCH message is followed by
+  the lines of its files; the run folder (clock and random id) and the root are placeholders.
 
 Rewrite the golden files (after a change meant to change output, and say why in the commit):
 
@@ -29,7 +32,13 @@ from pathlib import Path
 import pytest
 
 from tests.golden_files import check_golden, differences, golden_messages
-from tests.golden_worlds import frozen_world, killed_and_resumed, nightly_runs, with_snapshot
+from tests.golden_worlds import (
+    batch_settings,
+    frozen_world,
+    killed_and_resumed,
+    nightly_runs,
+    with_snapshot,
+)
 from tests.warehouse import Warehouse
 
 FAULT_RATE = 0.05
@@ -38,10 +47,10 @@ KILLS = 3
 KILL_SEED = 7
 
 
-def check_nightly(runs: list[list[str]], *, source: bool = False) -> None:
+def check_nightly(runs: list[list[str]], *, name: str = "clean", source: bool = False) -> None:
     first, second = runs
-    check_golden("clean_first_run", first, source=source)
-    check_golden("clean_second_run", second, source=source)
+    check_golden(f"{name}_first_run", first, source=source)
+    check_golden(f"{name}_second_run", second, source=source)
 
 
 @pytest.mark.parametrize("concurrency", [None, 1], ids=["default_concurrency", "concurrency_1"])
@@ -51,6 +60,13 @@ def test_clean_world(tmp_path: Path, concurrency: int | None) -> None:
         runs = nightly_runs(world, tmp_path, **settings)
 
     check_nightly(runs, source=concurrency is None)
+
+
+def test_clean_world_in_batch_messages(tmp_path: Path) -> None:
+    with frozen_world() as world:
+        runs = nightly_runs(world, tmp_path, **batch_settings(tmp_path))
+
+    check_nightly(runs, name="batch", source=True)
 
 
 def test_faults_world(tmp_path: Path) -> None:
@@ -83,7 +99,7 @@ def test_kills_world(tmp_path: Path) -> None:
 def test_backfill_world(tmp_path: Path) -> None:
     with frozen_world() as world:
         run = with_snapshot(world).run(tmp_path, appstore_backfill=True)
-        lines = world.lines(run)
+        lines = world.lines(run, tmp_path)
 
     assert run.returncode == 0, run.stderr[-3000:]
     check_golden("backfill", lines, source=True)
