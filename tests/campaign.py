@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
+from segment_analytics_sandbox.faults import FaultPlan
 from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
 from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.faults import FaultPlan
 from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
 from tests.tap_runner import TapRun, assert_no_secret, config_arguments, config_secrets
 from tests.warehouse import Warehouse, appstore_differences, braze_differences

@@ -15,7 +15,7 @@ from typing import Any
 
 import time_machine
 
-from tap_segment_analytics.sandbox.environment import APP_IDS, start_sandbox
+from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
 from tests.campaign import CliRun, World, run_cli
 from tests.golden_files import normalised
 from tests.warehouse import Warehouse

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from segment_analytics_sandbox.environment import start_sandbox
 from tap_segment_analytics import __version__
-from tap_segment_analytics.sandbox.environment import start_sandbox
 from tests.promised_streams import ALL_STREAM_KEYS
 
 pytestmark = pytest.mark.e2e

@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tap_segment_analytics.sandbox.__main__ import run_tap
-from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
+from segment_analytics_sandbox.__main__ import run_tap
+from segment_analytics_sandbox.environment import Sandbox, start_sandbox
+from segment_analytics_sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
 
 EXTRACTOR = "tap-segment-analytics"
 BATCH_EXTRACTOR = "tap-segment-analytics--batch"  # inherits EXTRACTOR, sends BATCH messages
