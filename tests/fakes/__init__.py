@@ -1,7 +1,8 @@
 """The local fake APIs the tests talk to over real HTTP.
 
-They live in `segment_analytics_sandbox` so that the README's demo can serve the same data
-from an installed wheel; this package is where the tests import them from.
+They live in the sandbox distribution (`sandbox/`, package `segment_analytics_sandbox`, not in
+the tap's wheel) so that the README's demo serves the same data; this package is where the
+tests import them from.
 """
 
 from segment_analytics_sandbox.appstore import (
