@@ -126,6 +126,12 @@ class ReportFilesProgress:
             self._files.clear()
         self.progress.reset()
 
+    def forget(self) -> None:
+        """Drop the positions of the instances and files read so far (their app is done)."""
+        with self._lock:
+            self._instances.clear()
+            self._files.clear()
+
     def instances(self, instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The instances of one report and granularity this run reads, in order; passed through."""
         with self._lock:

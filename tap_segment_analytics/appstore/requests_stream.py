@@ -44,12 +44,13 @@ class ReportRequests(AppStoreStream):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The app's requests as the plan lists them; once they (and everything under them)
-        are out, the plan drops the app."""
+        are out, what the run held for the app is dropped."""
         plan = self.runtime.plan
         try:
             yield from plan.app(context["app_id"]).list_requests()
         finally:
             plan.finish(context["app_id"])
+            self.runtime.progress.forget()
 
     def list_requests(self, app_id: str) -> list[dict[str, Any]]:
         """GET the app's requests."""
