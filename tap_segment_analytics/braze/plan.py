@@ -6,8 +6,9 @@ The plan hands these fetch units out in list order, to the read-ahead (`fetch.py
 streams that emit their results, so both ask for the same calls.
 
 Memory stays flat as the account grows: the plan keeps the segments of the page being synced
-(the SDK syncs a page's segments before it asks for the next page), as much of each as the run
-needs (id, name, tracked flag), plus the ids of the whole list that `SegmentListPages` checks.
+(the SDK syncs a page's segments before it asks for the next page: tests/test_sdk_contracts.py
+pins it), as much of each as the run needs (id, name, tracked flag, calls), plus the ids of the
+whole list that `SegmentListPages` checks.
 """
 
 from __future__ import annotations
