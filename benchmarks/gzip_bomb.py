@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report_rows import REPORT, high_water_kib, serve_report, tap_config
 
-from tap_segment_analytics.sandbox.appstore import REPORT_COLUMNS
+from segment_analytics_sandbox.appstore import REPORT_COLUMNS
 
 BLOCK_BYTES = 1 << 20
 

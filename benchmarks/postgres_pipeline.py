@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report_rows import high_water_kib, serve_report, tap_config
 
-from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+from segment_analytics_sandbox.postgres import EmbeddedPostgres
 
 TARGET_VENV = Path(__file__).resolve().parent / ".venv-target-postgres"
 TARGET_PACKAGE = "meltanolabs-target-postgres~=0.8.1"

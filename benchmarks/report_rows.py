@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from tap_segment_analytics.sandbox.appstore import (
+from segment_analytics_sandbox.appstore import (
     REPORT_COLUMNS,
     FakeAppStoreConnect,
     FakeS3,

@@ -33,14 +33,14 @@ from typing import Any
 
 from report_rows import measured
 
-from tap_segment_analytics.sandbox.appstore import (
+from segment_analytics_sandbox.appstore import (
     REPORT_COLUMNS,
     WEB_PREVIEWS_REPORT,
     FakeAppStoreConnect,
     FakeS3,
     generate_key_pair,
 )
-from tap_segment_analytics.sandbox.braze import FakeBraze, sample_segments
+from segment_analytics_sandbox.braze import FakeBraze, sample_segments
 
 BRAZE_DAYS = 100
 APPSTORE_REPORTS = [*REPORT_COLUMNS, WEB_PREVIEWS_REPORT, *(f"Other Report {n}" for n in range(5))]

@@ -240,15 +240,15 @@ class RetryingStream(SummarizedStream):
 
 
 def response_json(response: requests.Response) -> Any:
-    """The response's JSON, parsed once however often it is asked for."""
-    cached = getattr(response, "_parsed_json", _UNPARSED)
-    if cached is _UNPARSED:
-        cached = json.loads(response.content)
-        response._parsed_json = cached  # type: ignore[attr-defined]
-    return cached
+    """The response's JSON, parsed once however often it is asked for (kept on the response
+    object itself, so it goes when the response goes)."""
+    attributes = vars(response)
+    if _PARSED_JSON not in attributes:
+        attributes[_PARSED_JSON] = json.loads(response.content)
+    return attributes[_PARSED_JSON]
 
 
-_UNPARSED = object()
+_PARSED_JSON = "_tap_parsed_json"
 
 
 def call_with_retries(

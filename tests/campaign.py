@@ -13,19 +13,22 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
+from segment_analytics_sandbox.faults import FaultPlan
 from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
 from tap_segment_analytics.appstore.streams import DEFAULT_CONCURRENCY
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.faults import FaultPlan
 from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
 from tests.tap_runner import TapRun, assert_no_secret, config_arguments, config_secrets
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
+# How `run_cli` starts the tap: its command line, after the Python interpreter.
+TAP_MODULE = ("-m", "tap_segment_analytics.tap")
 BRAZE_SEGMENTS = 12
 BRAZE_DAYS = 250
 # The sandbox's instances have one or two files; the tap reads this many files ahead.
@@ -99,8 +102,8 @@ def start_world() -> World:
 
 @dataclass
 class CliRun(TapRun):
-    """One run of the tap's CLI (its messages read as they came: `stdout` stays empty), and
-    whether it was killed."""
+    """One run of the tap's CLI (its messages read as they came, and `stdout` their complete
+    lines), and whether it was killed."""
 
     killed: bool = False
 
@@ -117,6 +120,7 @@ def run_cli(
     state: dict[str, Any] | None = None,
     kill_after_records: int | None = None,
     timeout: float = 600,
+    tap: Sequence[str] = TAP_MODULE,
 ) -> CliRun:
     """Run the tap; SIGKILL it once it has printed `kill_after_records` records.
 
@@ -125,13 +129,13 @@ def run_cli(
     """
     command = [
         sys.executable,
-        "-m",
-        "tap_segment_analytics.tap",
+        *tap,
         *config_arguments(config, directory, state=state),
     ]
     stderr_path = directory / "stderr.log"
     run = CliRun(returncode=0, stdout="", stderr="")
     records = 0
+    lines = []
     with (
         stderr_path.open("w") as stderr,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
@@ -140,6 +144,7 @@ def run_cli(
         for line in process.stdout:
             if not line.endswith("\n"):
                 break  # cut off by the kill
+            lines.append(line)
             message = json.loads(line)
             run.messages.append(message)
             if message["type"] == "RECORD":
@@ -148,6 +153,7 @@ def run_cli(
                     os.kill(process.pid, signal.SIGKILL)
                     run.killed = True
         run.returncode = process.wait(timeout=timeout)
+    run.stdout = "".join(lines)
     run.stderr = stderr_path.read_text()
     assert_no_secret((json.dumps(run.messages), run.stderr), config_secrets(config))
     return run

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from tap_segment_analytics.sandbox.demo import (
+from segment_analytics_sandbox.demo import (
     ENVIRONMENT,
     EXTRACTOR,
     LOADER,
@@ -24,8 +24,8 @@ from tap_segment_analytics.sandbox.demo import (
     landed,
     meltano_env,
 )
-from tap_segment_analytics.sandbox.environment import Sandbox
-from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+from segment_analytics_sandbox.environment import Sandbox
+from segment_analytics_sandbox.postgres import EmbeddedPostgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"

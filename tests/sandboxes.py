@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import atexit
 
-from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
+from segment_analytics_sandbox.environment import Sandbox, start_sandbox
 
 
 def started_sandbox() -> Sandbox:

@@ -11,8 +11,8 @@ import jwt
 import pytest
 import time_machine
 
+from segment_analytics_sandbox.http import Request, Response
 from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator, load_private_key
-from tap_segment_analytics.sandbox.http import Request, Response
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import APPSTORE_KEY_ID, AppStore
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_segment_analytics.sandbox.appstore import generate_key_pair
+from segment_analytics_sandbox.appstore import generate_key_pair
 from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.tap_runner import run_tap
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.braze import DATA_SERIES_PATH, DETAILS_PATH, LIST_PATH
 from tap_segment_analytics.braze.segment_list import MAX_LIST_PAGES, SegmentListPages
 from tap_segment_analytics.braze.windows import MAX_WINDOW_DAYS
 from tap_segment_analytics.errors import SourceError
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.braze import DATA_SERIES_PATH, DETAILS_PATH, LIST_PATH
 from tests.conftest import FIRST_RUN_DAYS, braze_config
 from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap

@@ -11,8 +11,8 @@ from typing import Any
 
 import time_machine
 
-from tap_segment_analytics.sandbox.braze import sample_segments
-from tap_segment_analytics.sandbox.http import Request, Response
+from segment_analytics_sandbox.braze import sample_segments
+from segment_analytics_sandbox.http import Request, Response
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import FIRST_RUN_DAYS, AppStore, braze_config, utc_today
 from tests.fakes import FakeBraze

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_segment_analytics.sandbox.environment import APP_IDS, Sandbox, start_sandbox
+from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
 from tests.tap_runner import TapRun, run_tap
 
 BRAZE_STREAMS = "braze_segments, braze_segment_details, braze_segment_sizes"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from tap_segment_analytics import current_rows_models
-from tap_segment_analytics.current_rows_models import (
+from segment_analytics_sandbox.generators import current_rows_models
+from segment_analytics_sandbox.generators.current_rows_models import (
     MAX_IDENTIFIER,
     MODELS,
     SOURCES,

@@ -14,7 +14,7 @@ import jwt
 import pytest
 import requests
 
-from tap_segment_analytics.sandbox.appstore import (
+from segment_analytics_sandbox.appstore import (
     AUDIENCE,
     DEFAULT_REPORTS,
     REPORT_COLUMNS,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tap_segment_analytics.sandbox.braze import (
+from segment_analytics_sandbox.braze import (
     ALL_PERMISSIONS,
     BrazeSegment,
     FakeBraze,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.faults import FaultPlan
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.faults import FaultPlan
 from tests.conftest import utc_today
 from tests.fakes import FakeBraze, FakeS3
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.faults import FaultPlan
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.faults import FaultPlan
 from tests.conftest import APP_ID, FIRST_RUN_DAYS, AppStore, braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap

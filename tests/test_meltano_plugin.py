@@ -14,7 +14,7 @@ import pytest
 import yaml
 from singer_sdk import typing as th
 
-from tap_segment_analytics import meltano_plugin
+from segment_analytics_sandbox.generators import meltano_plugin
 from tap_segment_analytics.tap import SECRET_SETTINGS, TapSegmentAnalytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def test_check_command_exits_1_naming_a_stale_file(tmp_path: Path) -> None:
     readme = tmp_path / meltano_plugin.README
     readme.write_text(readme.read_text().replace("| `start_date` |", "| `start_day` |"))
 
-    check = [sys.executable, "-m", "tap_segment_analytics.meltano_plugin", "--root", str(tmp_path)]
+    check = [sys.executable, "-m", meltano_plugin.__name__, "--root", str(tmp_path)]
     result = subprocess.run([*check, "--check"], capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stdout.strip() == f"README.md: stale, run {meltano_plugin.COMMAND}"

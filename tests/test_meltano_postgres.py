@@ -16,9 +16,9 @@ from datetime import date, timedelta
 import pytest
 import yaml
 
+from segment_analytics_sandbox.demo import TARGET_SCHEMA
+from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
 from tap_segment_analytics.appstore.reports import row_key
-from tap_segment_analytics.sandbox.demo import TARGET_SCHEMA
-from tap_segment_analytics.sandbox.environment import APP_IDS, start_sandbox
 from tests.meltano_pipeline import (
     PROJECT_ROOT,
     Pipeline,

@@ -25,17 +25,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tap_segment_analytics import meltano_plugin
-from tap_segment_analytics.current_rows_models import MODELS
-from tap_segment_analytics.sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
-from tap_segment_analytics.sandbox.environment import (
+from segment_analytics_sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
+from segment_analytics_sandbox.environment import (
     APP_IDS,
     ISSUER_ID,
     KEY_ID,
     Sandbox,
     start_sandbox,
 )
-from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+from segment_analytics_sandbox.generators import meltano_plugin
+from segment_analytics_sandbox.generators.current_rows_models import MODELS
+from segment_analytics_sandbox.postgres import EmbeddedPostgres
 from tests.meltano_pipeline import meltano_command, run_captured
 from tests.promised_streams import ALL_STREAM_KEYS, STREAM_KEYS
 

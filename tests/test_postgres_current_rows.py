@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
-from tap_segment_analytics.sandbox.demo import landed
-from tap_segment_analytics.sandbox.environment import APP_IDS, start_sandbox
+from segment_analytics_sandbox.demo import landed
+from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
 from tests.meltano_pipeline import Pipeline, meltano_pipeline, ok
 from tests.warehouse import Warehouse, appstore_differences
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres
+from segment_analytics_sandbox.postgres import EmbeddedPostgres
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ def test_needs_no_postgresql_on_path() -> None:
     for program in ("initdb", "pg_ctl", "postgres", "psql"):
         assert shutil.which(program, path=path) is None
     script = (
-        "from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres\n"
+        "from segment_analytics_sandbox.postgres import EmbeddedPostgres\n"
         "with EmbeddedPostgres() as pg:\n"
         "    print(pg.query('select 6 * 7')[0][0])\n"
     )
@@ -84,7 +84,7 @@ def test_a_lock_file_another_account_left_does_not_stop_the_server(tmp_path: Pat
     # here one that cannot be opened, as another account's would be.
     (tmp_path / "python_PostgresServer" / ".lockfile").mkdir(parents=True)
     script = (
-        "from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres\n"
+        "from segment_analytics_sandbox.postgres import EmbeddedPostgres\n"
         "with EmbeddedPostgres() as pg:\n"
         "    print(pg.query('select 1'))\n"
     )

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import pytest
 
+from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
 from tap_segment_analytics.appstore.reports import report_named
-from tap_segment_analytics.sandbox.environment import APP_IDS, start_sandbox
 from tests.meltano_pipeline import Pipeline, meltano_pipeline, ok
 from tests.warehouse import Warehouse, appstore_differences
 

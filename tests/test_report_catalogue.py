@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_segment_analytics.appstore import report_catalogue
+from segment_analytics_sandbox.generators import report_catalogue
 from tap_segment_analytics.appstore.reports import (
     GENERIC_ROWS_STREAM,
     catalogue,
@@ -36,7 +36,7 @@ def test_packaged_catalogue_and_schemas_are_what_the_script_makes() -> None:
     files = report_catalogue.generated_files(source_pages(), schema_dir())
 
     stale = [str(path) for path, text in files.items() if path.read_text(encoding="utf-8") != text]
-    assert not stale, "run python -m tap_segment_analytics.appstore.report_catalogue"
+    assert not stale, "run python -m segment_analytics_sandbox.generators.report_catalogue"
     rows_schemas = {p.name for p in schema_dir().glob("appstore_*.json")} - {
         f"{name}.json"
         for name in (

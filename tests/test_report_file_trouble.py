@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import requests
 
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.appstore import REPORT_COLUMNS, ReportFile
 from tap_segment_analytics.appstore.report_files import (
     MAX_COLUMNS,
     MAX_LINE_BYTES,
@@ -27,8 +29,6 @@ from tap_segment_analytics.appstore.report_files import (
     download_verified,
 )
 from tap_segment_analytics.retries import RetryPolicy
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.appstore import REPORT_COLUMNS, ReportFile
 from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.tap_runner import TapRun, run_tap
 

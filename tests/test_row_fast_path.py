@@ -29,7 +29,9 @@ def sync(config: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_fast_path_writes_what_the_sdk_path_writes(
     appstore: AppStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = appstore.config(appstore_concurrency=1)
+    # STATE after every instance: on the default clock, a loaded machine would write STATE at
+    # other points in the two runs.
+    config = appstore.config(appstore_concurrency=1, state_interval_seconds=0)
     fast = sync(config)
     monkeypatch.setattr(ReportRows, "FAST_PATH", False)
     sdk = sync(config)

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_segment_analytics.appstore.report_catalogue import NOT_KEY_COLUMNS
-from tap_segment_analytics.appstore.reports import row_key
+from tap_segment_analytics.appstore.reports import NOT_KEY_COLUMNS, row_key
 from tap_segment_analytics.appstore.row_plan import (
     BadValue,
     as_date,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from segment_analytics_sandbox.environment import Sandbox, start_sandbox
 from tap_segment_analytics.progress import PROGRESS_SECONDS
-from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
 from tests.conftest import braze_config, utc_today
 from tests.fakes import FakeBraze
 from tests.promised_streams import ROWS_STREAMS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_segment_analytics.sandbox.__main__ import READY
+from segment_analytics_sandbox.__main__ import READY
 from tests.promised_streams import STREAM_KEYS
 from tests.tap_runner import run_cli
 
@@ -45,7 +45,7 @@ class Served:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tap_segment_analytics.sandbox", "serve"],
+            [sys.executable, "-m", "segment_analytics_sandbox", "serve"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

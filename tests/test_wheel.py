@@ -1,23 +1,64 @@
-"""The built wheel works on its own: installed into a clean venv, away from the source tree."""
+"""The built wheels: the tap's holds the tap and nothing else (the fake APIs, the PostgreSQL helper,
+the demo and the generators are the sandbox distribution's), and both work installed into a
+clean venv, away from the source tree."""
 
 from __future__ import annotations
 
+import email
 import json
 import subprocess
 import sys
 import venv
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from segment_analytics_sandbox.environment import start_sandbox
 from tap_segment_analytics import __version__
-from tap_segment_analytics.sandbox.environment import start_sandbox
 from tests.promised_streams import ALL_STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SANDBOX_ROOT = PROJECT_ROOT / "sandbox"
+TAP_PACKAGE = "tap_segment_analytics"
+SANDBOX_PACKAGE = "segment_analytics_sandbox"
+# What must never reach a production install, by module name (the sandbox's and the generators').
+NOT_THE_TAP = (
+    "sandbox",
+    "fake",
+    "faults",
+    "postgres",
+    "demo",
+    "meltano_plugin",
+    "current_rows_models",
+    "report_catalogue.py",
+    "generated_files",
+    "generators",
+)
+
+
+@dataclass
+class BuiltWheels:
+    """The two distributions of the checkout, built as wheels."""
+
+    tap: Path
+    sandbox: Path
+
+    @staticmethod
+    def files(wheel: Path) -> set[str]:
+        """The paths inside a wheel."""
+        with zipfile.ZipFile(wheel) as archive:
+            return set(archive.namelist())
+
+    @staticmethod
+    def metadata(wheel: Path, name: str) -> str:
+        """A file of the wheel's .dist-info folder."""
+        with zipfile.ZipFile(wheel) as archive:
+            (path,) = [p for p in archive.namelist() if p.endswith(f".dist-info/{name}")]
+            return archive.read(path).decode("utf-8")
 
 
 @dataclass
@@ -46,24 +87,93 @@ def run_checked(command: list[str], *, timeout: float = 600) -> None:
 
 
 @pytest.fixture(scope="module")
-def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
-    """`python -m build --wheel`, then a fresh venv with the wheel pip-installed (deps: PyPI)."""
+def built_wheels(tmp_path_factory: pytest.TempPathFactory) -> BuiltWheels:
+    """`python -m build --wheel` of the tap (the checkout) and of the sandbox (sandbox/)."""
+    dist = tmp_path_factory.mktemp("wheels")
+    for source in (PROJECT_ROOT, SANDBOX_ROOT):
+        run_checked(
+            [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(source)],
+            timeout=600,
+        )
+    (tap,) = dist.glob("tap_segment_analytics-*.whl")
+    (sandbox,) = dist.glob("tap_segment_analytics_sandbox-*.whl")
+    return BuiltWheels(tap, sandbox)
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(
+    built_wheels: BuiltWheels, tmp_path_factory: pytest.TempPathFactory
+) -> InstalledWheel:
+    """A fresh venv with both wheels pip-installed (their other dependencies: PyPI)."""
     root = tmp_path_factory.mktemp("wheel")
-    dist = root / "dist"
-    run_checked(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(PROJECT_ROOT)],
-        timeout=600,
-    )
-    (wheel,) = dist.glob("tap_segment_analytics-*.whl")
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
-    run_checked(
-        [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(wheel)], timeout=600
-    )
+    wheels = [str(built_wheels.tap), str(built_wheels.sandbox)]
+    run_checked([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *wheels], timeout=600)
     workdir = root / "work"
     workdir.mkdir()
     return InstalledWheel(bin_dir, workdir)
+
+
+def test_tap_wheel_holds_the_tap_its_schemas_and_catalogue_and_no_sandbox(
+    built_wheels: BuiltWheels,
+) -> None:
+    files = built_wheels.files(built_wheels.tap)
+    dist_info = f"{TAP_PACKAGE}-{__version__}.dist-info/"
+    modules = {path for path in files if path.endswith(".py")}
+    source_modules = {
+        path.relative_to(PROJECT_ROOT).as_posix()
+        for path in (PROJECT_ROOT / TAP_PACKAGE).rglob("*.py")
+    }
+
+    assert {path for path in files if not path.startswith(dist_info)} == {
+        *source_modules,
+        f"{TAP_PACKAGE}/appstore/report_catalogue.json",
+        *(f"{TAP_PACKAGE}/schemas/{name}.json" for name in ALL_STREAM_KEYS),
+    }
+    assert modules == source_modules
+    assert not [path for path in files if any(word in path for word in NOT_THE_TAP)]
+    scripts = built_wheels.metadata(built_wheels.tap, "entry_points.txt")
+    assert "tap-segment-analytics-sandbox" not in scripts
+    metadata = email.message_from_string(built_wheels.metadata(built_wheels.tap, "METADATA"))
+    assert sorted(metadata.get_all("Provides-Extra") or []) == ["dev", "test"]  # no demo
+    requires = " ".join(metadata.get_all("Requires-Dist") or [])
+    assert "meltano" not in requires
+    assert "pgserver" not in requires
+
+
+def test_sandbox_wheel_holds_the_fakes_the_demo_and_the_generators(
+    built_wheels: BuiltWheels,
+) -> None:
+    files = built_wheels.files(built_wheels.sandbox)
+    package = {path for path in files if path.startswith(f"{SANDBOX_PACKAGE}/")}
+    source = {
+        path.relative_to(SANDBOX_ROOT).as_posix()
+        for path in (SANDBOX_ROOT / SANDBOX_PACKAGE).rglob("*.py")
+    }
+
+    assert package == source
+    assert {
+        f"{SANDBOX_PACKAGE}/{module}.py"
+        for module in (
+            "appstore",
+            "braze",
+            "http",
+            "faults",
+            "postgres",
+            "demo",
+            "generators/meltano_plugin",
+            "generators/current_rows_models",
+            "generators/report_catalogue",
+        )
+    } <= package
+    assert not [path for path in files if path.startswith(f"{TAP_PACKAGE}/")]
+    scripts = built_wheels.metadata(built_wheels.sandbox, "entry_points.txt")
+    assert f"tap-segment-analytics-sandbox = {SANDBOX_PACKAGE}.__main__:main" in scripts
+    metadata = email.message_from_string(built_wheels.metadata(built_wheels.sandbox, "METADATA"))
+    assert metadata["Version"] == __version__
+    assert "tap-segment-analytics" in (metadata.get_all("Requires-Dist") or [])
 
 
 def test_discover_lists_every_stream_with_its_keys_and_schemas_ship(

@@ -1,5 +1,6 @@
 """What the tap knows about Apple's analytics reports, from the packaged catalogue
-(`report_catalogue.json`, made by `report_catalogue.py`): names and aliases, streams, each
+(`report_catalogue.json`, made by the sandbox distribution's
+`segment_analytics_sandbox/generators/report_catalogue.py`): names and aliases, streams, each
 field's type and role, completeness lags, and the row key.
 
 The row key of a row is a SHA-256 of its app, report (an alias gives the report's own name),
@@ -18,9 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
-from tap_segment_analytics.appstore.report_catalogue import CATALOGUE_FILE, NOT_KEY_COLUMNS
-
+CATALOGUE_FILE = Path(__file__).with_name("report_catalogue.json")
+# In the row but not its identity: the app's name can change, and a file's Processing Date
+# (an older transcription listed it) changes with every restatement.
+NOT_KEY_COLUMNS = frozenset({"App Name", "Processing Date"})
 GENERIC_ROWS_STREAM = "appstore_report_rows"
 DATE_COLUMN = "Date"
 # Instances of these granularities are complete when Apple makes them (the catalogue's pages:

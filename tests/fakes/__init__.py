@@ -1,18 +1,19 @@
 """The local fake APIs the tests talk to over real HTTP.
 
-They live in `tap_segment_analytics.sandbox` so that the README's demo can serve the same data
-from an installed wheel; this package is where the tests import them from.
+They live in the sandbox distribution (`sandbox/`, package `segment_analytics_sandbox`, not in
+the tap's wheel) so that the README's demo serves the same data; this package is where the
+tests import them from.
 """
 
-from tap_segment_analytics.sandbox.appstore import (
+from segment_analytics_sandbox.appstore import (
     DEFAULT_REPORTS,
     REPORT_COLUMNS,
     FakeAppStoreConnect,
     FakeS3,
     generate_key_pair,
 )
-from tap_segment_analytics.sandbox.braze import BrazeSegment, FakeBraze, sample_segments
-from tap_segment_analytics.sandbox.http import FakeAPI
+from segment_analytics_sandbox.braze import BrazeSegment, FakeBraze, sample_segments
+from segment_analytics_sandbox.http import FakeAPI
 
 __all__ = [
     "DEFAULT_REPORTS",

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from typing_extensions import override
 
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.faults import FaultPlan
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.faults import FaultPlan
 
 OVERFLOW_WRITE_BYTES = 1 << 16
 

@@ -1,10 +1,11 @@
 """The dbt models of the current rows, generated from the tap's report rows streams.
 
-`python -m tap_segment_analytics.current_rows_models` writes transform/models/current_rows/:
-one `<table>_current.sql` (cut to 63 characters) per stream whose rows go to a report table (a
-view of its current rows, see transform/macros/current_rows.sql), and `sources.yml`, which
-names those tables and appstore_report_dates; it deletes the model of a stream the tap no longer
-has. With `--check` it writes nothing and exits 1 naming each stale file (tests run it).
+`python -m segment_analytics_sandbox.generators.current_rows_models` writes
+transform/models/current_rows/: one `<table>_current.sql` (cut to 63 characters) per stream whose
+rows go to a report table (a view of its current rows, see transform/macros/current_rows.sql),
+and `sources.yml`, which names those tables and appstore_report_dates; it deletes the model of a
+stream the tap no longer has. With `--check` it writes nothing and exits 1 naming each stale
+file (tests run it).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from segment_analytics_sandbox.generators.command_line import generator_main
 from tap_segment_analytics.appstore.streams import ReportDates, ReportRows
-from tap_segment_analytics.generated_files import generator_main
 from tap_segment_analytics.tap import TapSegmentAnalytics
 
-COMMAND = "python -m tap_segment_analytics.current_rows_models"
+COMMAND = "python -m segment_analytics_sandbox.generators.current_rows_models"
 MODELS = Path("transform") / "models" / "current_rows"
 SOURCES = MODELS / "sources.yml"
 SOURCE_NAME = "tap_segment_analytics"  # as transform/macros/current_rows.sql names it

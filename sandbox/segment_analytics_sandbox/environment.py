@@ -10,8 +10,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from tap_segment_analytics.sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
-from tap_segment_analytics.sandbox.braze import FakeBraze, sample_segments
+from segment_analytics_sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
+from segment_analytics_sandbox.braze import FakeBraze, sample_segments
 
 KEY_ID = "SANDBOX123"
 ISSUER_ID = "57246542-96fe-1a63-e053-0824d011072a"

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
+from segment_analytics_sandbox.environment import Sandbox, start_sandbox
 
 READY = "# ready:"
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from tap_segment_analytics.sandbox.demo import run_demo
+        from segment_analytics_sandbox.demo import run_demo
 
         return run_demo(output=args.output)
     sandbox = start_sandbox()

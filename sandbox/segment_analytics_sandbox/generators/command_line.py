@@ -7,7 +7,10 @@ import argparse
 from pathlib import Path
 from typing import Protocol
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+import tap_segment_analytics
+
+# The checkout of the tap these generators import (installed editable): they write into it.
+CHECKOUT = Path(tap_segment_analytics.__file__).resolve().parents[1]
 
 
 class StaleFiles(Protocol):

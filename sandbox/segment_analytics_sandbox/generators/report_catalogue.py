@@ -13,10 +13,12 @@ the clone). To that this module adds what is ours to decide, in the constants be
 
 Refresh, after Apple's pages change and the transcription is updated:
 
-    .venv/bin/python -m tap_segment_analytics.appstore.report_catalogue \
+    .venv/bin/python -m segment_analytics_sandbox.generators.report_catalogue \
         ../shared/apple-reports/catalogue.json
 
-The tap reads only the packaged `report_catalogue.json`, never the source file.
+It writes into the checkout of the tap it imports (an editable install). The tap reads only the
+packaged `report_catalogue.json`, never the source file, and not this module: it ships in the
+sandbox distribution, not the tap's wheel.
 tests/test_report_catalogue.py fails while the packaged file or a schema differs from what this
 module makes of the source.
 """
@@ -29,7 +31,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-CATALOGUE_FILE = Path(__file__).with_name("report_catalogue.json")
+from tap_segment_analytics.appstore.reports import CATALOGUE_FILE, NOT_KEY_COLUMNS
+
+# The checkout's top-level schemas/ (the wheel ships it inside the package).
+SCHEMAS = CATALOGUE_FILE.parents[2] / "schemas"
+COMMAND = "python -m segment_analytics_sandbox.generators.report_catalogue"
 
 # Apple's category titles → the API's `category` values.
 CATEGORIES = {
@@ -91,9 +97,6 @@ MEASURES = frozenset(
 # Numeric fields of those reports that are dimensions: codes that group the row.
 NUMERIC_DIMENSIONS = frozenset({"Error Code"})
 IDENTIFIER = re.compile(r"(Identifier|\bID|UUID)$")
-# In the row but not its identity: the app's name can change, and a file's Processing Date
-# (an older transcription listed it) changes with every restatement.
-NOT_KEY_COLUMNS = frozenset({"App Name", "Processing Date"})
 DATE_COLUMNS = ("Date", "Event Date", "Install Day")  # the first a report has is its Date
 
 NUMBER_TYPES = {"integer": "integer", "long": "integer", "float": "number"}
@@ -290,9 +293,9 @@ def build(source: list[dict[str, Any]]) -> dict[str, Any]:
                 or ROLE_DESCRIPTIONS[field["role"]].format(field["name"]),
             )
     return {
-        "about": "Apple's analytics reports, made by tap_segment_analytics/appstore/"
-        "report_catalogue.py from Apple's documentation pages (read 2026-12-02); run it to "
-        "refresh this file and the schemas.",
+        "about": "Apple's analytics reports, made by sandbox/segment_analytics_sandbox/"
+        "generators/report_catalogue.py from Apple's documentation pages (read 2026-12-02); "
+        "run it to refresh this file and the schemas.",
         "descriptions": dict(sorted(descriptions.items())),
         "reports": reports,
     }
@@ -340,11 +343,13 @@ def generated_files(source: list[dict[str, Any]], schemas: Path) -> dict[Path, s
 def main(argv: list[str]) -> int:
     """Write the catalogue and the schemas from the source file named in argv."""
     if len(argv) != 1:
-        print("usage: python -m tap_segment_analytics.appstore.report_catalogue CATALOGUE_JSON")
+        print(f"usage: {COMMAND} CATALOGUE_JSON")
+        return 2
+    if not SCHEMAS.is_dir():
+        print(f"{SCHEMAS} is missing: install the tap from a checkout (pip install -e)")
         return 2
     source = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    schemas = Path(__file__).resolve().parents[2] / "schemas"
-    for path, text in generated_files(source, schemas).items():
+    for path, text in generated_files(source, SCHEMAS).items():
         path.write_text(text, encoding="utf-8")
     return 0
 

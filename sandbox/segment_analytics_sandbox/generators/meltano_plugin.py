@@ -1,6 +1,6 @@
 """The tap's Meltano plugin definition, generated from its settings (`config_jsonschema`).
 
-`python -m tap_segment_analytics.meltano_plugin` writes it everywhere it is needed:
+`python -m segment_analytics_sandbox.generators.meltano_plugin` writes it everywhere it is needed:
 
 - meltano-hub/tap-segment-analytics.yml: the definition in Meltano Hub's format, for
   `meltano add extractor tap-segment-analytics --from-ref <path or URL of that file>`;
@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
+from segment_analytics_sandbox.generators.command_line import generator_main
 from tap_segment_analytics.config_text import is_number_setting
-from tap_segment_analytics.generated_files import generator_main
 from tap_segment_analytics.tap import (
     APPSTORE_KEY,
     APPSTORE_REQUIRED,
@@ -37,7 +37,7 @@ from tap_segment_analytics.tap import (
     TapSegmentAnalytics,
 )
 
-COMMAND = "python -m tap_segment_analytics.meltano_plugin"
+COMMAND = "python -m segment_analytics_sandbox.generators.meltano_plugin"
 HUB_DEFINITION = Path("meltano-hub") / "tap-segment-analytics.yml"
 MELTANO_YML = Path("meltano.yml")
 README = Path("README.md")

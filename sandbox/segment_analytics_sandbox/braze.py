@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta, timezone
 
 from typing_extensions import override
 
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.http import FakeAPI, Request, Response, json_response
 
 PAGE_SIZE = 100  # segments per /segments/list page
 MAX_LENGTH = 100  # largest `length` /segments/data_series accepts

@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typing_extensions import override
 
+from segment_analytics_sandbox import faults
+from segment_analytics_sandbox.http import FakeAPI, Request, Response, json_response
 from tap_segment_analytics.appstore.reports import catalogue
-from tap_segment_analytics.sandbox import faults
-from tap_segment_analytics.sandbox.http import FakeAPI, Request, Response, json_response
 
 AUDIENCE = "appstoreconnect-v1"
 JWT_ALGORITHM = "ES256"

@@ -1,0 +1,3 @@
+"""Generators of the checkout's derived files: the Meltano plugin definition (meltano_plugin), the
+dbt current-rows models (current_rows_models) and the report catalogue with its schemas
+(report_catalogue). Run in a checkout; tests check their output is up to date."""
