@@ -10,11 +10,17 @@ from pathlib import Path
 from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.helpers._state import StateWriter
 from singer_sdk.plugin_base import PluginBase
+from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_segment_analytics.appstore.streams import ReportSegments
 from tap_segment_analytics.rest_stream import TapStream
-from tap_segment_analytics.sdk_state import ClockedStateWriter, IndexedStateManager
+from tap_segment_analytics.sdk_state import (
+    ClockedStateWriter,
+    IndexedStateManager,
+    UncopiedStateMessage,
+)
+from tap_segment_analytics.singer_output import SingerOutput
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import AppStore
 from tests.tap_runner import run_tap
@@ -125,3 +131,26 @@ def test_the_sdk_syncs_a_parents_children_before_it_reads_the_next_page() -> Non
     loop = request_records[request_records.index("while not paginator.finished") :]
     assert loop.index("self.parse_response(resp)") < loop.index("yield from records")
     assert loop.index("yield from records") < loop.rindex("paginator.advance(resp)")
+
+
+def test_a_state_message_written_uncopied_is_the_sdks_line() -> None:
+    state = {
+        "bookmarks": {
+            "braze_segment_sizes": {
+                "partitions": [
+                    {
+                        "context": {"segment_id": "s1"},
+                        "replication_key": "time",
+                        "replication_key_value": "2026-12-01",
+                    }
+                ]
+            },
+            "braze_segments": {},
+        }
+    }
+    writer = SingerOutput()
+
+    ours = writer.serialize_message(UncopiedStateMessage(value=state))
+
+    assert ours == writer.serialize_message(StateMessage(value=state))
+    assert ours.startswith(b'{"type":"STATE","value":{"bookmarks":')
