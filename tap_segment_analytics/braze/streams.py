@@ -81,6 +81,21 @@ class Segments(BrazeStream):
 
         The segments' details and sizes are read ahead while the list is synced.
         """
+        plan = self.start_plan()
+        try:
+            yield from super().get_records(context)
+        finally:
+            self.runtime.fetches.close()
+        for missing in plan.missing_ids():
+            self.logger.warning(
+                "braze_segment_ids: segment '%s' does not exist in this Braze workspace "
+                "(or is archived); skipped",
+                missing,
+            )
+
+    def start_plan(self) -> SegmentPlan:
+        """The run's plan, for the selected child streams, whose calls are read ahead from now
+        on (`braze_concurrency` at a time)."""
         children = [
             child
             for child in self.child_streams
@@ -100,16 +115,7 @@ class Segments(BrazeStream):
         self.runtime.fetches.start(
             lambda unit: fetchers[type(unit)](unit), workers=self.calls_at_once()
         )
-        try:
-            yield from super().get_records(context)
-        finally:
-            self.runtime.fetches.close()
-        for missing in plan.missing_ids():
-            self.logger.warning(
-                "braze_segment_ids: segment '%s' does not exist in this Braze workspace "
-                "(or is archived); skipped",
-                missing,
-            )
+        return plan
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
