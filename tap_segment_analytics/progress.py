@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -66,29 +67,38 @@ class _Window(Protocol):
 
 
 class SegmentSizesProgress:
-    """Where braze_segment_sizes is: which segment of how many, and what it asks for."""
+    """Where braze_segment_sizes is: which segment of how many, and what it asks for.
+
+    It keeps the positions of the page of `/segments/list` being synced only: the SDK syncs a
+    page's segments before it lists the next page, so memory does not grow with the account.
+    """
 
     def __init__(self, progress: Progress | None = None) -> None:
         self.progress = progress or Progress()
         self._lock = threading.Lock()
         self._positions: dict[str, int] = {}
+        self._total = 0
         self._more = False
 
     def reset(self) -> None:
         """Start a new run."""
         with self._lock:
             self._positions.clear()
+            self._total = 0
             self._more = False
         self.progress.reset()
 
     def listed(
-        self, segments: list[dict[str, Any]], wanted: set[str] | None
+        self, segments: list[dict[str, Any]], wanted: AbstractSet[str] | None
     ) -> list[dict[str, Any]]:
         """A page of /segments/list, passed through: its wanted segments count toward the total."""
         with self._lock:
+            self._positions = {}
             for segment in segments:
-                if wanted is None or segment.get("id") in wanted:
-                    self._positions.setdefault(str(segment.get("id")), len(self._positions) + 1)
+                segment_id = str(segment.get("id"))
+                if (wanted is None or segment_id in wanted) and segment_id not in self._positions:
+                    self._total += 1
+                    self._positions[segment_id] = self._total
             self._more = wanted is None and len(segments) >= BRAZE_SEGMENTS_PER_PAGE
         return segments
 
@@ -98,7 +108,7 @@ class SegmentSizesProgress:
         """The sizes of this segment are asked for next, in these windows."""
         with self._lock:
             position = self._positions.get(str(segment.get("id")))
-            total, more = len(self._positions), self._more
+            total, more = self._total, self._more
         if self.progress.due(force=position == total and not more):
             logger.info(
                 "braze_segment_sizes: segment %s (%s): %s days in %d requests",

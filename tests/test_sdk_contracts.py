@@ -8,14 +8,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from singer_sdk import Stream, Tap
+from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.helpers._state import StateWriter, increment_state
 from singer_sdk.plugin_base import PluginBase
+from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_segment_analytics.appstore.segments_stream import ReportSegments
 from tap_segment_analytics.rest_stream import TapStream
-from tap_segment_analytics.sdk_state import ClockedStateWriter, IndexedStateManager
+from tap_segment_analytics.sdk_state import (
+    ClockedStateWriter,
+    IndexedStateManager,
+    UncopiedStateMessage,
+)
+from tap_segment_analytics.singer_output import SingerOutput
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import AppStore
 from tests.tap_runner import run_tap
@@ -137,3 +143,38 @@ def test_a_segment_syncs_only_the_rows_stream_of_its_report(
     assert run.returncode == 0, run.stderr
     schemas = {m["stream"] for m in run.messages if m["type"] == "SCHEMA"}
     assert {s for s in schemas if s.startswith("appstore_app_")} == {"appstore_app_crashes"}
+
+
+def test_the_sdk_syncs_a_parents_children_before_it_reads_the_next_page() -> None:
+    # The Braze plan keeps only the page of /segments/list being synced (braze/plan.py): a
+    # segment's child streams must be synced while its record is processed, and the next page
+    # requested only once the records of the last one are all processed.
+    assert "self._process_record(" in inspect.getsource(Stream._sync_records)
+    assert "self._sync_children(" in inspect.getsource(Stream._process_record)
+    request_records = inspect.getsource(RESTStream.request_records)
+    loop = request_records[request_records.index("while not paginator.finished") :]
+    assert loop.index("self.parse_response(resp)") < loop.index("yield from records")
+    assert loop.index("yield from records") < loop.rindex("paginator.advance(resp)")
+
+
+def test_a_state_message_written_uncopied_is_the_sdks_line() -> None:
+    state = {
+        "bookmarks": {
+            "braze_segment_sizes": {
+                "partitions": [
+                    {
+                        "context": {"segment_id": "s1"},
+                        "replication_key": "time",
+                        "replication_key_value": "2026-12-01",
+                    }
+                ]
+            },
+            "braze_segments": {},
+        }
+    }
+    writer = SingerOutput()
+
+    ours = writer.serialize_message(UncopiedStateMessage(value=state))
+
+    assert ours == writer.serialize_message(StateMessage(value=state))
+    assert ours.startswith(b'{"type":"STATE","value":{"bookmarks":')

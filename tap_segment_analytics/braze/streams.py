@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterable
+from datetime import date
 from functools import partial
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
 from tap_segment_analytics.braze.client import BrazeStream
-from tap_segment_analytics.braze.read_ahead import BrazeReadAhead
-from tap_segment_analytics.braze.segment_list import SegmentListPages
-from tap_segment_analytics.braze.series import BadPoint, DailySizes, parse_point
-from tap_segment_analytics.braze.windows import (
-    Window,
-    first_day_to_fetch,
-    plan_windows,
+from tap_segment_analytics.braze.plan import (
+    DetailsCall,
+    PlannedSegment,
+    SegmentPlan,
+    SegmentSettings,
+    SizesCall,
 )
+from tap_segment_analytics.braze.series import BadPoint, DailySizes, parse_point
 from tap_segment_analytics.errors import SourceError
-
-DEFAULT_LOOKBACK_DAYS = 3
-_T = TypeVar("_T")
 
 
 class SegmentGone(SourceError):
@@ -32,26 +29,15 @@ class SegmentGone(SourceError):
 
 
 class Segments(BrazeStream):
-    """`/segments/list`: 100 a page, page 0 first, until an empty page."""
+    """`/segments/list`: 100 a page, page 0 first, until an empty page.
+
+    Its sync makes the run's plan (`braze/plan.py`) and starts reading ahead the calls of its
+    child streams, the selected ones.
+    """
 
     name = "braze_segments"
     path = "/segments/list"
     primary_keys = ("id",)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._seen_ids: set[str] = set()
-        self._deleted: set[str] = set()
-        self.list_pages = SegmentListPages(self.path or "")
-        # The segments of this run by id, for the child streams (their context holds the id only).
-        self.listed: dict[str, dict[str, Any]] = {}
-        self.read_ahead: BrazeReadAhead | None = None
-
-    @property
-    def wanted_ids(self) -> set[str] | None:
-        """`braze_segment_ids`, or None for every segment."""
-        ids = self.config.get("braze_segment_ids")
-        return set(ids) if ids else None
 
     @override
     def get_new_paginator(self) -> PageNumberPaginator:
@@ -65,36 +51,29 @@ class Segments(BrazeStream):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The `segments` array of a list page, each segment once; its wanted segments are
-        read ahead."""
+        """The `segments` array of a list page, each segment once; the calls of its wanted
+        segments are read ahead."""
         items = self.json_body(response).get("segments")
         if not isinstance(items, list):
             raise SourceError(f"Braze sent no 'segments' list on {self.describe()}")
-        page = self.list_pages.check(items)
+        plan = self.runtime.current_plan()
+        page = plan.list_page(items)
         for segment_id in page.repeated:
             self.logger.warning(
                 "braze_segments: Braze listed segment %s again on page %d of %s (first on page "
                 "%s); synced once",
                 segment_id,
-                self.list_pages.pages - 1,
+                plan.pages.pages - 1,
                 self.path,
-                self.list_pages.page_of(segment_id),
+                plan.pages.page_of(segment_id),
             )
-        segments = page.segments
-        wanted = self.wanted_ids
-        if self.read_ahead is not None:
-            self.read_ahead.add([s for s in segments if wanted is None or s.get("id") in wanted])
-        yield from self.runtime.progress.listed(segments, wanted)
+        self.runtime.fetches.add(plan.fetch_units())
+        yield from self.runtime.progress.listed(page.segments, plan.settings.wanted_ids)
 
     @override
     def post_process(self, row: dict, context: Any = None) -> dict | None:
         """Keep only `braze_segment_ids` when the setting is given."""
-        self._seen_ids.add(row["id"])
-        wanted = self.wanted_ids
-        if wanted is not None and row["id"] not in wanted:
-            return None
-        self.listed[row["id"]] = row
-        return row
+        return row if self.runtime.current_plan().wanted(row["id"]) else None
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
@@ -102,52 +81,41 @@ class Segments(BrazeStream):
 
         The segments' details and sizes are read ahead while the list is synced.
         """
-        self._seen_ids.clear()
-        self._deleted.clear()
-        self.list_pages.reset()
-        self.read_ahead = self.start_read_ahead()
+        plan = self.start_plan()
         try:
             yield from super().get_records(context)
         finally:
-            if self.read_ahead is not None:
-                self.read_ahead.close()
-                self.read_ahead = None
-        for missing in sorted((self.wanted_ids or set()) - self._seen_ids):
+            self.runtime.fetches.close()
+        for missing in plan.missing_ids():
             self.logger.warning(
                 "braze_segment_ids: segment '%s' does not exist in this Braze workspace "
                 "(or is archived); skipped",
                 missing,
             )
 
-    def start_read_ahead(self) -> BrazeReadAhead | None:
-        """Read the selected child streams ahead, unless `braze_concurrency` is 1."""
-        workers = self.calls_at_once()
-        if workers <= 1:
-            return None
-        children = {child.name: child for child in self.child_streams if child.selected}
-        details = children.get(SegmentDetails.name)
-        sizes = children.get(SegmentSizes.name)
-        return BrazeReadAhead(
-            details=details if isinstance(details, SegmentDetails) else None,
-            sizes=sizes if isinstance(sizes, SegmentSizes) else None,
-            workers=workers,
+    def start_plan(self) -> SegmentPlan:
+        """The run's plan, for the selected child streams, whose calls are read ahead from now
+        on (`braze_concurrency` at a time)."""
+        children = [
+            child
+            for child in self.child_streams
+            if child.selected and isinstance(child, SegmentChild)
+        ]
+        fetchers: dict[type, Callable[[Any], list[dict[str, Any]]]] = {
+            child.unit_type: child.fetch for child in children
+        }
+        sizes = next((child for child in children if isinstance(child, SegmentSizes)), None)
+        plan = self.runtime.plan = SegmentPlan(
+            SegmentSettings.from_config(self.config, self.runtime.run_day),
+            bookmark=sizes.bookmark if sizes is not None else lambda segment_id: None,
+            details=DetailsCall in fetchers,
+            sizes=SizesCall in fetchers,
+            where=self.path or "",
         )
-
-    def skip_deleted(self, segment_id: str, gone: SegmentGone) -> None:
-        """One WARNING for a segment deleted in Braze after it was listed; the run goes on."""
-        if segment_id in self._deleted:
-            return
-        self._deleted.add(segment_id)
-        self.logger.warning(
-            "braze: segment %s (%s) was deleted in Braze after it was listed (%s): skipped",
-            segment_id,
-            self.listed.get(segment_id, {}).get("name"),
-            gone,
+        self.runtime.fetches.start(
+            lambda unit: fetchers[type(unit)](unit), workers=self.calls_at_once()
         )
-
-    def take(self, key: Hashable, call: Callable[[], _T]) -> _T:
-        """A child's result: read ahead, or fetched now."""
-        return call() if self.read_ahead is None else self.read_ahead.take(key, call)
+        return plan
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
@@ -157,14 +125,10 @@ class Segments(BrazeStream):
 
 
 class SegmentChild(BrazeStream):
-    """A stream read once per listed segment, possibly ahead of the sync."""
+    """A stream read once per listed segment: it emits the results of its plan's calls."""
 
     parent_stream_type = Segments
-
-    @property
-    def segments(self) -> Segments:
-        """The parent stream: this run's listed segments and their read-ahead."""
-        return self.sibling(Segments)
+    unit_type: type  # the plan's call this stream makes
 
     @override
     def get_new_paginator(self) -> None:
@@ -179,6 +143,29 @@ class SegmentChild(BrazeStream):
             raise SegmentGone(f"404 on {self.describe()}: {self.error_detail(response)}")
         super().validate_response(response)
 
+    def planned(self, context: dict[str, Any]) -> PlannedSegment:
+        """The segment this sync is for, as the plan listed it."""
+        return self.runtime.current_plan().segment(context["segment_id"])
+
+    def fetch(self, unit: Any) -> list[dict[str, Any]]:
+        """The records of one of the plan's calls (a worker may call this ahead of the sync)."""
+        raise NotImplementedError
+
+    def take(self, unit: Any) -> list[dict[str, Any]]:
+        """A call's records: read ahead, or fetched now."""
+        return self.runtime.fetches.take(unit, partial(self.fetch, unit))
+
+    def skip_deleted(self, segment: PlannedSegment, gone: SegmentGone) -> None:
+        """One WARNING (on the list's logger) for a segment deleted in Braze after it was
+        listed; the run goes on."""
+        if self.runtime.current_plan().first_deletion(segment.id):
+            self.runtime.logger.getChild(Segments.name).warning(
+                "braze: segment %s (%s) was deleted in Braze after it was listed (%s): skipped",
+                segment.id,
+                segment.name,
+                gone,
+            )
+
 
 class SegmentDetails(SegmentChild):
     """`/segments/details` for each segment."""
@@ -188,14 +175,12 @@ class SegmentDetails(SegmentChild):
     primary_keys = ("segment_id",)
     # Full table: no per-segment bookmarks to keep.
     state_partitioning_keys: tuple[str, ...] = ()
+    unit_type = DetailsCall
 
-    def key(self, context: dict[str, Any]) -> Hashable:
-        """What the read-ahead knows this call by."""
-        return (self.name, context["segment_id"])
-
-    def fetch(self, context: dict[str, Any]) -> list[dict[str, Any]]:
-        """The details body (a worker may call this ahead of the sync)."""
-        return list(self.request_records(context))
+    @override
+    def fetch(self, unit: DetailsCall) -> list[dict[str, Any]]:
+        """The details body."""
+        return list(self.request_records({"segment_id": unit.segment_id}))
 
     @override
     def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
@@ -214,13 +199,14 @@ class SegmentDetails(SegmentChild):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The segment's details, keyed by its id; nothing for a segment deleted since."""
+        segment = self.planned(context)
         try:
-            bodies = self.segments.take(self.key(context), partial(self.fetch, context))
+            bodies = self.take(DetailsCall(segment.id))
         except SegmentGone as gone:
-            self.segments.skip_deleted(context["segment_id"], gone)
+            self.skip_deleted(segment, gone)
             return
         for body in bodies:
-            yield {"segment_id": context["segment_id"], **body}
+            yield {"segment_id": segment.id, **body}
 
 
 class SegmentSizes(SegmentChild):
@@ -235,52 +221,32 @@ class SegmentSizes(SegmentChild):
     primary_keys = ("segment_id", "time")
     replication_key = "time"
     state_partitioning_keys = ("segment_id",)
+    unit_type = SizesCall
     # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
-    # in is read again from its previous bookmark.
+    # in is read again from its previous bookmark. The SDK is the bookmark's only writer; the
+    # plan reads it (`bookmark`) to plan the segment's windows.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._run_day = datetime.now(timezone.utc).date()
-
-    def today(self) -> date:
-        """The UTC day the run started: the series ends before it (that day is not complete).
-        One day for the whole run, so the read-ahead and the sync plan the same windows even
-        when midnight passes in between."""
-        return self._run_day
-
-    def windows_for(self, context: dict[str, Any]) -> list[Window]:
-        """The windows this run asks for, from the segment's bookmark or `start_date`."""
-        bookmark_value = self.bookmark(context)
-        bookmark = date.fromisoformat(str(bookmark_value)[:10]) if bookmark_value else None
-        start_date = date.fromisoformat(str(self.config["start_date"])[:10])
-        lookback = int(self.config.get("braze_lookback_days", DEFAULT_LOOKBACK_DAYS))
-        return plan_windows(first_day_to_fetch(start_date, bookmark, lookback), self.today())
-
-    def bookmark(self, context: dict[str, Any]) -> Any:
+    def bookmark(self, segment_id: str) -> Any:
         """The segment's bookmark as the run started with it.
 
         Read without the SDK's `get_starting_replication_key_value`, which is only set once the
-        segment's sync starts, and without creating a partition: the read-ahead thread plans a
-        segment's windows before the sync reaches it.
+        segment's sync starts, and without creating a partition: the plan reads it when the
+        segment is listed, before the sync reaches it.
         """
-        partition = self.partition_state({"segment_id": context["segment_id"]})
+        partition = self.partition_state({"segment_id": segment_id})
         return partition.get("replication_key_value") if partition else None
 
-    @staticmethod
-    def tracked(segment: dict[str, Any]) -> bool:
-        """Whether Braze keeps a size history for the segment."""
-        return segment.get("analytics_tracking_enabled") is not False
-
-    def key(self, context: dict[str, Any], window: Window) -> Hashable:
-        """What the read-ahead knows a window's call by."""
-        return (self.name, context["segment_id"], window)
-
-    def fetch(self, context: dict[str, Any], window: Window) -> list[dict[str, Any]]:
-        """The data points Braze answers for one window (a worker may call this ahead)."""
+    @override
+    def fetch(self, unit: SizesCall) -> list[dict[str, Any]]:
+        """The data points Braze answers for one window."""
         return list(
             self.request_records(
-                {**context, "length": window.length, "ending_at": window.ending_at}
+                {
+                    "segment_id": unit.segment_id,
+                    "length": unit.window.length,
+                    "ending_at": unit.window.ending_at,
+                }
             )
         )
 
@@ -290,24 +256,23 @@ class SegmentSizes(SegmentChild):
         skipped with a log line, and a segment deleted since it was listed with a WARNING (the
         days of its windows read before stand, and its bookmark moves only that far).
         """
-        segment = self.segments.listed.get(context["segment_id"], {"id": context["segment_id"]})
-        if not self.tracked(segment):
+        segment = self.planned(context)
+        if not segment.tracked:
             self.logger.info(
                 "braze_segment_sizes: skipping segment %s (%s): analytics tracking is off, "
                 "Braze keeps no size history for it",
-                context["segment_id"],
-                segment.get("name"),
+                segment.id,
+                segment.name,
             )
             return
-        windows = self.windows_for(context)
-        self.runtime.progress.segment(self.logger, segment, windows)
+        self.runtime.progress.segment(
+            self.logger, {"id": segment.id, "name": segment.name}, [c.window for c in segment.sizes]
+        )
         series = DailySizes()
         gone: SegmentGone | None = None
-        for window in windows:
+        for call in segment.sizes:
             try:
-                points = self.segments.take(
-                    self.key(context, window), partial(self.fetch, context, window)
-                )
+                points = self.take(call)
             except SegmentGone as exc:
                 gone = exc  # the other windows are still taken, to free their read-ahead
                 continue
@@ -315,25 +280,25 @@ class SegmentSizes(SegmentChild):
                 continue
             days: set[date] = set()
             for item in points:
-                if item["point"].day in window:  # only the asked-for days
+                if item["point"].day in call.window:  # only the asked-for days
                     days.add(item["point"].day)
                     series.add(item["point"])
             # Braze's series order is not documented: sorted.
             for day in sorted(days):
                 yield {
-                    "segment_id": context["segment_id"],
+                    "segment_id": segment.id,
                     "time": day.isoformat(),
                     "size": series.sizes[day],
-                    "name": segment.get("name"),
+                    "name": segment.name,
                 }
         if gone is not None:
-            self.segments.skip_deleted(context["segment_id"], gone)
+            self.skip_deleted(segment, gone)
         for oddity in series.oddities():
             self.logger.warning(
                 "braze_segment_sizes: Braze sent %s for segment %s (%s)",
                 oddity,
-                context["segment_id"],
-                segment.get("name"),
+                segment.id,
+                segment.name,
             )
 
     @override
