@@ -5,7 +5,7 @@ written in time linear in the partitions (sdk_state.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from singer_sdk.streams._state import StreamStateManager
 
     from tap_segment_analytics.source_runtime import SourceRuntime
-
-_Sibling = TypeVar("_Sibling", bound="TapStream")
-
 
 class TapStream(RetryingStream):
     """A REST stream of this tap."""
@@ -40,13 +37,6 @@ class TapStream(RetryingStream):
         # Made now: read-ahead threads look bookmarks up through it too.
         indexed_state_manager(self)
         answers_within_timeout(self.requests_session, self.calls_at_once())
-
-    def sibling(self, stream_type: type[_Sibling]) -> _Sibling:
-        """The tap's stream of that class: streams share what one of them has listed."""
-        # Every stream class of the tap sets `name`; the SDK types it as an instance property.
-        stream = self._tap.streams[stream_type.name]  # type: ignore[misc]
-        assert isinstance(stream, stream_type)
-        return stream
 
     def calls_at_once(self) -> int:
         """How many threads may call the API through this stream's session at once."""

@@ -15,7 +15,8 @@ import yaml
 from singer_sdk import typing as th
 
 from segment_analytics_sandbox.generators import meltano_plugin
-from tap_segment_analytics.tap import SECRET_SETTINGS, TapSegmentAnalytics
+from tap_segment_analytics.settings import SECRET_SETTINGS
+from tap_segment_analytics.tap import TapSegmentAnalytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GENERATED = (

@@ -30,12 +30,8 @@ import yaml
 
 from segment_analytics_sandbox.generators.command_line import generator_main
 from tap_segment_analytics.config_text import is_number_setting
-from tap_segment_analytics.tap import (
-    APPSTORE_KEY,
-    APPSTORE_REQUIRED,
-    BRAZE_REQUIRED,
-    TapSegmentAnalytics,
-)
+from tap_segment_analytics.settings import APPSTORE_KEY, APPSTORE_REQUIRED, BRAZE_REQUIRED
+from tap_segment_analytics.tap import TapSegmentAnalytics
 
 COMMAND = "python -m segment_analytics_sandbox.generators.meltano_plugin"
 HUB_DEFINITION = Path("meltano-hub") / "tap-segment-analytics.yml"
