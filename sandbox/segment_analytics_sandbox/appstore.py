@@ -309,7 +309,7 @@ def _gzip_tsv(
     lines = ["\t".join(columns)] + [
         "\t".join(row.get(c, "") or empty for c in columns) for row in rows
     ]
-    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    return _gzipped(("\n".join(lines) + "\n").encode())
 
 
 def _gzip_csv(columns: list[str], rows: list[dict[str, str]]) -> bytes:
@@ -317,7 +317,17 @@ def _gzip_csv(columns: list[str], rows: list[dict[str, str]]) -> bytes:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows([row.get(c, "") for c in columns] for row in rows)
-    return gzip.compress(text.getvalue().encode(), mtime=0)
+    return _gzipped(text.getvalue().encode())
+
+
+def _gzipped(data: bytes) -> bytes:
+    """Gzip bytes that are the same on every Python: `gzip.compress` writes a header whose OS
+    byte differs by version (3.11 and 3.12 say Unix, 3.10 and 3.13 unknown), which would change
+    every file's checksum."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as out:
+        out.write(data)
+    return buffer.getvalue()
 
 
 # S3
