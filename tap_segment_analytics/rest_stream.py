@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from tap_segment_analytics.source_runtime import SourceRuntime
 
+
 class TapStream(RetryingStream):
     """A REST stream of this tap."""
 

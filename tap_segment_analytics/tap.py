@@ -184,9 +184,8 @@ class TapSegmentAnalytics(Tap):
                     config,
                     summary=self.summary,
                     logger=self.logger,
-                    write_state=lambda state: self.state_writer.write_state(state),
-                    write_next_state=lambda: self.state_writer.write_next(),
-                    output=lambda: self.message_writer,
+                    state_writer=self.state_writer,
+                    output=self.message_writer,
                 )
         return self._runtimes
 

@@ -65,9 +65,9 @@ class ReportInstances(AppStoreStream):
         for instance in self.runtime.progress.instances(instances):
             yield instance
             partition.applied(instance)
-            self.runtime.write_state(self.tap_state)
+            self.runtime.state_writer.write_state(self.tap_state)
         if partition.finished():
-            self.runtime.write_state(self.tap_state)
+            self.runtime.state_writer.write_state(self.tap_state)
 
     @override
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:

@@ -160,7 +160,7 @@ class AppPlan:
         self.requests: list[Record] = []
         # The wanted reports by name, in listing order (every request's).
         self.named: dict[str, list[Record]] = {}
-        self.partitions: list[PartitionPlan] = []
+        # The app's partitions by (report name, granularity), in the order the sync takes them.
         self._partitions: dict[tuple[str, str], PartitionPlan] = {}
         self._files: dict[str, SegmentFile] = {}
         self._dates: dict[str, Counter[str | None]] = {}
@@ -331,10 +331,14 @@ class AppPlan:
             logger=run.loggers.instances,
         )
         run.migration.migrate(partition)
-        self.partitions.append(partition)
         self._partitions[(context["report_name"], context["granularity"])] = partition
 
     # Instances, segments, files
+
+    @property
+    def partitions(self) -> list[PartitionPlan]:
+        """The app's partitions, in the order the sync takes them."""
+        return list(self._partitions.values())
 
     def partition(self, context: Context) -> PartitionPlan:
         """The plan of a partition of this app."""
@@ -384,7 +388,7 @@ class AppPlan:
         if self.ahead is not None:
             self.ahead.close()
         self.ahead = None
-        self.requests, self.named, self.partitions = [], {}, []
+        self.requests, self.named = [], {}
         self._partitions.clear()
         self._files.clear()
         self._dates.clear()

@@ -135,7 +135,7 @@ class ReportRows(AppStoreStream):
                 # The fast path: the SDK's record path (a selection pass, a conformance pass,
                 # a message object and a write per record) would write these very lines; it
                 # took 45% of the CPU per row (benchmarks/report_rows.py).
-                output = self.runtime.output()
+                output = self.runtime.output
                 assert isinstance(output, SingerOutput)
                 if output.write_records(self.name, records, datetime.now(timezone.utc)):
                     # As after the SDK writes a record: the sync's end writes the STATE.
@@ -192,7 +192,7 @@ class ReportRows(AppStoreStream):
         properties = self.schema.get("properties", {})
         return (
             self.FAST_PATH
-            and isinstance(self.runtime.output(), SingerOutput)
+            and isinstance(self.runtime.output, SingerOutput)
             and self.selected
             and self.ABORT_AT_RECORD_COUNT is None
             and not self.emit_activate_version_messages

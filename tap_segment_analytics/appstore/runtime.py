@@ -24,10 +24,10 @@ from tap_segment_analytics.scratch import scratch_folder
 from tap_segment_analytics.source_runtime import SourceRuntime
 
 if TYPE_CHECKING:
-    from singer_sdk.helpers.types import TapState
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
     from tap_segment_analytics.appstore.plan import AppStorePlan
+    from tap_segment_analytics.sdk_state import ClockedStateWriter
 
 # Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
 # calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).
@@ -45,16 +45,13 @@ class AppStoreRuntime(SourceRuntime):
         *,
         summary: RunSummary,
         logger: logging.Logger,
-        write_state: Callable[[TapState], None],
-        write_next_state: Callable[[], None],
-        output: Callable[[], GenericSingerWriter],
+        state_writer: ClockedStateWriter,
+        output: GenericSingerWriter,
     ) -> None:
-        """`write_state(tap state)`: hand the state to the tap's STATE writer (it goes out
-        when its clock says); `write_next_state`: have the next STATE go out whatever the
-        clock says; `output()`: the tap's message writer."""
+        """`state_writer`: the tap's STATE writer (STATE on a clock); `output`: the tap's
+        message writer."""
         super().__init__(config, summary=summary, logger=logger)
-        self.write_state = write_state
-        self._write_next_state = write_next_state
+        self.state_writer = state_writer
         self.output = output
         self._make_plan: Callable[[], AppStorePlan] | None = None
         self._plan: AppStorePlan | None = None
@@ -105,7 +102,7 @@ class AppStoreRuntime(SourceRuntime):
             self._batch_run = BatchRun(storage)
             taken = self._batch_run.take_over(stream_state)
             # The next STATE names this run's folder, whatever the clock says.
-            self._write_next_state()
+            self.state_writer.write_next()
             if taken.deleted:
                 self.logger.info(
                     "BATCH files of earlier runs deleted: %s", ", ".join(taken.deleted)
