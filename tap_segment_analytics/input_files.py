@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tap_segment_analytics.sdk_state import KEYED_PREFIX
+
 STDIN = "-"
 _JSON_TYPES = {list: "an array", str: "a string", bool: "true or false", int: "a number"}
 
@@ -62,14 +64,18 @@ def _shape_problem(option: str, value: dict[str, Any]) -> str | None:
 
 
 def _state_problem(value: dict[str, Any]) -> str | None:
-    """What the SDK would trip over in a state's bookmarks: an entry, a `partitions` list or
-    a partition's `context` that is not what it reads, or two partitions of one context."""
+    """What the SDK or the tap would trip over in a state's bookmarks: an entry, a `partitions`
+    list, a partition's `context` or an object of bookmarks by id that is not what they read,
+    or two partitions of one context."""
     bookmarks = value.get("bookmarks", {})
     if not isinstance(bookmarks, dict):
         return "'bookmarks' is not an object"
     for stream, entry in bookmarks.items():
         if not isinstance(entry, dict):
             return f"bookmarks.{stream} is not an object"
+        for key, value in entry.items():
+            if key.startswith(KEYED_PREFIX) and not isinstance(value, dict):
+                return f"bookmarks.{stream}.{key} is not an object"
         partitions = entry.get("partitions", [])
         if not isinstance(partitions, list):
             return f"bookmarks.{stream}.partitions is not a list"

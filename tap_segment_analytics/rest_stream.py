@@ -28,6 +28,9 @@ class TapStream(RetryingStream):
     # rows are many; batched, a parent stream's records would also wait in a file until its
     # partition ends, while the STATE after each instance had moved past them.
     BATCHES = False
+    # Whether a stream partitioned by one key keeps its bookmarks as one object by that key
+    # (sdk_state.KeyedStateManager) rather than the SDK's list of partition objects.
+    KEYED_BOOKMARKS = False
 
     def __init__(self, tap: Tap, runtime: SourceRuntime) -> None:
         """`runtime`: what the streams of the source share in this run (made by the Tap)."""

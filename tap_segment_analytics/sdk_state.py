@@ -6,7 +6,9 @@ it and serialises it after every partition. With a partition per Braze segment a
 Store app, report and granularity, both made a run's cost quadratic (benchmarks/state_scaling.py).
 Here partitions are found through an index, and STATE goes out on a clock: at most once per
 `state_interval_seconds` (longer for a large state), plus when a top-level stream ends, when a
-run fails, and when the next STATE must name a new BATCH folder.
+run fails, and when the next STATE must name a new BATCH folder. A stream partitioned by one id
+(a Braze segment's) keeps its bookmarks as one object by id rather than a list of partition
+objects: a sixth of the memory, half the STATE bytes.
 
 A STATE written later than the SDK asked is always exact: every change to the state is made after
 the records it covers were written to the same stdout. It only costs re-reading: a SIGKILL loses
@@ -22,6 +24,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Hashable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.contrib.msgspec import encoder
@@ -42,6 +45,8 @@ STATE_INTERVAL_SECONDS = 5.0
 STATE_BYTES_PER_SECOND = 100_000
 
 PartitionKey = tuple[tuple[str, Hashable], ...]
+# A keyed stream state's bookmarks by id are under this prefix and the id's key.
+KEYED_PREFIX = "replication_key_value_by_"
 
 
 class UncopiedStateMessage(StateMessage):
@@ -166,6 +171,109 @@ class IndexedStateManager(StreamStateManager):
         return self._index.get(key)
 
 
+class KeyedStateManager(IndexedStateManager):
+    """Bookmarks of a stream partitioned by one id, kept in its state as
+    `{"replication_key": …, "replication_key_value_by_<id>": {id: value}}` in place of the SDK's
+    list of partition objects (20,000 Braze segments: 2 MiB in place of 12, with the index).
+
+    While a partition syncs, the SDK works on a partition object of its own as usual (progress
+    markers); when it ends, the value it finalized goes into the object and the partition object
+    is dropped. STATE written meanwhile holds the partition's value from before: exact, as the
+    SDK only ever resumes from finalized values.
+    """
+
+    def __init__(self, *, partition_key: str, **kwargs: Any) -> None:
+        """`partition_key`: the one context key the stream's state is partitioned by."""
+        super().__init__(**kwargs)
+        self._partition_key = partition_key
+        self._field = keyed_field(partition_key)
+        self._syncing: dict[str, dict[str, Any]] = {}
+        # One str object per distinct value (days): 20,000 segments share a few dozen.
+        self._values: dict[str, str] = {}
+
+    @override
+    def get_context_state(self, context: Any) -> dict:
+        """The partition's object while it syncs (made from its value), or the stream's state."""
+        partition_context = self.get_state_partition_context(context)
+        if not partition_context:
+            return self.stream_state
+        partition_id = self._id(partition_context)
+        with self._lock:
+            found = self._syncing.get(partition_id)
+            if found is None:
+                found = self._syncing[partition_id] = self._partition(partition_id) or {
+                    "context": {self._partition_key: partition_id}
+                }
+            return found
+
+    @override
+    def finalize_state(self, state: dict | None = None) -> None:
+        """The SDK's; a partition's finalized value then goes into the object by id."""
+        super().finalize_state(state)
+        if not state or state is self.stream_state:
+            return
+        partition_id = (state.get("context") or {}).get(self._partition_key)
+        with self._lock:
+            if partition_id is None or self._syncing.get(partition_id) is not state:
+                return
+            del self._syncing[partition_id]
+            value = state.get("replication_key_value")
+            if value is not None:
+                if isinstance(value, str):
+                    value = self._values.setdefault(value, value)
+                stream_state = self.stream_state
+                stream_state["replication_key"] = state.get("replication_key")
+                stream_state.setdefault(self._field, {})[partition_id] = value
+
+    @override
+    def find(self, partition_context: dict[str, Any]) -> dict[str, Any] | None:
+        """The partition's last finalized bookmark as a partition object, if it has one."""
+        with self._lock:
+            return self._partition(self._id(partition_context))
+
+    def _partition(self, partition_id: str) -> dict[str, Any] | None:
+        bookmarks = self.tap_state.get("bookmarks", {}).get(self.stream_name, {})
+        value = bookmarks.get(self._field, {}).get(partition_id)
+        if value is None:
+            return None
+        return {
+            "context": {self._partition_key: partition_id},
+            "replication_key": bookmarks.get("replication_key"),
+            "replication_key_value": value,
+        }
+
+    def _id(self, partition_context: dict[str, Any]) -> str:
+        partition_id = partition_context.get(self._partition_key)
+        if len(partition_context) != 1 or not isinstance(partition_id, str):
+            msg = f"{self.stream_name}: a partition is one '{self._partition_key}' text"
+            raise ValueError(f"{msg}, not {partition_context}")
+        return partition_id
+
+
+def keyed_field(partition_key: str) -> str:
+    """The key of a keyed stream state's object of bookmarks by id."""
+    return f"{KEYED_PREFIX}{partition_key}"
+
+
+def keyed_from_partitions(stream_state: dict[str, Any], partition_key: str) -> None:
+    """A stream state of the SDK's layout (as 0.1.0 wrote it) moved into the
+    keyed one, in place: each partition of one `partition_key` text with a value becomes an
+    entry, an entry already keyed wins (a state merged from both layouts), the rest is dropped:
+    a partition with no value starts over either way."""
+    field = keyed_field(partition_key)
+    values: dict[str, Any] = {}
+    for partition in stream_state.pop("partitions", None) or []:
+        context = partition.get("context") or {}
+        partition_id = context.get(partition_key)
+        value = partition.get("replication_key_value")
+        if len(context) == 1 and isinstance(partition_id, str) and value is not None:
+            values[partition_id] = value
+            stream_state.setdefault("replication_key", partition.get("replication_key"))
+    values.update(stream_state.get(field) or {})
+    if values:
+        stream_state[field] = values
+
+
 def _key(context: dict[str, Any]) -> PartitionKey | None:
     """A partition context as a dict key (None when a value cannot be one)."""
     key = tuple(sorted(context.items()))
@@ -185,7 +293,10 @@ def indexed_state_manager(stream: Stream) -> IndexedStateManager:
     if not isinstance(manager, IndexedStateManager):
         writer = stream._tap.state_writer
         top_level = stream.parent_stream_type is None
-        manager = IndexedStateManager(
+        keys = stream.state_partitioning_keys or ()
+        keyed = getattr(stream, "KEYED_BOOKMARKS", False) and len(keys) == 1
+        kind = partial(KeyedStateManager, partition_key=keys[0]) if keyed else IndexedStateManager
+        manager = kind(
             on_stream_end=(
                 writer.write_next if top_level and isinstance(writer, ClockedStateWriter) else None
             ),

@@ -3,8 +3,8 @@
 A bookmark that is not a date, or is in the future (after tomorrow, UTC: a clock that was wrong,
 a hand-edited state), would stop its partition for good: nothing is ever after it. Such a
 bookmark is dropped with a warning naming it, and its partition is read again from `start_date`
-(keys make the rows upsert). A state written by earlier releases needs nothing else: the layout
-is the SDK's own.
+(keys make the rows upsert). Braze's bookmarks, a partition object per segment as 0.1.0 wrote
+them, move into the keyed layout (sdk_state.KeyedStateManager) as they are read.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tap_segment_analytics.appstore.instance_plan import Position
 from tap_segment_analytics.appstore.streams import ReportInstances
 from tap_segment_analytics.braze.streams import SegmentSizes
+from tap_segment_analytics.sdk_state import keyed_field, keyed_from_partitions
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import TapState
@@ -24,25 +25,43 @@ _BOOKMARK_KEYS = ("replication_key", "replication_key_value", "position")
 _FUTURE_MARGIN_DAYS = 1
 
 
+def read_bookmarks(state: TapState, today: date | None = None) -> list[str]:
+    """`state`'s bookmarks in the layout this release keeps, those that cannot be right
+    dropped; a warning for each."""
+    bookmarks = state.get("bookmarks", {})
+    sizes = bookmarks.get(SegmentSizes.name)
+    if sizes:
+        (partition_key,) = SegmentSizes.state_partitioning_keys
+        keyed_from_partitions(sizes, partition_key)
+    return repair_bookmarks(state, today)
+
+
 def repair_bookmarks(state: TapState, today: date | None = None) -> list[str]:
     """Drop the bookmarks of `state` that cannot be right; a warning for each."""
     today = today or datetime.now(timezone.utc).date()
     warnings = []
     bookmarks = state.get("bookmarks", {})
-    for stream, day_of in (
-        (SegmentSizes.name, _braze_day),
-        (ReportInstances.name, _appstore_day),
-    ):
-        for partition in bookmarks.get(stream, {}).get("partitions", []):
-            problem = _problem(partition, day_of, today)
-            if problem:
-                for key in _BOOKMARK_KEYS:
-                    partition.pop(key, None)
-                warnings.append(
-                    f"--state: the {stream} bookmark of {partition.get('context')} {problem}; "
-                    "it is ignored and the partition is read again from start_date"
-                )
+    for partition in bookmarks.get(ReportInstances.name, {}).get("partitions", []):
+        problem = _problem(partition, _appstore_day, today)
+        if problem:
+            for key in _BOOKMARK_KEYS:
+                partition.pop(key, None)
+            warnings.append(_ignored(ReportInstances.name, partition.get("context"), problem))
+    (partition_key,) = SegmentSizes.state_partitioning_keys
+    by_id = bookmarks.get(SegmentSizes.name, {}).get(keyed_field(partition_key), {})
+    for partition_id, value in list(by_id.items()):
+        problem = _problem({"replication_key_value": value}, _braze_day, today)
+        if problem:
+            del by_id[partition_id]
+            warnings.append(_ignored(SegmentSizes.name, {partition_key: partition_id}, problem))
     return warnings
+
+
+def _ignored(stream: str, context: Any, problem: str) -> str:
+    return (
+        f"--state: the {stream} bookmark of {context} {problem}; "
+        "it is ignored and the partition is read again from start_date"
+    )
 
 
 def _problem(partition: dict[str, Any], day_of: Any, today: date) -> str | None:

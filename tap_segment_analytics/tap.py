@@ -52,7 +52,7 @@ from tap_segment_analytics.settings import (
 )
 from tap_segment_analytics.singer_output import SingerOutput, TargetStoppedReading
 from tap_segment_analytics.source_runtime import SourceRuntime
-from tap_segment_analytics.state_reading import repair_bookmarks
+from tap_segment_analytics.state_reading import read_bookmarks
 from tap_segment_analytics.stopping import Stopped, install_stop_handlers
 
 BAD_INPUT_EXIT_CODE = 2
@@ -123,10 +123,11 @@ class TapSegmentAnalytics(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
-        """The SDK's, then bookmarks that cannot be right (not a date, in the future) are
-        dropped with a warning: their partitions are read again from `start_date`."""
+        """The SDK's, then the bookmarks moved into this release's layout, and those that
+        cannot be right (not a date, in the future) dropped with a warning: their partitions
+        are read again from `start_date`."""
         super().load_state(state)
-        for warning in repair_bookmarks(self.state):
+        for warning in read_bookmarks(self.state):
             self.logger.warning("%s", warning)
 
     @override

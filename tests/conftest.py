@@ -28,6 +28,19 @@ def fake_braze() -> Iterator[FakeBraze]:
     fake.stop()
 
 
+def segment_bookmarks(state: dict | None) -> dict[str, str]:
+    """segment id → braze_segment_sizes bookmark, in a state (or Meltano's `singer_state`) of
+    this release's layout or of 0.1.0's (a partition object per segment)."""
+    state = (state or {}).get("singer_state", state) or {}
+    sizes = state.get("bookmarks", {}).get("braze_segment_sizes", {})
+    found = {
+        p["context"]["segment_id"]: p["replication_key_value"]
+        for p in sizes.get("partitions", [])
+        if "replication_key_value" in p
+    }
+    return found | sizes.get("replication_key_value_by_segment_id", {})
+
+
 def braze_config(fake: FakeBraze, **overrides: object) -> dict[str, object]:
     """Config pointing the tap at a fake Braze, with fast retries."""
     return {

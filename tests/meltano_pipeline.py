@@ -135,12 +135,19 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
 
 
 def bookmarked(bookmarks: dict, stream: str) -> dict[tuple[tuple[str, str], ...], str]:
-    """A stream's partitions that hold a bookmark: {context items: replication key value (day)}."""
-    return {
+    """A stream's partitions that hold a bookmark: {context items: replication key value (day)},
+    from partition objects or from an object of bookmarks by id (braze_segment_sizes)."""
+    entry = bookmarks.get(stream, {})
+    found = {
         tuple(sorted(p["context"].items())): str(p["replication_key_value"])[:10]
-        for p in bookmarks.get(stream, {}).get("partitions", [])
+        for p in entry.get("partitions", [])
         if "replication_key_value" in p
     }
+    for field, by_id in entry.items():
+        if field.startswith("replication_key_value_by_"):
+            key = field.removeprefix("replication_key_value_by_")
+            found.update({((key, i),): str(v)[:10] for i, v in by_id.items()})
+    return found
 
 
 def tracked_segment_ids(sandbox: Sandbox) -> list[str]:

@@ -13,23 +13,13 @@ from segment_analytics_sandbox.braze import DATA_SERIES_PATH, DETAILS_PATH, LIST
 from tap_segment_analytics.braze.segment_list import MAX_LIST_PAGES, SegmentListPages
 from tap_segment_analytics.braze.windows import MAX_WINDOW_DAYS
 from tap_segment_analytics.errors import SourceError
-from tests.conftest import FIRST_RUN_DAYS, braze_config
+from tests.conftest import FIRST_RUN_DAYS, braze_config, segment_bookmarks
 from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap
 
 SEGMENTS = "braze_segments"
 DETAILS = "braze_segment_details"
 SIZES = "braze_segment_sizes"
-
-
-def bookmarks(state: dict) -> dict[str, str]:
-    """segment id → bookmark of braze_segment_sizes."""
-    partitions = state["bookmarks"][SIZES]["partitions"]
-    return {
-        p["context"]["segment_id"]: p["replication_key_value"]
-        for p in partitions
-        if "replication_key_value" in p
-    }
 
 
 def no_traceback(run: TapRun) -> bool:
@@ -56,7 +46,7 @@ def test_a_list_that_ignores_page_stops_at_the_first_repeated_page(
     assert len(fake_braze.requests_to(LIST_PATH)) == 2
     assert len(run.records(SEGMENTS)) == 6, "page 0 is synced once, nothing twice"
     assert len(run.records(SIZES)) == 5 * FIRST_RUN_DAYS
-    assert len(bookmarks(run.final_state)) == 5, "the bookmarks of page 0's segments stand"
+    assert len(segment_bookmarks(run.final_state)) == 5, "the bookmarks of page 0's segments stand"
 
 
 def test_an_item_that_is_not_a_segment_is_one_line(fake_braze: FakeBraze, tmp_path: Path) -> None:
@@ -107,7 +97,7 @@ def test_a_segment_deleted_after_listing_is_skipped_with_one_warning(
     assert deleted.id not in {r["segment_id"] for r in run.records(SIZES)}
     assert len(run.records(DETAILS)) == 5
     assert len(run.records(SIZES)) == 4 * FIRST_RUN_DAYS, "the other segments are all synced"
-    assert deleted.id not in bookmarks(run.final_state)
+    assert deleted.id not in segment_bookmarks(run.final_state)
 
 
 def test_a_series_404_keeps_the_segments_bookmark(fake_braze: FakeBraze, tmp_path: Path) -> None:
@@ -123,7 +113,7 @@ def test_a_series_404_keeps_the_segments_bookmark(fake_braze: FakeBraze, tmp_pat
     assert "404 on /segments/data_series for segment" in warnings_about(run, deleted.id)[0]
     assert deleted.id not in {r["segment_id"] for r in run.records(SIZES)}
     assert deleted.id in {r["segment_id"] for r in run.records(DETAILS)}
-    assert bookmarks(run.final_state) == bookmarks(first.final_state)
+    assert segment_bookmarks(run.final_state) == segment_bookmarks(first.final_state)
 
 
 def test_a_segment_deleted_between_two_windows_keeps_the_days_read_before(
@@ -139,7 +129,7 @@ def test_a_segment_deleted_between_two_windows_keeps_the_days_read_before(
     assert len(warnings_about(run, f"segment {first.id} ({first.name}) was deleted")) == 1
     days = sorted(r["time"] for r in run.records(SIZES) if r["segment_id"] == first.id)
     assert len(days) == MAX_WINDOW_DAYS, "its first window, read before the 404, stands"
-    assert bookmarks(run.final_state)[first.id] == days[-1]
+    assert segment_bookmarks(run.final_state)[first.id] == days[-1]
     assert len(run.records(SIZES)) == MAX_WINDOW_DAYS + 4 * FIRST_RUN_DAYS
 
 

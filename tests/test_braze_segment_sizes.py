@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIRST_RUN_DAYS, braze_config, utc_today
+from tests.conftest import FIRST_RUN_DAYS, braze_config, segment_bookmarks, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import run_tap
 
@@ -161,8 +161,7 @@ def test_restated_sizes_arrive_on_the_next_run(fake_braze: FakeBraze, tmp_path: 
 def test_each_segment_keeps_its_own_bookmark(fake_braze: FakeBraze, tmp_path: Path) -> None:
     run = run_tap(braze_config(fake_braze), tmp_path)
 
-    partitions = run.final_state["bookmarks"][STREAM]["partitions"]
-    bookmarks = {p["context"]["segment_id"]: p.get("replication_key_value") for p in partitions}
+    bookmarks = segment_bookmarks(run.final_state)
     yesterday = (utc_today() - timedelta(days=1)).isoformat()
     assert {bookmarks[s] for s in tracked(fake_braze)} == {yesterday}
 

@@ -24,6 +24,7 @@ from tests.campaign import (
     run_cli,
     start_world,
 )
+from tests.conftest import segment_bookmarks
 
 KILLS = 6
 SEED = 7
@@ -123,10 +124,7 @@ def test_a_state_written_by_the_previous_release_resumes_exactly(
     }
     assert {i["id"] for i in resumed.records("appstore_report_instances")} == expected
     # Braze: each segment from its saved bookmark less the lookback days, others in full.
-    bookmarks = {
-        p["context"]["segment_id"]: p["replication_key_value"]
-        for p in state["bookmarks"].get("braze_segment_sizes", {}).get("partitions", [])
-    }
+    bookmarks = segment_bookmarks(state)
     first_days: dict[str, str] = {}
     for record in clean.records("braze_segment_sizes"):
         first_days.setdefault(record["segment_id"], record["time"])

@@ -36,6 +36,7 @@ from segment_analytics_sandbox.environment import (
 from segment_analytics_sandbox.generators import meltano_plugin
 from segment_analytics_sandbox.generators.current_rows_models import MODELS
 from segment_analytics_sandbox.postgres import EmbeddedPostgres
+from tests.conftest import segment_bookmarks
 from tests.meltano_pipeline import meltano_command, run_captured
 from tests.promised_streams import ALL_STREAM_KEYS, STREAM_KEYS
 
@@ -410,11 +411,8 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
                 "state", "get", state_id, environment=environment, state_db="sharded"
             ).stdout
         )
-        partitions = state["singer_state"]["bookmarks"]["braze_segment_sizes"]["partitions"]
         tracked = {s.id for s in project.sandbox.braze.segments if s.analytics_tracking_enabled}
-        assert {
-            p["context"]["segment_id"] for p in partitions if "replication_key_value" in p
-        } == set(settings["braze_segment_ids"]) & tracked
+        assert set(segment_bookmarks(state)) == set(settings["braze_segment_ids"]) & tracked
 
 
 def test_the_readme_commands_end_with_current_rows(project: Project) -> None:

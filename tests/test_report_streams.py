@@ -210,9 +210,7 @@ def test_a_report_named_by_its_alias_is_read_under_the_api_s_name(
 ) -> None:
     # Apple's page calls `App Downloads Standard` "App Store Downloads": code of 2026 asks for
     # that spelling while the API lists the other.
-    run = run_tap(
-        appstore.config(appstore_report_names=["App Store Downloads Standard"]), tmp_path
-    )
+    run = run_tap(appstore.config(appstore_report_names=["App Store Downloads Standard"]), tmp_path)
 
     assert run.returncode == 0, run.stderr
     assert run.records("appstore_app_downloads_standard")

@@ -19,6 +19,7 @@ from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.sdk_state import (
     ClockedStateWriter,
     IndexedStateManager,
+    KeyedStateManager,
     UncopiedStateMessage,
 )
 from tap_segment_analytics.singer_output import SingerOutput
@@ -95,12 +96,30 @@ def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None
     for ours, theirs in (
         (IndexedStateManager.get_context_state, StreamStateManager.get_context_state),
         (IndexedStateManager.finalize_state, StreamStateManager.finalize_state),
+        (KeyedStateManager.get_context_state, StreamStateManager.get_context_state),
+        (KeyedStateManager.finalize_state, StreamStateManager.finalize_state),
         (ClockedStateWriter.write_state, StateWriter.write_state),
     ):
         assert list(inspect.signature(ours).parameters) == list(
             inspect.signature(theirs).parameters
         )
     assert list(inspect.signature(StateWriter.__init__).parameters) == ["self", "message_writer"]
+
+
+def test_the_sdk_finalizes_a_partition_through_the_object_it_worked_on() -> None:
+    # KeyedStateManager hands the SDK a partition object while the partition syncs and takes
+    # its value when the SDK finalizes that same object, which it gets again from
+    # `get_context_state` once the context's records are done (its context being exactly the
+    # state partition's, as Braze's {segment_id} is).
+    sync_records = inspect.getsource(Stream._sync_records)
+    ending = sync_records[sync_records.index("if current_context == state_partition_context:") :]
+    assert ending.index("state = self.get_context_state(current_context)") < ending.index(
+        "self._finalize_state(state)"
+    )
+    # The starting value is read from the partition object only under the same replication key.
+    starting = inspect.getsource(StreamStateManager.write_starting_replication_value)
+    assert 'replication_key == state.get("replication_key")' in starting
+    assert 'rk_value = state.get("replication_key_value")' in starting
 
 
 def test_the_sdk_leaves_a_partitions_bookmark_to_its_plan_until_the_partition_ends() -> None:

@@ -19,13 +19,16 @@ from tap_segment_analytics.sdk_state import (
     STATE_INTERVAL_SECONDS,
     ClockedStateWriter,
     IndexedStateManager,
+    KeyedStateManager,
+    keyed_from_partitions,
 )
-from tap_segment_analytics.state_reading import repair_bookmarks
-from tests.conftest import braze_config, utc_today
+from tap_segment_analytics.state_reading import read_bookmarks
+from tests.conftest import braze_config, segment_bookmarks, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import run_tap
 
 STREAM = "braze_segment_sizes"
+BY_SEGMENT = "replication_key_value_by_segment_id"
 
 
 class Collected(GenericSingerWriter[str, Message]):
@@ -136,12 +139,11 @@ def test_the_index_finds_the_partitions_the_sdk_would() -> None:
 
 def test_bookmarks_that_are_not_dates_or_in_the_future_are_dropped() -> None:
     today = utc_today()
-    good = {"context": {"segment_id": "a"}, "replication_key_value": "2026-01-01"}
     state: TapState = {
         "bookmarks": {
             STREAM: {
                 "partitions": [
-                    good,
+                    {"context": {"segment_id": "a"}, "replication_key_value": "2026-01-01"},
                     {"context": {"segment_id": "b"}, "replication_key_value": "soon"},
                     {"context": {"segment_id": "c"}, "replication_key_value": 17},
                     {
@@ -163,17 +165,75 @@ def test_bookmarks_that_are_not_dates_or_in_the_future_are_dropped() -> None:
         }
     }
 
-    warnings = repair_bookmarks(state, today)
+    warnings = read_bookmarks(state, today)
 
     assert len(warnings) == 4
-    assert "'soon', not a date" in warnings[0]
-    assert "in the future (2999-01-01)" in warnings[3]
-    partitions = state["bookmarks"][STREAM]["partitions"]
-    assert partitions[0] == good
-    assert all("replication_key_value" not in p for p in partitions[1:])
+    assert "in the future (2999-01-01)" in warnings[0]
+    assert "'soon', not a date" in warnings[1]
+    assert "{'segment_id': 'b'}" in warnings[1]
+    assert state["bookmarks"][STREAM][BY_SEGMENT] == {"a": "2026-01-01"}
     (instances,) = state["bookmarks"]["appstore_report_instances"]["partitions"]
     assert "position" not in instances
     assert instances["snapshots_read"] == ["s1"]
+
+
+def test_a_state_of_the_previous_layout_moves_into_the_keyed_one() -> None:
+    stream_state = {
+        "partitions": [
+            {
+                "context": {"segment_id": "a"},
+                "replication_key": "time",
+                "replication_key_value": "1",
+            },
+            {"context": {"segment_id": "b"}, "progress_markers": {"replication_key_value": "2"}},
+            {
+                "context": {"segment_id": "c"},
+                "replication_key": "time",
+                "replication_key_value": "3",
+            },
+            {"context": {"segment_id": "d", "x": 1}, "replication_key_value": "4"},
+        ],
+        # A state Meltano merged from runs of both layouts: the keyed entry is the newer.
+        BY_SEGMENT: {"c": "5"},
+    }
+
+    keyed_from_partitions(stream_state, "segment_id")
+
+    assert stream_state == {"replication_key": "time", BY_SEGMENT: {"a": "1", "c": "5"}}
+
+
+def test_the_keyed_manager_keeps_what_the_sdk_finalizes_by_id() -> None:
+    tap_state: TapState = {"bookmarks": {"s": {"replication_key": "t", BY_SEGMENT: {"a": "d1"}}}}
+    manager = KeyedStateManager(
+        partition_key="segment_id",
+        stream_name="s",
+        tap_state=tap_state,
+        state_partitioning_keys=("segment_id",),
+    )
+    context = {"segment_id": "a"}
+    assert manager.get_starting_replication_value(context, "INCREMENTAL") is None
+    manager.write_starting_replication_value(context, "INCREMENTAL", "t", {})
+    assert manager.get_starting_replication_value(context, "INCREMENTAL") == "d1"
+    for n in (2, 4, 3):  # each value a str object of its own
+        manager.increment_state({"t": f"d{n}"}, context=context, replication_key="t")
+        manager.increment_state({"t": f"d{n}"}, context={"segment_id": "new"}, replication_key="t")
+    # Until the partition ends, the state keeps its value from before.
+    assert tap_state["bookmarks"]["s"][BY_SEGMENT] == {"a": "d1"}
+    assert manager.find(context) == {
+        "context": context,
+        "replication_key": "t",
+        "replication_key_value": "d1",
+    }
+
+    manager.finalize_state(manager.get_context_state(context))
+
+    assert tap_state["bookmarks"]["s"] == {"replication_key": "t", BY_SEGMENT: {"a": "d4"}}
+    assert manager.find({"segment_id": "new"}) is None
+    manager.finalize_state(manager.get_context_state({"segment_id": "new"}))
+    assert tap_state["bookmarks"]["s"][BY_SEGMENT] == {"a": "d4", "new": "d4"}
+    # The same day is one str object however many segments hold it.
+    by_id = tap_state["bookmarks"]["s"][BY_SEGMENT]
+    assert by_id["a"] is by_id["new"]
 
 
 def test_a_bookmark_in_the_future_warns_and_reads_the_segment_again(
@@ -182,24 +242,15 @@ def test_a_bookmark_in_the_future_warns_and_reads_the_segment_again(
     config = braze_config(fake_braze, braze_concurrency=1)
     segment = fake_braze.segments[0].id
     future = (utc_today() + timedelta(days=30)).isoformat()
-    state = {
-        "bookmarks": {
-            STREAM: {
-                "partitions": [
-                    {"context": {"segment_id": segment}, "replication_key_value": future}
-                ]
-            }
-        }
-    }
+    state = {"bookmarks": {STREAM: {BY_SEGMENT: {segment: future}}}}
 
     run = run_tap(config, tmp_path, state=state)
 
     assert run.returncode == 0, run.stderr
     assert any(f"is in the future ({future})" in line for line in run.stderr.splitlines())
     assert {r["segment_id"] for r in run.records(STREAM)} >= {segment}
-    final = run.final_state["bookmarks"][STREAM]["partitions"]
-    bookmark = next(p for p in final if p["context"] == {"segment_id": segment})
-    assert bookmark["replication_key_value"] == (utc_today() - timedelta(days=1)).isoformat()
+    bookmarks = segment_bookmarks(run.final_state)
+    assert bookmarks[segment] == (utc_today() - timedelta(days=1)).isoformat()
 
 
 def test_a_state_whose_partitions_are_not_what_the_sdk_reads_is_one_line(
@@ -209,6 +260,7 @@ def test_a_state_whose_partitions_are_not_what_the_sdk_reads_is_one_line(
     for state, problem in (
         ({"bookmarks": {STREAM: []}}, f"bookmarks.{STREAM} is not an object"),
         ({"bookmarks": {STREAM: {"partitions": {}}}}, "partitions is not a list"),
+        ({"bookmarks": {STREAM: {BY_SEGMENT: []}}}, f"{STREAM}.{BY_SEGMENT} is not an object"),
         ({"bookmarks": {STREAM: {"partitions": [{"x": 1}]}}}, "has no 'context' object"),
         (
             {"bookmarks": {STREAM: {"partitions": [{"context": {"segment_id": "a"}}] * 2}}},

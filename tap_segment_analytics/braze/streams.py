@@ -221,6 +221,9 @@ class SegmentSizes(SegmentChild):
     primary_keys = ("segment_id", "time")
     replication_key = "time"
     state_partitioning_keys = ("segment_id",)
+    # Bookmarks as one object by segment id (sdk_state.KeyedStateManager), not a partition
+    # object each: tens of thousands of segments.
+    KEYED_BOOKMARKS = True
     unit_type = SizesCall
     # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
