@@ -132,10 +132,10 @@ def test_a_state_written_by_the_previous_release_resumes_exactly(
     for segment_id, first_day in first_days.items():
         days_read = [r["time"] for r in resumed.records("braze_segment_sizes")
                      if r["segment_id"] == segment_id]  # fmt: skip
-        bookmark = bookmarks.get(segment_id)
+        segment_bookmark = bookmarks.get(segment_id)
         expected_first = (
-            (date.fromisoformat(bookmark) - timedelta(days=LOOKBACK_DAYS)).isoformat()
-            if bookmark
+            (date.fromisoformat(segment_bookmark) - timedelta(days=LOOKBACK_DAYS)).isoformat()
+            if segment_bookmark
             else first_day
         )
         assert min(days_read) == expected_first, segment_id
