@@ -5,10 +5,11 @@ record), and its state writer compares the whole state with the last one written
 it and serialises it after every partition. With a partition per Braze segment and per App
 Store app, report and granularity, both made a run's cost quadratic (benchmarks/state_scaling.py).
 Here partitions are found through an index, and STATE goes out on a clock: at most once per
-`state_interval_seconds` (longer for a large state), plus when a top-level stream ends, when a
-run fails, and when the next STATE must name a new BATCH folder. A stream partitioned by one id
-(a Braze segment's) keeps its bookmarks as one object by id rather than a list of partition
-objects: a sixth of the memory, half the STATE bytes.
+`state_interval_seconds` (longer for a large state or a long run), plus when a top-level stream
+ends, when a run fails, and when the next STATE must name a new BATCH folder; the state is
+encoded once, for its change check and its line. A stream partitioned by one id (a Braze
+segment's) keeps its bookmarks as one object by id rather than a list of partition objects: a
+sixth of the memory, half the STATE bytes.
 
 A STATE written later than the SDK asked is always exact: every change to the state is made after
 the records it covers were written to the same stdout. It only costs re-reading: a SIGKILL loses
@@ -33,6 +34,8 @@ from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams._state import StreamStateManager
 from typing_extensions import override
 
+from tap_segment_analytics.singer_output import SingerOutput
+
 if TYPE_CHECKING:
     from singer_sdk import Stream
     from singer_sdk.helpers.types import TapState
@@ -40,9 +43,13 @@ if TYPE_CHECKING:
 
 # Seconds between two STATE messages at least (`state_interval_seconds`).
 STATE_INTERVAL_SECONDS = 5.0
-# STATE bytes a second at most: a large state goes out less often, so the STATE bytes of a run
-# stay a bounded multiple of its final state however long the run (a 2.4 MB state: every 24 s).
+# STATE bytes a second at most: a large state goes out less often (a 1 MB state: every 10 s).
 STATE_BYTES_PER_SECOND = 100_000
+# Between two STATEs at least this share of the run so far: a run's STATE messages grow with
+# the log of its length, not with its length, so its STATE bytes stay a small multiple of its
+# final state (20,000 Braze segments: 1 MB, ~10x) however slow the API; a SIGKILL after an hour
+# costs at most the last 7.5 minutes.
+STATE_RUN_SHARE = 1 / 8
 
 PartitionKey = tuple[tuple[str, Hashable], ...]
 # A keyed stream state's bookmarks by id are under this prefix and the id's key.
@@ -78,7 +85,8 @@ class ClockedStateWriter(StateWriter):
         self._interval = interval
         self._clock = clock
         # The SDK's own writer writes the state the run starts from.
-        self._due = clock() + interval
+        self._started = clock()
+        self._due = self._started + interval
         self._pending: TapState | None = None
         self._last_digest = b""
 
@@ -100,12 +108,20 @@ class ClockedStateWriter(StateWriter):
             return
         encoded = encoder.encode(state)
         digest, size = hashlib.sha256(encoded).digest(), len(encoded)
-        del encoded  # a large state's bytes are not kept while it is written
         if digest != self._last_digest:
             self._last_digest = digest
-            self._output.write_message(UncopiedStateMessage(value=state))
+            if isinstance(self._output, SingerOutput):
+                self._output.write_encoded_state(encoded)  # encoded once
+            else:
+                self._output.write_message(UncopiedStateMessage(value=state))
+        del encoded  # a large state's bytes are not kept until the next one
         if self._interval:
-            self._due = self._clock() + max(self._interval, size / STATE_BYTES_PER_SECOND)
+            now = self._clock()
+            self._due = now + max(
+                self._interval,
+                size / STATE_BYTES_PER_SECOND,
+                (now - self._started) * STATE_RUN_SHARE,
+            )
 
 
 class IndexedStateManager(StreamStateManager):

@@ -188,8 +188,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.NumberType(minimum=0),
         default=STATE_INTERVAL_SECONDS,
         description="Seconds between STATE messages at least (more for a state over "
-        "100 kB): a killed run costs at most the work since the last one. 0 writes one "
-        "after every partition and report instance.",
+        "100 kB, and an eighth of the run so far): a killed run costs at most the work since "
+        "the last one. 0 writes one after every partition and report instance.",
     ),
     th.Property(
         "metrics_log_level",

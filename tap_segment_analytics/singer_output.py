@@ -65,6 +65,13 @@ class SingerOutput(GenericSingerWriter[bytes, Message]):
         if not self.discard:
             _write(self.serialize_message(message), flush=not isinstance(message, RecordMessage))
 
+    def write_encoded_state(self, value: bytes) -> None:
+        """A STATE message of a state already encoded (`encoder.encode(state)`): the line
+        `serialize_message` makes of it, without a copy of the state's bytes (a large state's
+        are megabytes)."""
+        if not self.discard:
+            _write((_STATE_HEAD, value, _STATE_TAIL), flush=True)
+
     def write_records(
         self, stream: str, records: Iterable[dict[str, Any]], time_extracted: datetime
     ) -> int:
@@ -86,17 +93,20 @@ class SingerOutput(GenericSingerWriter[bytes, Message]):
 
     def _write_lines(self, lines: list[bytes]) -> None:
         if lines and not self.discard:
-            _write(b"\n".join(lines) + b"\n", flush=False)
+            _write((b"\n".join(lines), b"\n"), flush=False)
 
 
 _LINES_PER_WRITE = 1000
+_STATE_HEAD = b'{"type":"STATE","value":'
+_STATE_TAIL = b"}\n"
 
 
-def _write(line: bytes, *, flush: bool) -> None:
-    """To stdout's byte buffer, or as text where stdout has none (a test's StringIO); a stop
-    signal that arrives meanwhile takes effect after the write (stopping.py)."""
+def _write(pieces: tuple[bytes, ...] | bytes, *, flush: bool) -> None:
+    """The bytes of `pieces`, one after the other, to stdout's byte buffer, or as text where
+    stdout has none (a test's StringIO); a stop signal that arrives meanwhile takes effect after
+    the write (stopping.py)."""
     try:
-        _write_stdout(line, flush=flush)
+        _write_stdout((pieces,) if isinstance(pieces, bytes) else pieces, flush=flush)
     except OSError as exc:
         if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             raise
@@ -108,17 +118,18 @@ def _write(line: bytes, *, flush: bool) -> None:
         raise TargetStoppedReading(TARGET_STOPPED) from None
 
 
-def _write_stdout(line: bytes, *, flush: bool) -> None:
+def _write_stdout(pieces: tuple[bytes, ...], *, flush: bool) -> None:
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     STOP.writing = True
     try:
         if buffer is not None:
-            buffer.write(line)
+            for piece in pieces:
+                buffer.write(piece)
             if flush:
                 buffer.flush()
         else:
-            out.write(line.decode())
+            out.write(b"".join(pieces).decode())
             if flush:
                 out.flush()
     finally:

@@ -3,12 +3,15 @@ if the SDK changes under an override, these fail instead of the tap silently mis
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.contrib.msgspec import encoder
 from singer_sdk.helpers._state import StateWriter, increment_state
 from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib import StateMessage
@@ -197,3 +200,9 @@ def test_a_state_message_written_uncopied_is_the_sdks_line() -> None:
 
     assert ours == writer.serialize_message(StateMessage(value=state))
     assert ours.startswith(b'{"type":"STATE","value":{"bookmarks":')
+    # The clocked writer's line, from the state it encoded once, is the same.
+    stdout = io.TextIOWrapper(io.BytesIO())
+    with contextlib.redirect_stdout(stdout):
+        writer.write_encoded_state(encoder.encode(state))
+    stdout.flush()
+    assert stdout.buffer.getvalue() == ours

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from singer_sdk.helpers._state import get_writeable_state_dict
@@ -17,6 +18,7 @@ from typing_extensions import override
 from tap_segment_analytics.sdk_state import (
     STATE_BYTES_PER_SECOND,
     STATE_INTERVAL_SECONDS,
+    STATE_RUN_SHARE,
     ClockedStateWriter,
     IndexedStateManager,
     KeyedStateManager,
@@ -102,6 +104,26 @@ def test_a_large_state_goes_out_less_often() -> None:
     clock.now += STATE_INTERVAL_SECONDS * 2
     writer.write_state(state_of(2, padding))
     assert len(output.lines) == 2
+
+
+def test_a_long_run_writes_state_as_often_as_the_log_of_its_length() -> None:
+    output, clock = Collected(), Clock()
+    started = clock.now
+    writer = ClockedStateWriter(output, clock=clock)
+    hour = 3600
+
+    for second in range(1, hour + 1):
+        clock.now = started + second
+        writer.write_state(state_of(second))
+
+    written = [json.loads(line)["value"]["bookmarks"]["s"]["value"] for line in output.lines]
+    # 46 STATEs in an hour, where every 5 s would be 720 ...
+    assert len(written) <= 50, len(written)
+    # ... each at most an eighth of the run so far after the one before (a kill's bound) ...
+    for before, after in pairwise(written):
+        assert after - before <= max(STATE_INTERVAL_SECONDS, before * STATE_RUN_SHARE) + 1
+    # ... and the first minute still every 5 s.
+    assert written[:4] == [5, 10, 15, 20]
 
 
 def test_write_next_lets_the_next_state_out_at_once() -> None:
