@@ -173,8 +173,11 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--floor":
         floor(sys.argv[2:])
         return
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    segments = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    arguments = sys.argv[1:]
+    if len(arguments) > 2 or not all(argument.isdigit() for argument in arguments):
+        raise SystemExit(__doc__.strip().splitlines()[-1])  # -h, --help, a typo: the usage
+    total = int(arguments[0]) if arguments else 200_000
+    segments = int(arguments[1]) if len(arguments) > 1 else 4
     served = serve_report(total, -(-total // segments))
     with tempfile.TemporaryDirectory() as scratch:
         files = []
