@@ -3,8 +3,8 @@ Store app at a small and a large account, and the STATE bytes a run writes again
 its final state.
 
 - Braze: SEGMENTS segments x 100 days (one partition per segment).
-- App Store: APPS apps x 16 reports (the sandbox's 11 and 5 more), DAILY instances of
-  APPSTORE_DAYS days (one partition per app and report).
+- App Store: APPS apps x 155 reports (the sandbox's catalogue, the web-previews report and 5
+  more), DAILY instances of APPSTORE_DAYS days (one partition per app and report).
 
 Each run is the tap's CLI against local fakes (no latency), stdout to a file. Prints, per run, the
 tap's CPU seconds (user + system, from wait4), its peak RSS, the STATE messages and their bytes
@@ -129,7 +129,7 @@ def braze_run(segments: int, today: date, scratch: Path, source: Path | None) ->
 
 
 def appstore_run(apps: int, today: date, scratch: Path, source: Path | None) -> Run:
-    """The tap over `apps` apps x 16 reports x APPSTORE_DAYS DAILY instances."""
+    """The tap over `apps` apps x 155 reports x APPSTORE_DAYS DAILY instances."""
     private_pem, public_pem = generate_key_pair()
     key_path = scratch / "key.p8"
     key_path.write_text(private_pem)
