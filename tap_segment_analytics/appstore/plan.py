@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -87,6 +88,11 @@ class Settings:
             create_requests=bool(config.get("appstore_create_report_requests")),
             concurrency=int(config.get("appstore_concurrency", DEFAULT_CONCURRENCY)),
         )
+
+    @cached_property
+    def report_keys(self) -> frozenset[str]:
+        """`report_names` as compared with the names Apple lists (`key_name`)."""
+        return frozenset(key_name(name) for name in self.report_names)
 
 
 @dataclass(frozen=True)
@@ -245,9 +251,8 @@ class AppPlan:
         """Whether the report is among the configured names and categories, and its rows
         stream is selected: a deselected report costs no request."""
         settings = self.run.settings
-        names = settings.report_names
         return (
-            (not names or key_name(report["name"]) in {key_name(n) for n in names})
+            (not settings.report_names or key_name(report["name"]) in settings.report_keys)
             and (not settings.categories or report.get("category") in settings.categories)
             and self.run.rows_selected(report["name"])
         )
