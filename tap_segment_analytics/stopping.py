@@ -10,8 +10,10 @@ A second signal ends the process at once.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # What a shell reports for a process ended by a signal.
@@ -45,13 +47,25 @@ class StopGuard:
         if self.writing:
             self.pending = signum
             return
-        raise Stopped(signum)
+        raise _stopping(signum)
 
     def after_write(self) -> None:
         """Raise the stop that arrived during the write just finished."""
         if self.pending is not None:
             signum, self.pending = self.pending, None
-            raise Stopped(signum)
+            raise _stopping(signum)
+
+
+def _stopping(signum: int) -> Stopped:
+    """The stop to raise; from now on, finalizers that fail are not printed."""
+    sys.unraisablehook = _quiet
+    return Stopped(signum)
+
+
+def _quiet(unraisable: Any) -> None:
+    """A stopped run's failing finalizers, unprinted: the stop can cut an object short in its
+    constructor (an HTTP response without its `fp`), whose `__del__` then fails; a traceback
+    under the run's one line would only mislead."""
 
 
 STOP = StopGuard()
