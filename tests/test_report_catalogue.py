@@ -21,15 +21,17 @@ from tap_segment_analytics.schemas import schema_dir
 from tests.promised_streams import FIRST_ROWS_STREAMS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SOURCE = Path("shared") / "apple-reports" / "catalogue.json"
+SOURCE = PROJECT_ROOT / "sandbox" / "apple-reports" / "catalogue.json"
 
 
 def source_pages() -> list[dict]:
-    """The transcription of Apple's pages: `../shared/` next to the clone (as at CI)."""
-    for parent in PROJECT_ROOT.parents:
-        if (parent / SOURCE).is_file():
-            return list(json.loads((parent / SOURCE).read_text(encoding="utf-8")))
-    pytest.fail(f"{SOURCE} is in no folder above {PROJECT_ROOT}: the catalogue's source")
+    """The transcription of Apple's pages, kept in the repository."""
+    return list(json.loads(SOURCE.read_text(encoding="utf-8")))
+
+
+def test_the_generator_reads_the_repository_s_transcription_by_default() -> None:
+    assert report_catalogue.SOURCE == SOURCE
+    assert SOURCE.is_file()
 
 
 def test_packaged_catalogue_and_schemas_are_what_the_script_makes() -> None:

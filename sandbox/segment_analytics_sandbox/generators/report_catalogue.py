@@ -1,8 +1,8 @@
 """How `report_catalogue.json` and the report rows' schemas are made (run it to refresh them).
 
 The source is Apple's Analytics Reports documentation, one page per report, transcribed field by
-field into a JSON file (this project keeps it as `../shared/apple-reports/catalogue.json` next to
-the clone). To that this module adds what is ours to decide, in the constants below:
+field into a JSON file kept in the repository (`sandbox/apple-reports/catalogue.json`, with where
+and when it was read in the README beside it). To that this module adds what is ours to decide, in the constants below:
 
 - the API's report names (a page's title is not always the API's name) and their aliases;
 - each field's role, by its meaning: a measure (a number summed or averaged over the row's
@@ -13,8 +13,9 @@ the clone). To that this module adds what is ours to decide, in the constants be
 
 Refresh, after Apple's pages change and the transcription is updated:
 
-    .venv/bin/python -m segment_analytics_sandbox.generators.report_catalogue \
-        ../shared/apple-reports/catalogue.json
+    .venv/bin/python -m segment_analytics_sandbox.generators.report_catalogue [CATALOGUE_JSON]
+
+(the repository's transcription when no file is named).
 
 It writes into the checkout of the tap it imports (an editable install). The tap reads only the
 packaged `report_catalogue.json`, never the source file, and not this module: it ships in the
@@ -36,6 +37,8 @@ from tap_segment_analytics.appstore.reports import CATALOGUE_FILE, NOT_KEY_COLUM
 # The checkout's top-level schemas/ (the wheel ships it inside the package).
 SCHEMAS = CATALOGUE_FILE.parents[2] / "schemas"
 COMMAND = "python -m segment_analytics_sandbox.generators.report_catalogue"
+# The transcription of Apple's pages, in the checkout (sandbox/apple-reports/).
+SOURCE = CATALOGUE_FILE.parents[2] / "sandbox" / "apple-reports" / "catalogue.json"
 
 # Apple's category titles → the API's `category` values.
 CATEGORIES = {
@@ -341,14 +344,14 @@ def generated_files(source: list[dict[str, Any]], schemas: Path) -> dict[Path, s
 
 
 def main(argv: list[str]) -> int:
-    """Write the catalogue and the schemas from the source file named in argv."""
-    if len(argv) != 1:
-        print(f"usage: {COMMAND} CATALOGUE_JSON")
+    """Write the catalogue and the schemas from the source file named in argv (else SOURCE)."""
+    if len(argv) > 1 or argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: {COMMAND} [CATALOGUE_JSON]  (default: {SOURCE})")
         return 2
     if not SCHEMAS.is_dir():
         print(f"{SCHEMAS} is missing: install the tap from a checkout (pip install -e)")
         return 2
-    source = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    source = json.loads(Path(argv[0] if argv else SOURCE).read_text(encoding="utf-8"))
     for path, text in generated_files(source, SCHEMAS).items():
         path.write_text(text, encoding="utf-8")
     return 0
