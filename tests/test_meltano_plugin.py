@@ -66,7 +66,7 @@ def test_check_command_exits_1_naming_a_stale_file(tmp_path: Path) -> None:
     check = [sys.executable, "-m", meltano_plugin.__name__, "--root", str(tmp_path)]
     result = subprocess.run([*check, "--check"], capture_output=True, text=True, check=False)
     assert result.returncode == 1
-    assert result.stdout.strip() == f"README.md: stale, run {meltano_plugin.COMMAND}"
+    assert result.stdout.strip() == f"{meltano_plugin.README}: stale, run {meltano_plugin.COMMAND}"
 
     assert subprocess.run(check, capture_output=True, check=False).returncode == 0
     assert subprocess.run([*check, "--check"], capture_output=True, check=False).returncode == 0
@@ -146,14 +146,14 @@ def test_secrets_defaults_options_and_groups() -> None:
     ]
 
 
-def test_readme_claims_the_python_versions_about_lists() -> None:
+def test_the_settings_page_claims_the_python_versions_about_lists() -> None:
     about = subprocess.run(
         [sys.executable, "-m", "tap_segment_analytics", "--about", "--format=json"],
         capture_output=True,
         text=True,
         check=True,
     )
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (PROJECT_ROOT / meltano_plugin.README).read_text(encoding="utf-8")
 
     (claimed,) = re.findall(r"^Supported Python versions: (.*)\.$", readme, flags=re.MULTILINE)
 

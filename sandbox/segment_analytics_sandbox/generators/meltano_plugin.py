@@ -5,7 +5,7 @@
 - meltano-hub/tap-segment-analytics.yml: the definition in Meltano Hub's format, for
   `meltano add extractor tap-segment-analytics --from-ref <path or URL of that file>`;
 - meltano.yml: the extractor's capabilities, settings_group_validation and settings;
-- README.md: the settings and capabilities section;
+- docs/settings.md: the settings and capabilities section;
 - meltano-hub/target-postgres.yml and meltano-hub/dbt-postgres.yml: meltano.yml's loader and
   transformer (pinned, PyPI only), for a project of one's own: `meltano add target-postgres
   --from-ref <path or URL of that file>`.
@@ -36,7 +36,8 @@ from tap_segment_analytics.tap import TapSegmentAnalytics
 COMMAND = "python -m segment_analytics_sandbox.generators.meltano_plugin"
 HUB_DEFINITION = Path("meltano-hub") / "tap-segment-analytics.yml"
 MELTANO_YML = Path("meltano.yml")
-README = Path("README.md")
+# The settings page of the docs (README links to it).
+README = Path("docs") / "settings.md"
 NAMESPACE = "tap_segment_analytics"
 # The PyPI distribution. A project that installs from a clone or a git URL sets its own pip_url.
 PIP_URL = "tap-segment-analytics"
@@ -232,7 +233,7 @@ def render_meltano_yml(current: str) -> str:
 
 
 def render_readme(current: str) -> str:
-    """README.md with the settings section replaced."""
+    """docs/settings.md with the settings section replaced."""
     return replace_between(current, README_BEGIN, README_END, readme_section(), README)
 
 
