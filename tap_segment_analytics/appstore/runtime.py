@@ -16,7 +16,7 @@ from tap_segment_analytics.appstore.auth import (
     load_private_key,
 )
 from tap_segment_analytics.appstore.batches import RUN_FOLDERS_KEY, BatchRun
-from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
+from tap_segment_analytics.appstore.rate_limit import DEFAULT_WAIT_SECONDS, CallLimit, RateBudget
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.progress import ReportFilesProgress
 from tap_segment_analytics.run_summary import RunSummary
@@ -56,7 +56,12 @@ class AppStoreRuntime(SourceRuntime):
         self._make_plan: Callable[[], AppStorePlan] | None = None
         self._plan: AppStorePlan | None = None
         self._batch_run: BatchRun | None = None
-        self.rate_budget = RateBudget()
+        self.rate_budget = RateBudget(
+            wait_seconds=float(
+                config.get("appstore_rate_limit_wait_seconds", DEFAULT_WAIT_SECONDS)
+            ),
+            logger=logger,
+        )
         self.call_limit = CallLimit(API_CALLS_AT_ONCE)
         self.progress = ReportFilesProgress()
 
