@@ -210,7 +210,14 @@ def test_a_low_budget_is_paced_not_run_into_a_429(appstore: AppStore, tmp_path: 
 def test_optional_attributes_may_be_missing_or_null(
     appstore: AppStore, tmp_path: Path, how: str
 ) -> None:
-    optional = {"stoppedDueToInactivity", "category", "checksum", "sizeInBytes", "accessType"}
+    optional = {
+        "stoppedDueToInactivity",
+        "category",
+        "checksum",
+        "sizeInBytes",
+        "accessType",
+        "granularity",
+    }
     if how == "missing":
         appstore.api.missing_attributes = optional
     else:

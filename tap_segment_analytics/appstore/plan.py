@@ -159,6 +159,11 @@ class AppStorePlan:
         if app is not None:
             app.close()
 
+    def close(self) -> None:
+        """Stop every app's reads ahead (a run that fails)."""
+        for app_id in list(self._apps):
+            self.finish(app_id)
+
     def backfilled(self, app_id: str) -> bool:
         """Whether any partition of the app has read a snapshot (it needs no new one)."""
         if self._backfilled_apps is None:

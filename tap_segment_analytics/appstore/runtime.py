@@ -10,6 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import override
+
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
     PrivateKeyError,
@@ -77,6 +79,13 @@ class AppStoreRuntime(SourceRuntime):
             assert self._make_plan is not None, "streams.appstore_streams wires the plan"
             self._plan = self._make_plan()
         return self._plan
+
+    @override
+    def stop_reading_ahead(self) -> None:
+        """Close every app's read-ahead: its workers' retries and waits end at once (the
+        failed sync's generators, which would close them, live on in its traceback)."""
+        if self._plan is not None:
+            self._plan.close()
 
     @cached_property
     def authenticator(self) -> AppStoreJWTAuthenticator:
