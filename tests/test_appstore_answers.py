@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-
 from urllib.parse import quote
 
 import pytest
@@ -86,7 +85,7 @@ def test_a_409_that_means_exists_is_confirmed_by_the_listing(
 
     assert run.returncode == 0, run.stderr
     # Nothing is listed after the 409, so it is not taken on its word.
-    assert "Apple answered 409 STATE_ERROR: You already have such an entity" in run.stderr
+    assert "Apple answered (409 STATE_ERROR: You already have such an entity)" in run.stderr
 
 
 def test_an_instance_gone_after_its_listing_is_skipped_and_the_rest_lands(
@@ -125,7 +124,8 @@ def test_the_last_instance_gone_for_a_moment_is_read_by_the_next_run(
     appstore.api.gone.clear()
     second = run_tap(appstore.config(**CRASHES), tmp_path, state=run.final_state)
 
-    assert run.returncode == 0 and second.returncode == 0, second.stderr
+    assert run.returncode == 0, run.stderr
+    assert second.returncode == 0, second.stderr
     assert {r["instance_id"] for r in second.records(ROWS)} == {instances[-1]}
     assert not (rows_by_instance(run) & rows_by_instance(second))
 
@@ -150,7 +150,8 @@ def test_a_report_and_a_segment_gone_after_listing_are_skipped(
     assert f"(app {APP_ID}, report 'App Crashes', DAILY)" in report_line
     assert "report skipped" in report_line
     segment_line = next(w for w in warnings(run) if segment in w and "answered 404" in w)
-    assert f"instance {instance}" in segment_line and "segment skipped" in segment_line
+    assert f"instance {instance}" in segment_line
+    assert "segment skipped" in segment_line
     landed = {r["instance_id"] for r in run.records(ROWS)}
     others = set(store.api.instance_ids(OTHER_APP, "App Crashes", "DAILY"))
     assert others - {instance} <= landed
@@ -160,7 +161,8 @@ def test_a_report_and_a_segment_gone_after_listing_are_skipped(
 def test_budget_spent_midway_stops_every_thread_at_once_and_the_next_run_finishes(
     appstore: AppStore, tmp_path: Path
 ) -> None:
-    appstore.api.exhaust_budget_after(5)
+    # Requests, reports, instances, then the segments of 3 of the 4 instances.
+    appstore.api.exhaust_budget_after(6)
     config = appstore.config(**CRASHES, appstore_rate_limit_wait_seconds=0)
 
     begun = time.monotonic()
@@ -175,6 +177,7 @@ def test_budget_spent_midway_stops_every_thread_at_once_and_the_next_run_finishe
     statuses = [r.status for r in appstore.api.requests]
     assert statuses.count(429) <= 3, "no thread goes on asking (3 calls in flight at most)"
     assert seconds < 15, f"the run ends right after its line ({seconds:.1f} s)"
+    assert run.records(ROWS), "what came before the stop landed, with its STATE"
 
     appstore.api.restore_budget()
     second = run_tap(config, tmp_path, state=run.final_state)

@@ -266,8 +266,9 @@ class AppPlan:
         if (ongoing := answers.get(ONGOING)) is not None:
             if not _active_ongoing(records):
                 logger.warning(
-                    "appstore: app %s has no active ONGOING report request: Apple answered %s "
-                    "to creating one, and lists none; nothing new of the app is read this run",
+                    "appstore: app %s has no active ONGOING report request: asked to create "
+                    "one, Apple answered (%s) and lists none; nothing new of the app is read "
+                    "this run",
                     app_id,
                     ongoing.answer,
                 )
