@@ -19,6 +19,9 @@ CRASHES = {"appstore_report_names": ["App Crashes"]}
 ROWS = "appstore_app_crashes"
 OTHER_APP = "2345678901"
 EXPIRED = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+NO_SUCH_KEY = (
+    b"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
+)
 
 
 def rows_by_instance(run: TapRun) -> set[tuple[str, str]]:
@@ -130,8 +133,11 @@ def test_the_last_instance_gone_for_a_moment_is_read_by_the_next_run(
     assert not (rows_by_instance(run) & rows_by_instance(second))
 
 
+@pytest.mark.parametrize(
+    ("status", "body"), [(403, EXPIRED), (404, NO_SUCH_KEY)], ids=["expired", "no-such-key"]
+)
 def test_a_report_and_a_segment_gone_after_listing_are_skipped(
-    start_appstore: StartAppStore, tmp_path: Path
+    start_appstore: StartAppStore, tmp_path: Path, status: int, body: bytes
 ) -> None:
     store = start_appstore()
     two_apps(store)
@@ -139,8 +145,8 @@ def test_a_report_and_a_segment_gone_after_listing_are_skipped(
     instance = store.api.instance_ids(OTHER_APP, "App Crashes", "DAILY")[0]
     segment = store.api.instance_segments(instance)[0].id
     store.api.gone.add(segment)
-    # Its listed URL has expired: asked for a fresh one, the segment answers 404.
-    store.s3.inject(403, path="/" + quote(store.api.segment(segment).key), body=EXPIRED)
+    # Its listed URL is refused or finds no file: asked for a fresh one, the segment is 404.
+    store.s3.inject(status, path="/" + quote(store.api.segment(segment).key), body=body)
     config = store.config(**CRASHES, appstore_app_ids=[APP_ID, OTHER_APP])
 
     run = run_tap(config, tmp_path)
