@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -29,6 +30,29 @@ _WAIT_SECONDS = 0.5  # how often a blocked scheduler looks whether the read-ahea
 reading_context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "reading_context", default=None
 )
+
+
+# The closing of the read-ahead a worker thread runs a call for: a call's retries and waits stop
+# (`Closed`) once it is set, so a closed read-ahead leaves no thread asking the API.
+closing: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "closing", default=None
+)
+
+
+def check_open() -> None:
+    """Raise `Closed` when the read-ahead this thread works for was closed."""
+    event = closing.get()
+    if event is not None and event.is_set():
+        raise Closed
+
+
+def pause(seconds: float) -> None:
+    """Sleep `seconds`, cut short (`Closed`) when the read-ahead this thread works for closes."""
+    event = closing.get()
+    if event is None:
+        time.sleep(seconds)
+    elif event.wait(seconds):
+        raise Closed
 
 
 def for_context(context: Mapping[str, Any], call: Callable[[], _T]) -> Callable[[], _T]:
@@ -86,8 +110,17 @@ class ReadAhead:
             if self.closed or key in self._claimed or key in self._futures:
                 self._release()
                 return not self.closed
-            self._futures[key] = self._executor.submit(call)
+            self._futures[key] = self._executor.submit(self._run, call)
         return True
+
+    def _run(self, call: Callable[[], _T]) -> _T:
+        """`call` in a worker: its retries and waits end once this read-ahead is closed."""
+        token = closing.set(self._closed)
+        try:
+            check_open()
+            return call()
+        finally:
+            closing.reset(token)
 
     def take(self, key: Hashable, call: Callable[[], _T]) -> _T:
         """The result for `key`: the one made ahead (waiting for it), or `call()` made now.
@@ -130,7 +163,8 @@ class ReadAhead:
             self._futures.clear()
         for future in left:
             future.cancel()
-        # Calls still running finish on their own; their results go with the run's scratch.
+        # Calls still running stop at their next try or wait (`closing`); what they made goes
+        # with the run's scratch.
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._discard is not None:
             for future in left:

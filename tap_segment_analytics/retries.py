@@ -10,10 +10,10 @@ endpoint and what the tap was reading.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import random
 import threading
-import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -25,7 +25,7 @@ from singer_sdk.helpers.types import RequestFunc
 from typing_extensions import override
 
 from tap_segment_analytics.errors import SourceError, network_reason
-from tap_segment_analytics.prefetch import reading_context
+from tap_segment_analytics.prefetch import check_open, pause, reading_context
 from tap_segment_analytics.request_deadline import AnswerTooSlow
 from tap_segment_analytics.run_summary import SummarizedStream
 
@@ -46,6 +46,15 @@ TRANSIENT_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+# What a request is tried again for (the SDK's list): transient network trouble, and answers
+# `validate_response` says are worth another try.
+RETRIABLE: tuple[type[BaseException], ...] = (RetriableAPIError, *TRANSIENT_NETWORK_ERRORS)
+
+
+class OutOfBudget(RetriableAPIError):
+    """The source says its request budget is spent (App Store Connect: a 429 whose
+    `X-Rate-Limit` has nothing left): not a try, since `wait_for_budget` decides before the
+    next one whether to wait for the budget or stop the run."""
 
 
 @dataclass(frozen=True)
@@ -197,19 +206,38 @@ class RetryingStream(SummarizedStream):
 
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """The SDK's backoff, each try paced by `wait_for_budget`, plus a final error that
-        names the source, endpoint and context."""
+        """The SDK's hooks (`backoff_wait_generator`, `_max_tries`, `_jitter`, `_handler`) in a
+        loop of the tap's own, whose waits end when the read-ahead a call was made for closes
+        (the SDK's `backoff` sleeps through that); each try paced by `wait_for_budget`; a final
+        error that names the source, endpoint and context."""
 
         def paced(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
-            self.wait_for_budget()
-            with self.call_slot():
-                return func(prepared, context)
+            while True:
+                check_open()
+                self.wait_for_budget()
+                try:
+                    with self.call_slot():
+                        return func(prepared, context)
+                except OutOfBudget:
+                    continue  # wait_for_budget waits for the budget, or stops the run
 
-        decorated = super().request_decorator(paced)
+        def retried(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
+            waits = self.backoff_wait_generator()
+            next(waits)
+            for tries in itertools.count(1):
+                try:
+                    return paced(prepared, context)
+                except RETRIABLE as exc:
+                    if tries >= self.backoff_max_tries():
+                        raise
+                    wait = self.backoff_jitter(waits.send(exc))
+                    self.backoff_handler({"exception": exc, "tries": tries, "wait": wait})
+                    pause(wait)
+            raise AssertionError("unreachable")
 
         def request(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
             try:
-                return decorated(prepared, context)
+                return retried(prepared, context)
             except RetriableAPIError as exc:
                 raise SourceError(
                     f"{exc} on {self.describe()}, still after {self.backoff_max_tries()} tries"
@@ -270,5 +298,5 @@ def call_with_retries(
                 raise
             wait = jittered(policy.wait(number))
             on_retry(exc, number, wait)
-            time.sleep(wait)
+            pause(wait)
     raise AssertionError("unreachable: max_tries is at least 1")

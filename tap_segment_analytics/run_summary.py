@@ -55,6 +55,7 @@ class RunSummary:
         self._local = threading.local()
         self._tallies: dict[str, StreamTally] = {}
         self._records: Counter[str] = Counter()
+        self._skipped: Counter[str] = Counter()
         self._started = clock()
 
     def record(self, stream: str) -> None:
@@ -62,6 +63,12 @@ class RunSummary:
         (it runs once per record)."""
         with self._lock:
             self._records[stream] += 1
+
+    def skipped(self, what: str) -> None:
+        """One thing the run skipped, with a warning of its own: e.g. "App Store app without
+        a report request", "App Store report instance gone (404)"."""
+        with self._lock:
+            self._skipped[what] += 1
 
     def count(self, stream: str, **amounts: int) -> None:
         """Add to a stream's figures, e.g. `count("appstore_app_crashes", files=1, bytes=n)`."""
@@ -103,7 +110,7 @@ class RunSummary:
         """The summary as lines: a heading with the outcome, a table, a total (no lines when
         nothing was synced)."""
         tallies = self.tallies()
-        if not tallies:
+        if not tallies and not self._skipped:
             return []
         total = StreamTally()
         for tally in tallies.values():
@@ -112,7 +119,12 @@ class RunSummary:
         elapsed = self._clock() - self._started
         lines = [f"run summary: {outcome} after {elapsed:.1f} s", _row("stream", width, None)]
         lines += [_row(name, width, tallies[name]) for name in sorted(tallies)]
-        return [*lines, _row("total", width, total)]
+        lines.append(_row("total", width, total))
+        with self._lock:
+            skipped = sorted(self._skipped.items())
+        if skipped:
+            lines.append("skipped: " + "; ".join(f"{n:,} {what}" for what, n in skipped))
+        return lines
 
 
 def _row(name: str, width: int, tally: StreamTally | None) -> str:

@@ -9,6 +9,9 @@ from singer_sdk import typing as th
 
 from tap_segment_analytics.appstore.auth import PrivateKeyError, load_private_key
 from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
+from tap_segment_analytics.appstore.rate_limit import (
+    DEFAULT_WAIT_SECONDS as RATE_LIMIT_WAIT_SECONDS,
+)
 from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.config_checks import (
@@ -158,6 +161,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Report files downloaded at once, ahead of the sync (1: one after "
         "another, nothing ahead). API calls stay at 3 at most: Apple answers bursts with "
         "429. Records and state come out in the same order either way.",
+    ),
+    th.Property(
+        "appstore_rate_limit_wait_seconds",
+        th.NumberType(minimum=0),
+        default=RATE_LIMIT_WAIT_SECONDS,
+        description="Seconds a run may wait, in all, for App Store Connect's hourly request "
+        "budget: below a tenth of it requests are spaced so that it lasts the hour, and once "
+        "spent the tap asks again each minute. The wait that would pass this stops the run "
+        "(exit 1) with one line saying when to run again; 0 stops as soon as it would wait.",
     ),
     th.Property(
         "appstore_api_url",

@@ -25,3 +25,7 @@ class SourceRuntime:
         self.config = config
         self.summary = summary
         self.logger = logger
+
+    def stop_reading_ahead(self) -> None:
+        """A run that fails or stops: no thread of the source asks its API any more (none
+        reads ahead by default)."""

@@ -271,6 +271,8 @@ class TapSegmentAnalytics(Tap):
         summary; nothing when the tap was not even made."""
         if tap is None:
             return
+        for runtime in (tap._runtimes or {}).values():
+            runtime.stop_reading_ahead()
         if flush:
             tap.flush_state()
         tap.log_run_summary(outcome)

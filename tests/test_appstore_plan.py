@@ -12,6 +12,7 @@ import pytest
 
 from tap_segment_analytics.appstore.plan import AppStorePlan, Loggers, Settings
 from tap_segment_analytics.appstore.report_files import SegmentFile
+from tap_segment_analytics.appstore.requests_stream import Creation
 from tap_segment_analytics.errors import SourceError
 
 APP = "app1"
@@ -44,9 +45,10 @@ class FakeApi:
         self.calls.append(("requests", app_id))
         return [dict(r) for r in self.requests]
 
-    def create_request(self, app_id: str, access_type: str) -> None:
+    def create_request(self, app_id: str, access_type: str) -> Creation:
         self.calls.append(("create", app_id, access_type))
         self.requests.append({"id": f"new-{access_type}", "access_type": access_type})
+        return Creation("201", created=True)
 
     def list_reports(self, app_id: str, request_id: str) -> list[Record]:
         self.calls.append(("reports", request_id))

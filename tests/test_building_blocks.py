@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tap_segment_analytics.appstore.rate_limit import RateBudget, parse_rate_limit
 from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
 from tap_segment_analytics.appstore.segments_stream import strip_query
 from tap_segment_analytics.errors import redact
@@ -61,16 +58,3 @@ def test_redaction_removes_every_kind_of_secret() -> None:
 def test_presigned_url_is_emitted_without_its_query() -> None:
     url = "https://bucket.s3.amazonaws.com/reports/1/0.csv.gz?X-Amz-Signature=abc&X-Amz-Expires=300"
     assert strip_query(url) == "https://bucket.s3.amazonaws.com/reports/1/0.csv.gz"
-
-
-def test_hourly_budget_slows_down_only_when_low() -> None:
-    budget = RateBudget()
-    assert parse_rate_limit("user-hour-lim:3600;user-hour-rem:12;") == (3600, 12)
-    assert parse_rate_limit("garbage") is None
-
-    budget.observe("user-hour-lim:3600;user-hour-rem:3000;")
-    assert budget.pause_seconds() == 0
-    budget.observe("user-hour-lim:3600;user-hour-rem:300;")
-    # At the hourly rate, one request a second, whichever thread asks.
-    waits = [budget.pause_seconds() for _ in range(3)]
-    assert waits == pytest.approx([0.0, 1.0, 2.0], abs=0.05)

@@ -44,6 +44,7 @@ MAX_TOKEN_LIFETIME = 20 * 60  # seconds; Apple rejects tokens whose exp - iat is
 IAT_CLOCK_SKEW = 60  # seconds an `iat` may lie in the future
 DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 200
+MAX_INCLUDED_REPORTS = 50  # `limit[reports]` maximum in Apple's OpenAPI document
 HOUR_LIMIT = 3600  # requests per key per rolling hour
 RATE_LIMIT_WINDOW = 3600  # seconds
 URL_LIFETIME = 300  # seconds a presigned report-file URL stays valid (X-Amz-Expires)
@@ -545,16 +546,29 @@ class FakeAppStoreConnect(FakeAPI):
         self.endless_pages = False
         # A download URL handed out instead of the presigned one (e.g. file:///etc/passwd).
         self.download_url: str | None = None
+        # Answers the documents allow, off by default. `creation_conflict`: every POST of a
+        # report request answered 409 with this (code, detail) and nothing created. `gone`: ids
+        # of reports, instances and segments that answer 404 NOT_FOUND on their own endpoints
+        # while still listed. `missing_attributes` / `null_attributes`: attributes (by their
+        # JSON name) left out of, or null in, every resource (Apple's schema requires none).
+        self.creation_conflict: tuple[str, str] | None = None
+        self.gone: set[str] = set()
+        self.missing_attributes: set[str] = set()
+        self.null_attributes: set[str] = set()
+        self._exhaust_after: int | None = None
         fields = "fields[{}]".format
         paging = ("limit", "cursor")
+        # Apple's OpenAPI document lists these for the request endpoints: reports included.
+        with_reports = ("include", fields("analyticsReports"), "limit[reports]")
         self._routes = [
             _Route("GET", re.compile(r"/v1/apps/([^/]+)/analyticsReportRequests"),
                    self._list_requests,
-                   frozenset({"filter[accessType]", fields("analyticsReportRequests"), *paging})),
+                   frozenset({"filter[accessType]", fields("analyticsReportRequests"),
+                              *with_reports, *paging})),
             _Route("POST", re.compile(r"/v1/analyticsReportRequests"), self._create_request,
                    frozenset()),
             _Route("GET", re.compile(r"/v1/analyticsReportRequests/([^/]+)"), self._read_request,
-                   frozenset({fields("analyticsReportRequests")})),
+                   frozenset({fields("analyticsReportRequests"), *with_reports})),
             _Route("GET", re.compile(r"/v1/analyticsReportRequests/([^/]+)/reports"),
                    self._list_reports,
                    frozenset({"filter[category]", "filter[name]", fields("analyticsReports"),
@@ -836,6 +850,25 @@ class FakeAppStoreConnect(FakeAPI):
             429, times=times, path=path, body=error.body, headers=error.headers, after=after
         )
 
+    def spend_budget(self, count: int) -> None:
+        """Spend `count` requests of the key's rolling hour, as another tool using the key
+        does: the `X-Rate-Limit` of every answer says what is left (all of it: 429s)."""
+        with self._state:
+            now = time.time()
+            self._spent.extend([now] * count)
+
+    def exhaust_budget_after(self, requests: int) -> None:
+        """After `requests` more requests, another tool spends the rest of the hour's budget:
+        every answer is then 429 RATE_LIMIT_EXCEEDED with `user-hour-rem:0`."""
+        with self._state:
+            self._exhaust_after = requests
+
+    def restore_budget(self) -> None:
+        """The rolling hour has passed: the whole budget is back."""
+        with self._state:
+            self._spent.clear()
+            self._exhaust_after = None
+
     def expire_next_urls(self, count: int = 1) -> None:
         """Make the next `count` presigned URLs this fake hands out already expired."""
         with self._state:
@@ -1008,6 +1041,10 @@ class FakeAppStoreConnect(FakeAPI):
         now = time.time()
         with self._state:
             self._forget_old_requests(now)
+            if self._exhaust_after is not None:
+                if self._exhaust_after <= 0:
+                    self._spent.extend([now] * (self.hour_limit - len(self._spent)))
+                self._exhaust_after -= 1
             if len(self._spent) >= self.hour_limit:
                 return None
             self._spent.append(now)
@@ -1026,8 +1063,8 @@ class FakeAppStoreConnect(FakeAPI):
                 if name not in route.params:
                     return _apple_error(
                         400,
-                        "PARAMETER_ERROR.ILLEGAL",
-                        "A parameter is not allowed for this request",
+                        "PARAMETER_ERROR.INVALID",
+                        "A parameter has an invalid value",
                         f"The parameter '{name}' can not be used with this request",
                         parameter=name,
                     )
@@ -1085,6 +1122,11 @@ class FakeAppStoreConnect(FakeAPI):
                 f"'{access_type}' is not a valid value for the attribute 'accessType'.",
             )
         with self._state:
+            if self.creation_conflict is not None:
+                code, detail = self.creation_conflict
+                return _apple_error(
+                    409, code, "The request cannot be fulfilled as submitted.", detail
+                )
             app = self._apps.get(app_id) if app_type == "apps" else None
             if app is None:
                 return _unprocessable(
@@ -1123,7 +1165,7 @@ class FakeAppStoreConnect(FakeAPI):
 
     def _list_reports(self, request: Request, request_id: str) -> Response:
         report_request = self._requests.get(request_id)
-        if report_request is None:
+        if report_request is None or request_id in self.gone:
             return _not_found("analyticsReportRequests", request_id)
         categories, error = _filter_values(request, "filter[category]", CATEGORIES)
         if error:
@@ -1139,13 +1181,13 @@ class FakeAppStoreConnect(FakeAPI):
 
     def _read_report(self, request: Request, report_id: str) -> Response:
         report = self._reports.get(report_id)
-        if report is None:
+        if report is None or report_id in self.gone:
             return _not_found("analyticsReports", report_id)
         return self._single(request, self._report_resource(report))
 
     def _list_instances(self, request: Request, report_id: str) -> Response:
         report = self._reports.get(report_id)
-        if report is None:
+        if report is None or report_id in self.gone:
             return _not_found("analyticsReports", report_id)
         granularities, error = _filter_values(request, "filter[granularity]", GRANULARITIES)
         if error:
@@ -1172,19 +1214,19 @@ class FakeAppStoreConnect(FakeAPI):
 
     def _read_instance(self, request: Request, instance_id: str) -> Response:
         instance = self._instances.get(instance_id)
-        if instance is None:
+        if instance is None or instance_id in self.gone:
             return _not_found("analyticsReportInstances", instance_id)
         return self._single(request, self._instance_resource(instance))
 
     def _list_segments(self, request: Request, instance_id: str) -> Response:
         instance = self._instances.get(instance_id)
-        if instance is None:
+        if instance is None or instance_id in self.gone:
             return _not_found("analyticsReportInstances", instance_id)
         return self._page(request, instance.segments, self._segment_resource)
 
     def _read_segment(self, request: Request, segment_id: str) -> Response:
         segment = self._segments.get(segment_id)
-        if segment is None:
+        if segment is None or segment_id in self.gone:
             return _not_found("analyticsReportSegments", segment_id)
         return self._single(request, self._segment_resource(segment))
 
@@ -1271,7 +1313,46 @@ class FakeAppStoreConnect(FakeAPI):
         error = _apply_fields(request, [resource])
         if error:
             return error
-        return json_response(200, {"data": resource, "links": {"self": resource["links"]["self"]}})
+        body = {"data": resource, "links": {"self": resource["links"]["self"]}}
+        return self._with_included(request, body, [resource])
+
+    def _with_included(
+        self, request: Request, body: dict[str, Any], resources: list[dict[str, Any]]
+    ) -> Response:
+        """The document with the optional attributes as the switches leave them and, for
+        `include=reports`, each request's reports (at most `limit[reports]`, default 10)."""
+        self._leave_out_optional(resources)
+        if "include" not in request.query:
+            return json_response(200, body)
+        if request.query["include"] != "reports":
+            return _invalid_parameter(
+                "include", f"'{request.query['include']}' is not a valid value for 'include'"
+            )
+        raw = request.query.get("limit[reports]", "10")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_INCLUDED_REPORTS:
+            return _invalid_parameter(
+                "limit[reports]", f"'{raw}' is not a valid value for the parameter 'limit[reports]'"
+            )
+        included = []
+        for resource in resources:
+            reports = self._requests[resource["id"]].reports[: int(raw)]
+            built = [self._report_resource(r) for r in reports]
+            resource.setdefault("relationships", {}).setdefault("reports", {})["data"] = [
+                {"type": "analyticsReports", "id": r.id} for r in reports
+            ]
+            error = _apply_fields(request, built)
+            if error:
+                return error
+            included += built
+        return json_response(200, {**body, "included": included})
+
+    def _leave_out_optional(self, resources: list[dict[str, Any]]) -> None:
+        for resource in resources:
+            attributes = resource.get("attributes", {})
+            for name in self.missing_attributes:
+                attributes.pop(name, None)
+            for name in self.null_attributes & set(attributes):
+                attributes[name] = None
 
     def _page(
         self, request: Request, items: Sequence[_T], build: Callable[[_T], dict[str, Any]]
@@ -1307,14 +1388,12 @@ class FakeAppStoreConnect(FakeAPI):
             next_query = {**request.query, "cursor": _encode_cursor(next_offset)}
             next_base = self.next_link_base or self.base_url
             links["next"] = next_base + request.path + _query_string(next_query)
-        return json_response(
-            200,
-            {
-                "data": resources,
-                "links": links,
-                "meta": {"paging": {"total": len(items), "limit": limit}},
-            },
-        )
+        body = {
+            "data": resources,
+            "links": links,
+            "meta": {"paging": {"total": len(items), "limit": limit}},
+        }
+        return self._with_included(request, body, resources)
 
     # Model helpers (callers hold self._state)
 

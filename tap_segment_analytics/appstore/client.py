@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing_extensions import override
 from tap_segment_analytics.appstore.url_policy import RefusedURL, check_download_url, origin
 from tap_segment_analytics.errors import SourceError, redact
 from tap_segment_analytics.rest_stream import TapStream
-from tap_segment_analytics.retries import response_json
+from tap_segment_analytics.retries import OutOfBudget, response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:
@@ -40,6 +39,10 @@ _CONTEXT_LABELS = (
     ("instance_id", "instance {}"),
     ("segment_id", "segment {}"),
 )
+# Apple's `errors[].code`s the client acts on (api-notes; Apple's "Interpreting and Handling
+# Errors"): the code is meant for programs, the status only where no code is given.
+NOT_FOUND = "NOT_FOUND"
+RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
 _HINTS: dict[int, str] = {
     HTTPStatus.UNAUTHORIZED: "check appstore_key_id, appstore_issuer_id and the private key",
     HTTPStatus.FORBIDDEN: "the API key's role lacks access to analytics reports",
@@ -98,17 +101,56 @@ class LinksNextPaginator(BaseHATEOASPaginator):
         return url
 
 
-def api_errors(response: requests.Response) -> str:
-    """`code: detail` of each error in a JSON:API error body (or the start of the body)."""
+def apple_errors(response: requests.Response) -> list[tuple[str, str]]:
+    """(code, detail) of each error of a JSON:API error body (none when it is not one)."""
     try:
         errors = response_json(response).get("errors") or []
-        text = "; ".join(
-            f"{e.get('code', e.get('status', '?'))}: {e.get('detail') or e.get('title', '')}"
+        return [
+            (
+                str(e.get("code") or e.get("status") or "?"),
+                " ".join(str(e.get("detail") or e.get("title") or "").split()),
+            )
             for e in errors
-        )
-    except (ValueError, AttributeError):
-        text = ""
+            if isinstance(e, dict)
+        ]
+    except (ValueError, AttributeError, TypeError, UnicodeDecodeError):
+        return []
+
+
+def api_errors(response: requests.Response) -> str:
+    """`code: detail` of each error in a JSON:API error body (or the start of the body)."""
+    text = "; ".join(f"{code}: {detail}" for code, detail in apple_errors(response))
     return " ".join((text or response.text[:200]).split())
+
+
+class AppleRefusal(SourceError):
+    """App Store Connect refused a request (a 4xx that no retry changes): its status and
+    Apple's `errors[].code`s, for the caller that can skip what it was about."""
+
+    def __init__(self, message: str, *, status: int, errors: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
+
+    @property
+    def codes(self) -> set[str]:
+        """Apple's codes of the refusal."""
+        return {code for code, _ in self.errors}
+
+    def explained(self) -> str:
+        """`CODE: detail; ...` as Apple gave them (the status when it gave none)."""
+        text = "; ".join(f"{code}: {detail}" for code, detail in self.errors)
+        return redact(text) if text else f"HTTP {self.status}"
+
+
+class NotServed(SourceError):
+    """Something the API listed that it does not serve: whoever can skip it says so (one
+    WARNING) and goes on."""
+
+
+class Vanished(AppleRefusal, NotServed):
+    """A 404 `NOT_FOUND` for something the API listed: Apple removed it since (instances go
+    after a retention period; api-notes)."""
 
 
 class AppStoreStream(TapStream):
@@ -168,15 +210,8 @@ class AppStoreStream(TapStream):
 
     @override
     def wait_for_budget(self) -> None:
-        """Once less than a tenth of the hourly budget is left, keep to its hourly rate."""
-        pause = self.rate_budget.pause_seconds()
-        if pause:
-            self.logger.info(
-                "App Store Connect hourly budget low (%s left): pausing %.1f s",
-                self.rate_budget.remaining,
-                pause,
-            )
-            time.sleep(pause)
+        """Wait as the hourly budget says (rate_limit.py), or stop the run."""
+        self.rate_budget.before_request()
 
     @override
     def call_slot(self) -> CallLimit:
@@ -190,20 +225,35 @@ class AppStoreStream(TapStream):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Note the hourly budget; retry 429, 5xx, a token refused once and bodies that are
-        not JSON; one-line errors for the rest."""
-        self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
+        """Every answer, read by what it says, in this one place: its `X-Rate-Limit` noted;
+        Apple's `errors[].code` decides where it gives one, the status otherwise.
+
+        Retried: 429 `RATE_LIMIT_EXCEEDED` (with the hourly budget spent, not a try: the
+        budget waits or stops the run), 5xx, a token refused once, a body that is not JSON.
+        A 404 or `NOT_FOUND` is `Vanished` (a caller skips what was listed and is gone); any
+        other 4xx is an `AppleRefusal` with Apple's codes (one error line, unless the caller
+        can skip what it was about).
+        """
+        spent = self.rate_budget.observe(response.headers.get("X-Rate-Limit"))
         status = response.status_code
-        if status == HTTPStatus.TOO_MANY_REQUESTS:
+        errors = apple_errors(response) if status >= HTTPStatus.BAD_REQUEST else []
+        codes = {code for code, _ in errors}
+        if status == HTTPStatus.TOO_MANY_REQUESTS or RATE_LIMIT_EXCEEDED in codes:
+            if spent:
+                raise OutOfBudget("App Store Connect's hourly budget is spent (429)", response)
             self.call_limit.refused()
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(f"App Store Connect answered {status}", response)
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(f"App Store Connect answered {status}", response)
         if status == HTTPStatus.UNAUTHORIZED and self.authenticator.rejected():
             raise RetriableAPIError(
                 "App Store Connect refused the token (401); signing a new one", response
             )
         if status >= HTTPStatus.BAD_REQUEST:
-            raise SourceError(self.error_message(response))
+            refusal = (
+                Vanished if status == HTTPStatus.NOT_FOUND or NOT_FOUND in codes else (AppleRefusal)
+            )
+            raise refusal(self.error_message(response), status=status, errors=errors)
         self.authenticator.accepted()
         self.require_json(response)
 

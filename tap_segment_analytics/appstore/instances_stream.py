@@ -64,7 +64,7 @@ class ReportInstances(AppStoreStream):
         instances = partition.begin(app.listing(partition), self.today())
         for instance in self.runtime.progress.instances(instances):
             yield instance
-            partition.applied(instance)
+            partition.applied(instance, whole=app.complete(instance["id"]))
             self.runtime.state_writer.write_state(self.tap_state)
         if partition.finished():
             self.runtime.state_writer.write_state(self.tap_state)

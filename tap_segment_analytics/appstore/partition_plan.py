@@ -14,6 +14,7 @@ import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tap_segment_analytics.appstore.client import NotServed
 from tap_segment_analytics.appstore.instance_plan import (
     ONE_TIME_SNAPSHOT,
     Plan,
@@ -25,6 +26,8 @@ from tap_segment_analytics.appstore.instance_plan import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tap_segment_analytics.appstore.plan import Api
 
 Context = dict[str, Any]
@@ -73,15 +76,18 @@ class PartitionPlan:
         api: Api,
         start_date: date,
         logger: logging.Logger,
+        not_served: Callable[[NotServed], None] | None = None,
     ) -> None:
         """`reports`: the wanted reports of the partition's name (every request's);
-        `state`: the partition's live state, which only this object changes."""
+        `state`: the partition's live state, which only this object changes; `not_served`:
+        says that a report is gone since it was listed (its instances are skipped)."""
         self.context = context
         self.reports = reports
         self.state = state
         self._api = api
         self._start_date = start_date
         self._logger = logger
+        self._not_served = not_served
         self._lock = threading.Lock()
         self._plan: Plan | None = None
         self._read: set[str] = set()
@@ -100,6 +106,13 @@ class PartitionPlan:
         for report in self.reports:
             if report["request_id"] in read:
                 continue
+            try:
+                items = self._api.list_instances(context, report["id"])
+            except NotServed as exc:
+                if self._not_served is None:
+                    raise
+                self._not_served(exc)
+                continue
             instances = [
                 {
                     **item,
@@ -110,7 +123,7 @@ class PartitionPlan:
                     "request_id": report["request_id"],
                     "access_type": report["access_type"],
                 }
-                for item in self._api.list_instances(context, report["id"])
+                for item in items
             ]
             if not instances and report["access_type"] == ONE_TIME_SNAPSHOT:
                 self._logger.info(
@@ -168,10 +181,15 @@ class PartitionPlan:
             self._log_backfill(plan.instances, resuming=plan.resuming)
         return plan.instances
 
-    def applied(self, instance: Record) -> None:
-        """Every row, segment and the record of `instance` are out: the bookmark moves past it."""
+    def applied(self, instance: Record, *, whole: bool = True) -> None:
+        """Every row, segment and the record of `instance` are out: the bookmark moves past it.
+        Not for an instance that was not `whole` (a listing or file of it was not served): the
+        bookmark passes it with the next instance applied, or else the next run reads it again
+        if Apple still lists it; a gone one is not listed, so nothing waits for it."""
         plan = self._plan
         assert plan is not None, "begin() comes first"
+        if not whole:
+            return
         position = Position.of(instance)
         position.save(self.state)
         if plan.backfill is not None:

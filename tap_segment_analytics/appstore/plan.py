@@ -9,6 +9,7 @@ them. An app's listings, URLs and row counts are dropped once the app is done (`
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
@@ -19,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tap_segment_analytics.appstore.client import NotServed
 from tap_segment_analytics.appstore.instance_plan import ONE_TIME_SNAPSHOT, ONGOING
 from tap_segment_analytics.appstore.partition_plan import (
     BookmarkMigration,
@@ -32,6 +34,7 @@ from tap_segment_analytics.errors import SourceError
 if TYPE_CHECKING:
     from tap_segment_analytics.appstore.read_ahead import AppReadAhead
     from tap_segment_analytics.appstore.report_files import SegmentFile
+    from tap_segment_analytics.appstore.requests_stream import Creation
 
 Context = dict[str, Any]
 Record = dict[str, Any]
@@ -46,8 +49,8 @@ class Api(Protocol):
     def list_requests(self, app_id: str) -> list[Record]:
         """The app's report requests."""
 
-    def create_request(self, app_id: str, access_type: str) -> None:
-        """POST a report request (a 409 is no error)."""
+    def create_request(self, app_id: str, access_type: str) -> Creation:
+        """POST a report request: what Apple answered (a refusal is no error)."""
 
     def list_reports(self, app_id: str, request_id: str) -> list[Record]:
         """A request's reports."""
@@ -104,6 +107,13 @@ class Loggers:
     instances: logging.Logger
 
 
+def _active_ongoing(records: list[Record]) -> bool:
+    """Whether an ONGOING request that was not stopped is listed."""
+    return any(
+        r.get("access_type") == ONGOING and not r.get("stopped_due_to_inactivity") for r in records
+    )
+
+
 class AppStorePlan:
     """The plan of one run: an `AppPlan` per app, made when the sync reaches the app."""
 
@@ -118,11 +128,14 @@ class AppStorePlan:
         count_dates: Callable[[], bool],
         today: Callable[[], date],
         read_ahead: Callable[[AppPlan], AppReadAhead | None] | None = None,
+        skipped: Callable[[str], None] = lambda what: None,
     ) -> None:
         """`rows_selected(report name)`: whether the report's rows are wanted; `count_dates()`:
         whether rows are counted per Date; `read_ahead(app)`: what reads the app's fetch units
-        ahead (None: the sync makes every call itself)."""
+        ahead (None: the sync makes every call itself); `skipped(what)`: counts what the run
+        skipped with a warning (in the run summary)."""
         self.settings = settings
+        self.skipped = skipped
         self.api = api
         self.bookmarks = bookmarks
         self.loggers = loggers
@@ -145,6 +158,11 @@ class AppStorePlan:
         app = self._apps.pop(app_id, None)
         if app is not None:
             app.close()
+
+    def close(self) -> None:
+        """Stop every app's reads ahead (a run that fails)."""
+        for app_id in list(self._apps):
+            self.finish(app_id)
 
     def backfilled(self, app_id: str) -> bool:
         """Whether any partition of the app has read a snapshot (it needs no new one)."""
@@ -170,6 +188,7 @@ class AppPlan:
         self._partitions: dict[tuple[str, str], PartitionPlan] = {}
         self._files: dict[str, SegmentFile] = {}
         self._dates: dict[str, Counter[str | None]] = {}
+        self._incomplete: set[str] = set()  # instances a listing or file of was not served
         self._lock = threading.Lock()
         self.ahead: AppReadAhead | None = None
 
@@ -177,10 +196,10 @@ class AppPlan:
 
     def list_requests(self) -> list[Record]:
         """The app's requests; warns about stopped ones; creates an ONGOING one (and for a
-        backfill a ONE_TIME_SNAPSHOT one) when needed and allowed."""
+        backfill a ONE_TIME_SNAPSHOT one) when needed and allowed, and confirms it is listed."""
         settings, api, logger = self.run.settings, self.run.api, self.run.loggers.requests
         app_id = self.app_id
-        records = api.list_requests(app_id)
+        records = self._typed(api.list_requests(app_id))
         for record in records:
             if record.get("stopped_due_to_inactivity"):
                 logger.warning(
@@ -193,10 +212,7 @@ class AppPlan:
                     else "; set appstore_create_report_requests to create a new one",
                 )
         wanted = []
-        if not any(
-            r.get("access_type") == ONGOING and not r.get("stopped_due_to_inactivity")
-            for r in records
-        ):
+        if not _active_ongoing(records):
             wanted.append(ONGOING)
         if (
             settings.backfill
@@ -205,9 +221,9 @@ class AppPlan:
         ):
             wanted.append(ONE_TIME_SNAPSHOT)
         if wanted and settings.create_requests:
-            for access_type in wanted:
-                api.create_request(app_id, access_type)
-            records = api.list_requests(app_id)
+            answers = {kind: api.create_request(app_id, kind) for kind in wanted}
+            records = self._typed(api.list_requests(app_id))
+            self._confirm(answers, records)
         elif ONGOING in wanted:
             logger.warning(
                 "appstore: app %s has no active ONGOING report request; create one in App "
@@ -223,6 +239,71 @@ class AppPlan:
         self.requests = records
         return records
 
+    def _typed(self, records: list[Record]) -> list[Record]:
+        """The requests with an `accessType`: Apple's schema marks none of its attributes
+        required. Without a backfill only ONGOING ones are asked for (`filter[accessType]`), so
+        one without it is ONGOING; otherwise it cannot be placed, and is left out with a
+        warning."""
+        typed = []
+        for record in records:
+            if record.get("access_type") in (ONGOING, ONE_TIME_SNAPSHOT):
+                typed.append(record)
+            elif not self.run.settings.backfill and record.get("access_type") is None:
+                typed.append({**record, "access_type": ONGOING})
+            else:
+                self.run.loggers.requests.warning(
+                    "appstore: report request %s of app %s has accessType %s: not read",
+                    record["id"],
+                    self.app_id,
+                    json.dumps(record.get("access_type")),
+                )
+                self.run.skipped("App Store report requests without an accessType")
+        return typed
+
+    def _confirm(self, answers: dict[str, Creation], records: list[Record]) -> None:
+        """Say what creating each request did, once the listing confirms it (or does not)."""
+        logger, app_id = self.run.loggers.requests, self.app_id
+        if (ongoing := answers.get(ONGOING)) is not None:
+            if not _active_ongoing(records):
+                logger.warning(
+                    "appstore: app %s has no active ONGOING report request: asked to create "
+                    "one, Apple answered (%s) and lists none; nothing new of the app is read "
+                    "this run",
+                    app_id,
+                    ongoing.answer,
+                )
+                self.run.skipped("App Store apps without an ONGOING report request")
+            elif ongoing.created:
+                logger.warning(
+                    "appstore: created an ONGOING report request for app %s; Apple makes its "
+                    "first reports within 24 to 48 hours",
+                    app_id,
+                )
+            else:
+                logger.info(
+                    "appstore: app %s already has an ONGOING report request (%s)",
+                    app_id,
+                    ongoing.answer,
+                )
+        if (snapshot := answers.get(ONE_TIME_SNAPSHOT)) is not None:
+            listed = any(r["access_type"] == ONE_TIME_SNAPSHOT for r in records)
+            if listed and snapshot.created:
+                logger.info(
+                    "appstore_backfill: created a ONE_TIME_SNAPSHOT report request for app %s; "
+                    "Apple prepares its history within 24 to 48 hours and a later run reads it",
+                    app_id,
+                )
+            elif not listed:
+                logger.warning(
+                    "appstore_backfill: Apple refused a ONE_TIME_SNAPSHOT request for app %s "
+                    "(%s)%s; the backfill waits until one can be made",
+                    app_id,
+                    snapshot.answer,
+                    ": it allows one per app every 31 days, deleted ones included"
+                    if snapshot.exists
+                    else "",
+                )
+
     def is_first_request(self, record: Record) -> bool:
         """Whether the record is the app's first request: the reports are read once per app,
         so that a report's instances can be ordered across requests."""
@@ -236,16 +317,56 @@ class AppPlan:
     # Reports
 
     def reports_of(self, request: Record) -> list[Record]:
-        """A request's reports, each with its request, app and access type."""
-        return [
-            {
-                **report,
-                "request_id": request["id"],
-                "app_id": self.app_id,
-                "access_type": request["access_type"],
-            }
-            for report in self.run.api.list_reports(self.app_id, request["id"])
-        ]
+        """A request's reports, each with its request, app and access type; none of a request
+        that is gone since it was listed, and no report without a name (it cannot be routed to
+        a rows stream; Apple's schema marks no attribute required), each with a warning."""
+        try:
+            listed = self.run.api.list_reports(self.app_id, request["id"])
+        except NotServed as exc:
+            self.not_served({"app_id": self.app_id}, exc, "report request")
+            return []
+        reports = []
+        for report in listed:
+            if not isinstance(report.get("name"), str) or not report["name"]:
+                self.run.loggers.reports.warning(
+                    "appstore: report %s of app %s has no name: not read",
+                    report["id"],
+                    self.app_id,
+                )
+                self.run.skipped("App Store reports without a name")
+                continue
+            reports.append(
+                {
+                    **report,
+                    "request_id": request["id"],
+                    "app_id": self.app_id,
+                    "access_type": request["access_type"],
+                }
+            )
+        return reports
+
+    def not_served(self, context: Context, problem: NotServed, what: str) -> None:
+        """One WARNING for something listed that the API no longer serves (named by the
+        problem's line: app, report, granularity, processing date, instance, segment as
+        known); an instance that lost any of it is not what moves its partition's bookmark."""
+        instance_id = context.get("instance_id")
+        if instance_id is not None:
+            with self._lock:
+                self._incomplete.add(instance_id)
+        self.run.loggers.instances.warning(
+            "appstore: %s; %s skipped, the rest of the run goes on%s",
+            problem,
+            what,
+            "; the partition's bookmark passes this instance only with a later one"
+            if instance_id is not None
+            else "",
+        )
+        self.run.skipped(f"App Store {what}s not served (404 or no file)")
+
+    def complete(self, instance_id: str) -> bool:
+        """Whether every listing and file of the instance was served."""
+        with self._lock:
+            return instance_id not in self._incomplete
 
     def wanted(self, report: Record) -> bool:
         """Whether the report is among the configured names and categories, and its rows
@@ -334,6 +455,7 @@ class AppPlan:
             api=run.api,
             start_date=run.settings.start_date,
             logger=run.loggers.instances,
+            not_served=lambda problem: self.not_served(context, problem, "report"),
         )
         run.migration.migrate(partition)
         self._partitions[(context["report_name"], context["granularity"])] = partition
@@ -355,13 +477,21 @@ class AppPlan:
             return partition.list_instances()
         return self.ahead.instances(partition)
 
+    def list_segments(self, instance: Context) -> list[Record]:
+        """An instance's segments from the API (any thread); none, with a warning, when the
+        instance is gone since it was listed."""
+        try:
+            return self.run.api.list_segments(instance)
+        except NotServed as exc:
+            self.not_served(instance, exc, "report instance")
+            return []
+
     def segments(self, instance: Context) -> list[Record]:
         """An instance's segments; the URL of each is kept until its file is read."""
-        call = self.run.api.list_segments
         if self.ahead is None:
-            listing = call(instance)
+            listing = self.list_segments(instance)
         else:
-            listing = self.ahead.segments(instance, lambda: call(instance))
+            listing = self.ahead.segments(instance, lambda: self.list_segments(instance))
         with self._lock:
             for segment in listing:
                 if "_file" in segment:
@@ -397,3 +527,4 @@ class AppPlan:
         self._partitions.clear()
         self._files.clear()
         self._dates.clear()
+        self._incomplete.clear()

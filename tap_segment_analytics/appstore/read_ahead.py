@@ -111,21 +111,21 @@ class AppReadAhead:
                 yield instance_context(instance)
 
     def _download(self, ahead: Prefetcher) -> None:
-        api = self._app.run.api
+        app, api = self._app, self._app.run.api
         upcoming = self._planned_instances()
         listed: deque[Context] = deque()
         while True:
             while len(listed) < LISTINGS_AHEAD and (instance := next(upcoming, None)):
-                ahead.schedule(API, _segments_key(instance), partial(api.list_segments, instance))
+                ahead.schedule(API, _segments_key(instance), partial(app.list_segments, instance))
                 listed.append(instance)
             if not listed:
                 return
             instance = listed.popleft()
             segments = ahead.needs(
-                API, _segments_key(instance), partial(api.list_segments, instance)
+                API, _segments_key(instance), partial(app.list_segments, instance)
             )
             for segment in segments:
                 file = {**instance, "segment_id": segment["id"]}
                 ahead.schedule(
-                    FILES, _file_key(file), partial(api.download, file, segment["_file"])
+                    FILES, _file_key(file), partial(api.download, file, segment.get("_file"))
                 )

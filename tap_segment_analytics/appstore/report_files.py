@@ -76,7 +76,8 @@ class DownloadProblem(Exception):
 
 
 class URLExpired(DownloadProblem):
-    """S3 refused the presigned URL (403): it has expired (valid 5 minutes)."""
+    """S3 refused the presigned URL (403: it has expired, valid 5 minutes) or has no file
+    there (404): the next try asks the API for a fresh one."""
 
 
 class DownloadRefused(Exception):
@@ -129,7 +130,11 @@ def download(session: requests.Session, segment: SegmentFile, timeout: float, pa
             status = response.status_code
             if status == HTTPStatus.FORBIDDEN:
                 raise URLExpired("the download URL was refused (403)")
-            if status == HTTPStatus.NOT_FOUND or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            if status == HTTPStatus.NOT_FOUND:
+                # The file may be gone with its segment: the fresh URL's request says so (404,
+                # and the segment is skipped) or hands out where it is now.
+                raise URLExpired("the file host answered HTTP 404")
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 raise DownloadProblem(f"the file host answered HTTP {status}")
             if status != HTTPStatus.OK:
                 raise DownloadRefused(f"the file host answered HTTP {status}")

@@ -4,14 +4,31 @@ app. What a run does with them (create one, warn) is the plan's (plan.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import requests
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.client import AppStoreStream, api_errors
+from tap_segment_analytics.appstore.client import AppleRefusal, AppStoreStream
 from tap_segment_analytics.appstore.instance_plan import ONGOING
+
+# The 409 codes that mean "such a report request exists already". STATE_ERROR ("You already
+# have such an entity") is what an App Store Connect engineer shows for a second
+# ONE_TIME_SNAPSHOT (Apple forum thread 759773); for a second ONGOING request no Apple page
+# names the code, and DUPLICATE is the one Apple's API gives for an attribute value already
+# used (unconfirmed). Either way the plan then confirms the request is listed.
+EXISTS_CODES = frozenset({"STATE_ERROR", "ENTITY_ERROR.ATTRIBUTE.INVALID.DUPLICATE"})
+
+
+@dataclass(frozen=True)
+class Creation:
+    """What Apple answered to creating a report request: its status and `CODE: detail`."""
+
+    answer: str
+    created: bool = False
+    exists: bool = False
 
 
 class ReportRequests(AppStoreStream):
@@ -56,9 +73,10 @@ class ReportRequests(AppStoreStream):
         """GET the app's requests."""
         return list(self.request_records({"app_id": app_id}))
 
-    def create_request(self, app_id: str, access_type: str) -> None:
-        """POST a request; a 409 means one exists already (a race) or, for a snapshot, that
-        Apple's one-a-month allowance is spent: either way, the plan lists again."""
+    def create_request(self, app_id: str, access_type: str) -> Creation:
+        """POST a request: what Apple answered. A 409 whose code means "such a request exists"
+        is no error; any other refusal about the app (409, 422, 404) is told to the plan, which
+        warns and goes on with the other apps; 401 and 403 (the key or its role) stop the run."""
         body = {
             "data": {
                 "type": "analyticsReportRequests",
@@ -69,41 +87,22 @@ class ReportRequests(AppStoreStream):
 
         def send(prepared: requests.PreparedRequest, context: Any) -> requests.Response:
             response = self.requests_session.send(prepared, timeout=self.timeout)
-            if response.status_code != HTTPStatus.CONFLICT:
-                self.validate_response(response)
+            self.validate_response(response)
             return response
 
         prepared = self.build_prepared_request(
             method="POST", url=f"{self.url_base}/v1/analyticsReportRequests", json=body
         )
-        response = self.request_decorator(send)(prepared, None)
-        conflict = response.status_code == HTTPStatus.CONFLICT
-        if access_type == ONGOING and conflict:
-            self.logger.info(
-                "appstore: app %s already has an ONGOING report request (409: %s)",
-                app_id,
-                api_errors(response),
-            )
-        elif access_type == ONGOING:
-            self.logger.warning(
-                "appstore: created an ONGOING report request for app %s; Apple makes its first "
-                "reports within 24 to 48 hours",
-                app_id,
-            )
-        elif conflict:
-            self.logger.warning(
-                "appstore_backfill: Apple refused a ONE_TIME_SNAPSHOT request for app %s (409: "
-                "%s): it allows one per app every 31 days, deleted ones included; the backfill "
-                "waits until one can be made",
-                app_id,
-                api_errors(response),
-            )
-        else:
-            self.logger.info(
-                "appstore_backfill: created a ONE_TIME_SNAPSHOT report request for app %s; "
-                "Apple prepares its history within 24 to 48 hours and a later run reads it",
-                app_id,
-            )
+        try:
+            self.request_decorator(send)(prepared, None)
+        except AppleRefusal as refusal:
+            if refusal.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                raise
+            answer = f"{refusal.status} {refusal.explained()}"
+            if refusal.status == HTTPStatus.CONFLICT and refusal.codes & EXISTS_CODES:
+                return Creation(answer, exists=True)
+            return Creation(answer)
+        return Creation("201", created=True)
 
     @override
     def generate_child_contexts(self, record: dict, context: Any) -> Iterable[dict[str, Any]]:

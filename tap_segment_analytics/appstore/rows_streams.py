@@ -20,7 +20,7 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_segment_analytics.appstore.batches import BatchRun
-from tap_segment_analytics.appstore.client import AppStoreStream
+from tap_segment_analytics.appstore.client import AppStoreStream, NotServed
 from tap_segment_analytics.appstore.report_files import (
     DownloadProblem,
     DownloadRefused,
@@ -125,7 +125,9 @@ class ReportRows(AppStoreStream):
         for item in self.request_records(context):
             file: SegmentFile = item["file"]
             return file
-        raise SourceError(f"App Store Connect sent no download url on {self.describe()}")
+        # `url` is not a required attribute in Apple's schema: a segment without one is not
+        # served, and skipped like one that answers 404.
+        raise NotServed(f"App Store Connect sent no download url on {self.describe()}")
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
@@ -168,8 +170,13 @@ class ReportRows(AppStoreStream):
     def segment_records(self, context: dict[str, Any]) -> Iterator[Iterator[dict[str, Any]]]:
         """The records of the segment's file, once it has downloaded whole and verified; a
         problem with the file is one error line naming it."""
+        app = self.runtime.plan.app(context["app_id"])
         try:
-            path, size = self.runtime.plan.app(context["app_id"]).file(context)
+            path, size = app.file(context)
+        except NotServed as exc:
+            app.not_served(context, exc, "segment")
+            yield iter(())
+            return
         except DownloadProblem as exc:
             raise SourceError(
                 f"appstore: download of {where(context)} failed: {exc}, still after "

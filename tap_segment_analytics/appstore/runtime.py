@@ -10,13 +10,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import override
+
 from tap_segment_analytics.appstore.auth import (
     AppStoreJWTAuthenticator,
     PrivateKeyError,
     load_private_key,
 )
 from tap_segment_analytics.appstore.batches import RUN_FOLDERS_KEY, BatchRun
-from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
+from tap_segment_analytics.appstore.rate_limit import DEFAULT_WAIT_SECONDS, CallLimit, RateBudget
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.progress import ReportFilesProgress
 from tap_segment_analytics.run_summary import RunSummary
@@ -56,7 +58,12 @@ class AppStoreRuntime(SourceRuntime):
         self._make_plan: Callable[[], AppStorePlan] | None = None
         self._plan: AppStorePlan | None = None
         self._batch_run: BatchRun | None = None
-        self.rate_budget = RateBudget()
+        self.rate_budget = RateBudget(
+            wait_seconds=float(
+                config.get("appstore_rate_limit_wait_seconds", DEFAULT_WAIT_SECONDS)
+            ),
+            logger=logger,
+        )
         self.call_limit = CallLimit(API_CALLS_AT_ONCE)
         self.progress = ReportFilesProgress()
 
@@ -72,6 +79,13 @@ class AppStoreRuntime(SourceRuntime):
             assert self._make_plan is not None, "streams.appstore_streams wires the plan"
             self._plan = self._make_plan()
         return self._plan
+
+    @override
+    def stop_reading_ahead(self) -> None:
+        """Close every app's read-ahead: its workers' retries and waits end at once (the
+        failed sync's generators, which would close them, live on in its traceback)."""
+        if self._plan is not None:
+            self._plan.close()
 
     @cached_property
     def authenticator(self) -> AppStoreJWTAuthenticator:

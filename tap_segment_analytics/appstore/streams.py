@@ -103,6 +103,7 @@ def appstore_streams(tap: Tap, runtime: AppStoreRuntime) -> list[Stream]:
             count_dates=lambda: dates.selected,
             today=instances.today,
             read_ahead=read_ahead if settings.concurrency > 1 else None,
+            skipped=runtime.summary.skipped,
         )
 
     runtime.plan_with(make_plan)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tap_segment_analytics.appstore.instances_stream import ReportInstances
     from tap_segment_analytics.appstore.report_files import SegmentFile
     from tap_segment_analytics.appstore.reports_stream import Reports
-    from tap_segment_analytics.appstore.requests_stream import ReportRequests
+    from tap_segment_analytics.appstore.requests_stream import Creation, ReportRequests
     from tap_segment_analytics.appstore.rows_streams import ReportRows
     from tap_segment_analytics.appstore.segments_stream import ReportSegments
 
@@ -50,9 +50,9 @@ class StreamsApi:
         """The app's report requests (the top stream's errors name its path alone)."""
         return self._requests.list_requests(app_id)
 
-    def create_request(self, app_id: str, access_type: str) -> None:
-        """POST a report request."""
-        self._requests.create_request(app_id, access_type)
+    def create_request(self, app_id: str, access_type: str) -> Creation:
+        """POST a report request: what Apple answered."""
+        return self._requests.create_request(app_id, access_type)
 
     def list_reports(self, app_id: str, request_id: str) -> list[Record]:
         """A request's reports."""
