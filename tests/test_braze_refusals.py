@@ -112,7 +112,8 @@ def test_a_segment_whose_series_braze_refuses_is_skipped_and_read_whole_next_run
     assert second.returncode == 0, second.stderr
     start = utc_today() - timedelta(days=FIRST_RUN_DAYS)
     assert set(days_of(second, refused.id)) == days_from(start)
-    assert [n for s, n, _ in fake_braze.data_series_calls() if s == refused.id] == [100, 100, 53]
+    calls = sorted((end, n) for s, n, end in fake_braze.data_series_calls() if s == refused.id)
+    assert [n for _, n in calls] == [100, 100, 53]
     yesterday = (utc_today() - timedelta(days=1)).isoformat()
     for segment_id in others:
         assert days_of(second, segment_id) == [yesterday], "the others: their bookmark day"
