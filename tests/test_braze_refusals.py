@@ -9,6 +9,7 @@ design: `braze_lookback_days: 0` here, so nothing else is read twice).
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -208,3 +209,55 @@ def test_answers_with_only_what_braze_marks_required_stop_nothing(
         f"no size for {MAX_WINDOW_DAYS - 6} days between days it sized" in line for line in warned
     )
     assert "Traceback" not in first.stderr
+
+
+def test_refused_details_skip_that_segments_details_and_each_refusal_is_a_debug_line(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    refused = fake_braze.segments[0]
+    fake_braze.inject(400, path=DETAILS_PATH, body={"message": "Invalid segment"})
+    config = braze_config(fake_braze, braze_concurrency=1)
+    env = {**os.environ, "TAP_SEGMENT_ANALYTICS_LOGLEVEL": "debug"}
+
+    run = run_tap(config, tmp_path, env=env)
+
+    assert run.returncode == 0, run.stderr
+    assert refused.id not in {r["segment_id"] for r in run.records(DETAILS)}
+    assert len(run.records(DETAILS)) == len(fake_braze.segments) - 1
+    assert len(days_of(run, refused.id)) == FIRST_RUN_DAYS, "its sizes land"
+    [line] = [line for line in refusal_lines(run) if "the details of" in line]
+    assert line.endswith(
+        "braze_segment_details: Braze refused the details of 1 segment, skipped for this run "
+        "and asked again on the next: 400: Invalid segment (1)"
+    )
+    assert run.summary()[DETAILS]["skipped"] == 1
+    debug = [line for line in run.stderr.splitlines() if "| DEBUG" in line and "skipped" in line]
+    assert any(
+        f"braze_segment_details: segment {refused.id} ({refused.name}) skipped for this run, "
+        f"its details refused: Braze answered 400 on /segments/details for segment {refused.id}"
+        in line
+        for line in debug
+    )
+    [untracked] = [s for s in fake_braze.segments if not s.analytics_tracking_enabled]
+    assert any(
+        f"braze_segment_sizes: segment {untracked.id} ({untracked.name}) skipped for this run, "
+        "its days from" in line
+        for line in debug
+    )
+
+
+def test_an_error_answer_for_the_list_stops_the_source_with_one_line(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    body = {"message": "Internal error", "errors": ["listing failed"], "segments": []}
+    fake_braze.inject(200, path=LIST_PATH, body=body)
+
+    run = run_tap(braze_config(fake_braze), tmp_path)
+
+    assert run.returncode == 1
+    assert run.error_lines()[-1].endswith(
+        "Braze answered 200 with message 'Internal error' and errors 'listing failed' on "
+        "/segments/list"
+    )
+    assert "Traceback" not in run.stderr
+    assert run.records("braze_segments") == []

@@ -79,7 +79,7 @@ def answer_error(body: Any) -> tuple[str, str] | None:
         shown = errors[:_SHOWN_ERRORS] if isinstance(errors, list) else [errors]
         more = len(errors) - len(shown) if isinstance(errors, list) else 0
         said.append(f"errors {', '.join(map(repr, shown))}" + (f" and {more} more" if more else ""))
-    reason = f"200 with message {message!r}" if message is not None else "200 with errors"
+    reason = "200 with errors" if message in (None, SUCCESS) else f"200 with message {message!r}"
     return reason, " and ".join(said)
 
 

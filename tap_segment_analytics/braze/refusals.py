@@ -15,11 +15,12 @@ class SegmentRefusals:
 
     def __init__(self) -> None:
         self._by_stream: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        self._what: dict[str, str] = {}
+        self._said: dict[str, tuple[str, str]] = {}
 
-    def add(self, stream: str, what: str, segment_id: str, reason: str) -> None:
-        """Braze refused `what` (e.g. "size series") of a segment for `reason`."""
-        self._what[stream] = what
+    def add(self, stream: str, segment_id: str, reason: str, *, what: str, kept: str) -> None:
+        """Braze refused `what` of a segment (e.g. "size series") for `reason`; `kept` says
+        what the skipped segment keeps (e.g. "the days received before"), or is empty."""
+        self._said[stream] = (what, kept)
         self._by_stream[stream][reason].append(segment_id)
 
     def lines(self) -> list[str]:
@@ -33,9 +34,10 @@ class SegmentRefusals:
                     reasons.items(), key=lambda item: (-len(item[1]), item[0])
                 )
             )
+            what, kept = self._said[stream]
             lines.append(
-                f"{stream}: Braze refused the {self._what[stream]} of {count} "
+                f"{stream}: Braze refused the {what} of {count} "
                 f"segment{'' if count == 1 else 's'}, skipped for this run and asked again on "
-                f"the next (each keeps the days received before): {why}"
+                f"the next{f' (each keeps {kept})' if kept else ''}: {why}"
             )
         return lines

@@ -131,7 +131,9 @@ class SegmentChild(BrazeStream):
 
     parent_stream_type = Segments
     unit_type: type  # the plan's call this stream makes
-    answers: str  # what the call answers, in the refusals' line: "details", "size series"
+    # What the call answers and what a refused segment keeps, in the run's refusals line.
+    answers: str
+    kept_when_refused = ""
 
     @override
     def get_new_paginator(self) -> None:
@@ -169,7 +171,9 @@ class SegmentChild(BrazeStream):
             asked,
             refused,
         )
-        self.runtime.refusals.add(self.name, self.answers, segment.id, refused.reason)
+        self.runtime.refusals.add(
+            self.name, segment.id, refused.reason, what=self.answers, kept=self.kept_when_refused
+        )
         self.summary.count(self.name, skipped=1)
 
     def skip_deleted(self, segment: PlannedSegment, gone: SegmentGone) -> None:
@@ -257,6 +261,7 @@ class SegmentSizes(SegmentChild):
     KEYED_BOOKMARKS = True
     unit_type = SizesCall
     answers = "size series"
+    kept_when_refused = "the days received before"
     # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
     # in is read again from its previous bookmark. The SDK is the bookmark's only writer; the
