@@ -199,7 +199,7 @@ def test_answers_with_only_what_braze_marks_required_stop_nothing(
     assert days == sorted({sized.isoformat()} | days_from(start + timedelta(MAX_WINDOW_DAYS)))
     warned = [line for line in first.stderr.splitlines() if "| WARNING" in line]
     assert any(
-        "Braze sent 2 data points without a day or a size it could read (e.g. {'time': "
+        "Braze sent 2 data point(s) without a day or a size it could read (e.g. {'time': "
         f"'{start.isoformat()}', 'size': None}}), left out"
         in line
         and segments[0].id in line

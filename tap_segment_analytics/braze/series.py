@@ -8,7 +8,9 @@ they came in.
 
 Braze marks neither `time` nor `size` of a point required: a point without a day or a size the
 tap can read is left out and counted (the `size` column is an integer), never a stopped source.
-A day missing between two days of the series is counted too: Braze answered without it.
+A day missing between two days sized (this run, or the bookmark's day of an earlier run) is
+counted too: Braze answered without it. Days missing before a segment's first size are not: Braze
+leaves out the days before a segment existed.
 """
 
 from __future__ import annotations
@@ -78,24 +80,27 @@ class DailySizes:
         """A point without a day or a size the tap can read."""
         self.unread.append(point)
 
-    def gaps(self) -> list[date]:
-        """The days between the first and the last day kept that no point gave."""
+    def gaps(self, since: date | None = None) -> list[date]:
+        """The days no point gave between the first day kept (or the day after `since`, a day
+        sized before) and the last day kept."""
         if not self.sizes:
             return []
         first, last = min(self.sizes), max(self.sizes)
+        if since is not None:
+            first = min(first, since + timedelta(days=1))
         days = (first + timedelta(days=n) for n in range((last - first).days))
         return [day for day in days if day not in self.sizes]
 
-    def oddities(self) -> list[str]:
-        """What to warn about, in a few words each."""
+    def oddities(self, since: date | None = None) -> list[str]:
+        """What to warn about, in a few words each (`since`: the last day sized before)."""
         said = []
         if self.unread:
             shown = redact(repr(self.unread[0]))[:_SHOWN_CHARACTERS]
             said.append(
-                f"{len(self.unread)} data points without a day or a size it could read "
+                f"{len(self.unread)} data point(s) without a day or a size it could read "
                 f"(e.g. {shown}), left out"
             )
-        gaps = self.gaps()
+        gaps = self.gaps(since)
         if gaps:
             said.append(
                 f"no size for {len(gaps)} days between days it sized (e.g. "

@@ -301,6 +301,7 @@ class SegmentSizes(SegmentChild):
         self.runtime.progress.segment(
             self.logger, {"id": segment.id, "name": segment.name}, [c.window for c in segment.sizes]
         )
+        bookmark = self.bookmark(segment.id)
         series = DailySizes()
         stopped: SourceError | None = None
         stopped_at = segment.sizes[0].window if segment.sizes else None
@@ -336,7 +337,8 @@ class SegmentSizes(SegmentChild):
             self.skip_refused(
                 segment, stopped, f"its days from {stopped_at.start} to {last} refused"
             )
-        for oddity in series.oddities():
+        sized_before = date.fromisoformat(str(bookmark)[:10]) if bookmark else None
+        for oddity in series.oddities(since=sized_before):
             self.logger.warning(
                 "braze_segment_sizes: Braze sent %s for segment %s (%s)",
                 oddity,
