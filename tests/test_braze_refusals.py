@@ -261,3 +261,23 @@ def test_an_error_answer_for_the_list_stops_the_source_with_one_line(
     )
     assert "Traceback" not in run.stderr
     assert run.records("braze_segments") == []
+
+
+def test_a_success_without_data_is_no_sizes_for_its_days_and_said(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
+    fake_braze.inject(200, path=DATA_SERIES_PATH, body={"message": "success"})
+
+    run = run_tap(braze_config(fake_braze, braze_concurrency=1), tmp_path)
+
+    assert run.returncode == 0, run.stderr
+    first = fake_braze.segments[0]
+    start = utc_today() - timedelta(days=FIRST_RUN_DAYS)
+    assert set(days_of(run, first.id)) == days_from(start + timedelta(days=MAX_WINDOW_DAYS))
+    assert any(
+        "| WARNING" in line
+        and f"Braze sent 1 answer(s) without 'data', read as no size for their days for segment "
+        f"{first.id}"
+        in line
+        for line in run.stderr.splitlines()
+    )

@@ -64,6 +64,7 @@ class DailySizes:
     fractional: list[Point] = field(default_factory=list)
     repeated: dict[date, list[int]] = field(default_factory=dict)
     unread: list[Any] = field(default_factory=list)  # points without a day or a size
+    without_data: int = 0  # success answers without `data`
 
     def add(self, point: Point) -> None:
         """Keep the point; a day seen before keeps the larger size."""
@@ -99,6 +100,10 @@ class DailySizes:
             said.append(
                 f"{len(self.unread)} data point(s) without a day or a size it could read "
                 f"(e.g. {shown}), left out"
+            )
+        if self.without_data:
+            said.append(
+                f"{self.without_data} answer(s) without 'data', read as no size for their days"
             )
         gaps = self.gaps(since)
         if gaps:

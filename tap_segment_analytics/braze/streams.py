@@ -317,7 +317,9 @@ class SegmentSizes(SegmentChild):
             days: set[date] = set()
             for item in points:
                 point = item.get("point")
-                if not isinstance(point, Point):
+                if item.get("without_data"):
+                    series.without_data += 1
+                elif not isinstance(point, Point):
                     series.leave_out(item.get("unread"))
                 elif point.day in call.window:  # only the asked-for days
                     days.add(point.day)
@@ -358,9 +360,11 @@ class SegmentSizes(SegmentChild):
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
         """The series' data points, each as `{"point": Point}`, or `{"unread": point}` for one
-        without a day or a size. A success without `data` (not marked required) has none."""
+        without a day or a size. A success without `data` (not marked required) has no points:
+        `{"without_data": True}` says so."""
         series = self.json_body(response).get("data")
         if series is None:
+            yield {"without_data": True}
             return
         if not isinstance(series, list):
             kind = f"'data' as a JSON {type(series).__name__}, not a list"
