@@ -162,7 +162,7 @@ def test_untracked_segment_is_400_and_unknown_one_404(braze: FakeBraze) -> None:
 
 
 def test_the_switches_for_answers_brazes_docs_allow(braze: FakeBraze) -> None:
-    window = {"length": 3, "ending_at": "2024-06-10T12:00:00Z"}  # 2024-06-08 .. 2024-06-10
+    window: dict[str, Any] = {"length": 3, "ending_at": "2024-06-10T12:00:00Z"}  # 06-08..06-10
     braze.untracked_series_served = True
     braze.details_without_name.add(TRACKED.id)
     braze.series_error_answers[TRACKED.id] = date(2024, 6, 8)
