@@ -1,4 +1,5 @@
-"""What a run did, per stream: records, requests, retries, files and bytes downloaded, time.
+"""What a run did, per stream: records, requests, retries, what it skipped (e.g. segments Braze
+refused), files and bytes downloaded, time.
 
 Each run has one `RunSummary` (made by the Tap, handed to its streams through their source's
 runtime); stream code adds to it (thread-safe): `summary.count(stream, retries=1)`,
@@ -29,6 +30,7 @@ class StreamTally:
     records: int = 0
     requests: int = 0
     retries: int = 0
+    skipped: int = 0
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
@@ -129,17 +131,18 @@ class RunSummary:
 
 def _row(name: str, width: int, tally: StreamTally | None) -> str:
     if tally is None:
-        cells = ("records", "requests", "retries", "files", "bytes", "time")
+        cells = ("records", "requests", "retries", "skipped", "files", "bytes", "time")
     else:
         cells = (
             f"{tally.records:,}",
             f"{tally.requests:,}",
             f"{tally.retries:,}",
+            f"{tally.skipped:,}",
             f"{tally.files:,}",
             f"{tally.bytes:,}",
             f"{tally.seconds:.1f} s",
         )
-    widths = (10, 9, 8, 6, 14, 9)
+    widths = (10, 9, 8, 8, 6, 14, 9)
     return f"  {name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
 
 

@@ -151,8 +151,9 @@ def bookmarked(bookmarks: dict, stream: str) -> dict[tuple[tuple[str, str], ...]
 
 
 def tracked_segment_ids(sandbox: Sandbox) -> list[str]:
-    """The segments with a size history (analytics tracking on), in the sandbox's order."""
-    return [s.id for s in sandbox.braze.segments if s.analytics_tracking_enabled and not s.archived]
+    """The listed segments whose series the fake serves, in the sandbox's order."""
+    braze = sandbox.braze
+    return [s.id for s in braze.segments if braze.serves_series(s) and not s.archived]
 
 
 @contextmanager

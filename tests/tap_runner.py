@@ -64,12 +64,21 @@ class TapRun:
         return [line.split(" | ", 3)[-1] for line in self.stderr.splitlines()]
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """The run summary's table: {stream or 'total': {records, requests, retries, files,
-        bytes, seconds}}."""
+        """The run summary's table: {stream or 'total': {records, requests, retries, skipped,
+        files, bytes, seconds}}."""
         messages = self.log_messages()
         start = next(i for i, m in enumerate(messages) if m.startswith("run summary:"))
         header = messages[start + 1].split()
-        assert header == ["stream", "records", "requests", "retries", "files", "bytes", "time"]
+        assert header == [
+            "stream",
+            "records",
+            "requests",
+            "retries",
+            "skipped",
+            "files",
+            "bytes",
+            "time",
+        ]
         table = {}
         for message in messages[start + 2 :]:
             name, *cells, seconds, unit = message.split()

@@ -14,7 +14,7 @@ from tap_segment_analytics.braze.plan import (
     SegmentSettings,
     SizesCall,
 )
-from tap_segment_analytics.braze.windows import Window
+from tap_segment_analytics.braze.windows import Window, plan_windows
 from tap_segment_analytics.errors import SourceError
 
 RUN_DAY = date(2026, 12, 2)
@@ -58,14 +58,17 @@ def test_a_bookmarked_segment_is_read_from_its_bookmark_less_the_lookback() -> N
     assert plan.segment("s2").sizes[0].window.start == SETTINGS.start_date
 
 
-def test_an_untracked_segment_has_details_but_no_size_calls() -> None:
+def test_an_untracked_segment_has_details_and_size_calls() -> None:
+    # Braze's docs tie analytics tracking to dashboard tools, not to the size series: asked.
     plan = SegmentPlan(SETTINGS)
 
     plan.list_page(listed("s1", untracked=("s1",)))
 
-    segment = plan.segment("s1")
-    assert not segment.tracked
-    assert list(plan.fetch_units()) == [DetailsCall("s1")]
+    windows = plan_windows(SETTINGS.start_date, RUN_DAY)
+    assert list(plan.fetch_units()) == [
+        DetailsCall("s1"),
+        *(SizesCall("s1", window) for window in windows),
+    ]
 
 
 def test_only_the_selected_streams_calls_are_planned() -> None:

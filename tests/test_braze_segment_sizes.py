@@ -102,22 +102,24 @@ def test_every_day_exactly_once_whichever_way_braze_reads_ending_at(
     assert len(restated) == 1
 
 
-def test_untracked_segments_are_skipped_with_a_log_line(
+def test_untracked_segments_are_asked_and_a_refusal_is_one_warning(
     fake_braze: FakeBraze, tmp_path: Path
 ) -> None:
     run = run_tap(braze_config(fake_braze), tmp_path)
 
+    assert run.returncode == 0, run.stderr
     untracked = [s for s in fake_braze.segments if not s.analytics_tracking_enabled]
-    assert untracked
+    assert len(untracked) == 1
     called = {s for s, _, _ in fake_braze.data_series_calls()}
-    for segment in untracked:
-        assert segment.id not in called
-        assert (
-            sum(
-                segment.id in line and "tracking is off" in line for line in run.stderr.splitlines()
-            )
-            == 1
-        )
+    assert called == {s.id for s in fake_braze.segments}, "every segment's series is asked"
+    # The fake refuses an untracked segment's series (400) by default: skipped, said once.
+    refusals = [line for line in run.stderr.splitlines() if "Braze refused" in line]
+    assert len(refusals) == 1
+    assert "WARNING" in refusals[0]
+    assert "size series of 1 segment," in refusals[0]
+    assert "400: Analytics tracking is not enabled for this segment (1)" in refusals[0]
+    assert run.summary()["braze_segment_sizes"]["skipped"] == 1
+    assert untracked[0].id not in segment_bookmarks(run.final_state)
     # Its details are still synced.
     assert {r["segment_id"] for r in run.records("braze_segment_details")} == {
         s.id for s in fake_braze.segments
@@ -133,8 +135,13 @@ def test_second_run_requests_only_the_lookback_days(fake_braze: FakeBraze, tmp_p
 
     assert second.returncode == 0, second.stderr
     calls = fake_braze.data_series_calls()
-    assert sorted(s for s, _, _ in calls) == sorted(tracked(fake_braze)), "one request a segment"
-    assert {(n, end[:10]) for _, n, end in calls} == {(5, utc_today().isoformat())}
+    # One request a segment; the one Braze refused is asked from start_date again.
+    refused = {s.id for s in fake_braze.segments} - set(tracked(fake_braze))
+    assert sorted(s for s, _, _ in calls if s not in refused) == sorted(tracked(fake_braze))
+    assert {(n, end[:10]) for s, n, end in calls if s not in refused} == {
+        (5, utc_today().isoformat())
+    }
+    assert [n for _, n in sorted((end, n) for s, n, end in calls if s in refused)] == [100, 100, 53]
     yesterday = utc_today() - timedelta(days=1)
     assert {r["time"] for r in second.records(STREAM)} == days_between(
         yesterday - timedelta(days=3), utc_today()

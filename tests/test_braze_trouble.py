@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import braze_config, utc_today
+from tests.conftest import braze_config, segment_bookmarks, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import run_tap
 
@@ -139,15 +139,23 @@ def test_malformed_json_that_persists_names_endpoint_and_segment(
     assert statuses(fake_braze, "/segments/data_series") == [200, 200, 200]
 
 
-def test_unexpected_body_is_a_clear_error(fake_braze: FakeBraze, tmp_path: Path) -> None:
+def test_a_series_of_the_wrong_shape_skips_that_segment_for_the_run(
+    fake_braze: FakeBraze, tmp_path: Path
+) -> None:
     fake_braze.inject(
         200, body={"message": "success", "data": "soon"}, path="/segments/data_series"
     )
 
-    run = run_tap(braze_config(fake_braze), tmp_path)
+    run = run_tap(braze_config(fake_braze, braze_concurrency=1), tmp_path)
 
-    assert run.returncode == 1
-    assert "no 'data' series on /segments/data_series for segment" in run.error_lines()[-1]
+    assert run.returncode == 0, run.stderr
+    first = fake_braze.segments[0]
+    assert first.id not in {r["segment_id"] for r in run.records(SIZES)}
+    assert first.id not in segment_bookmarks(run.final_state)
+    [line] = [line for line in run.stderr.splitlines() if "Braze refused" in line]
+    assert "WARNING" in line
+    assert "'data' as a JSON str, not a list (1)" in line
+    assert run.summary()[SIZES]["skipped"] == 2, "it and the untracked segment"
 
 
 def test_segment_ids_limit_the_sync_and_unknown_ids_warn(

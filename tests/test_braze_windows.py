@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tap_segment_analytics.braze.series import DailySizes, Point
 from tap_segment_analytics.braze.windows import (
     MAX_LENGTH,
     Window,
@@ -79,3 +80,18 @@ def test_window_parameters() -> None:
     assert date(2026, 1, 10) in window
     assert date(2026, 1, 11) not in window
     assert plan_windows(date(2026, 1, 1), date(2026, 1, 1)) == []
+
+
+def test_a_day_missing_after_a_day_sized_is_a_gap_but_not_before_the_first() -> None:
+    series = DailySizes()
+    for day in (date(2026, 11, 3), date(2026, 11, 4), date(2026, 11, 7)):
+        series.add(Point(day, 10))
+
+    assert series.gaps() == [date(2026, 11, 5), date(2026, 11, 6)]
+    # The bookmark's day (sized by an earlier run) counts as sized: the days after it are owed.
+    assert series.gaps(since=date(2026, 11, 1))[0] == date(2026, 11, 2)
+    assert series.gaps(since=date(2026, 11, 8)) == [date(2026, 11, 5), date(2026, 11, 6)]
+    assert DailySizes().gaps(since=date(2026, 11, 1)) == []
+    assert "no size for 3 days between days it sized (e.g. 2026-11-02)" in " ".join(
+        series.oddities(since=date(2026, 11, 1))
+    )

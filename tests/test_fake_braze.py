@@ -159,3 +159,42 @@ def test_untracked_segment_is_400_and_unknown_one_404(braze: FakeBraze) -> None:
     assert unknown.status_code == 404
     assert details.status_code == 200
     assert details.json()["created_at"] == "2023-01-01T00:00:00Z"
+
+
+def test_the_switches_for_answers_brazes_docs_allow(braze: FakeBraze) -> None:
+    window: dict[str, Any] = {"length": 3, "ending_at": "2024-06-10T12:00:00Z"}  # 06-08..06-10
+    braze.untracked_series_served = True
+    braze.details_without_name.add(TRACKED.id)
+    braze.series_error_answers[TRACKED.id] = date(2024, 6, 8)
+
+    served = get(braze, "/segments/data_series", segment_id=UNTRACKED.id, **window)
+    failed = get(braze, "/segments/data_series", segment_id=TRACKED.id, **window)
+    later = get(braze, "/segments/data_series", segment_id=TRACKED.id, length=1)
+    details = get(braze, "/segments/details", segment_id=TRACKED.id)
+    braze.series_refused.add(UNTRACKED.id)
+    refused = get(braze, "/segments/data_series", segment_id=UNTRACKED.id, **window)
+
+    assert served.status_code == 200
+    assert [p["time"] for p in served.json()["data"]] == ["2024-06-10", "2024-06-09", "2024-06-08"]
+    assert failed.status_code == 200
+    assert failed.json()["message"] == "Segment data series is temporarily unavailable"
+    assert failed.json()["errors"]
+    assert failed.json()["data"] == []
+    assert later.json()["message"] == "success", "only the windows asking for that day fail"
+    assert details.status_code == 200
+    assert "name" not in details.json()
+    assert details.json()["message"] == "success"
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "Data series is not available for this segment"
+    assert braze.days_served(TRACKED.id) == [TODAY], "no day of a failed answer"
+
+
+def test_every_parameter_brazes_docs_list_is_accepted(braze: FakeBraze) -> None:
+    listed = get(braze, "/segments/list", page=0, sort_direction="desc")
+    details = get(braze, "/segments/details", segment_id=TRACKED.id)
+    sizes = get(
+        braze, "/segments/data_series", segment_id=TRACKED.id, length=2, ending_at="2024-06-10"
+    )
+
+    assert [s["id"] for s in listed.json()["segments"]] == [TRACKED.id, UNTRACKED.id]
+    assert details.status_code == sizes.status_code == 200

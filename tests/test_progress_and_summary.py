@@ -17,7 +17,7 @@ from tap_segment_analytics.progress import (
 from tap_segment_analytics.run_summary import RunSummary
 
 LOGGER = logging.getLogger("tests.progress")
-HEADER = ("stream", "records", "requests", "retries", "files", "bytes", "time")
+HEADER = ("stream", "records", "requests", "retries", "skipped", "files", "bytes", "time")
 CONTEXT = {
     "app_id": "1234567890",
     "report_name": "App Crashes",
@@ -188,5 +188,5 @@ def test_the_summary_is_a_table_with_a_total_and_nothing_when_nothing_ran() -> N
         "braze_segments",
         "total",
     ]
-    assert lines[-1].split() == ["total", "1,206", "22", "0", "20", "1,234,567", "0.0", "s"]
+    assert lines[-1].split() == ["total", "1,206", "22", "0", "0", "20", "1,234,567", "0.0", "s"]
     assert len({len(line) for line in lines[1:]}) == 1, "the columns line up"

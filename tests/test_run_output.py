@@ -80,7 +80,8 @@ def test_stderr_stays_a_few_lines_as_records_grow_fivefold(
     small_records = sum(small.record_counts().values())
     assert sum(large.record_counts().values()) >= 4 * small_records
     small_lines, large_lines = len(small.log_lines()), len(large.log_lines())
-    assert small_lines <= 30
+    # 30 before Braze's refusal of the untracked segment's series became one WARNING a run.
+    assert small_lines <= 31
     # Only progress lines may be added, at most one per tracker every PROGRESS_SECONDS.
     assert large_lines <= small_lines + PROGRESS_TRACKERS * math.ceil(seconds / PROGRESS_SECONDS)
     for run in (small, large):

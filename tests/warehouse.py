@@ -80,11 +80,11 @@ def compare(landed: dict[Any, Any], truth: dict[Any, Any]) -> Differences:
 
 
 def braze_truth(fake: FakeBraze, start: date) -> dict[Key, int]:
-    """(segment, day) → size for every tracked segment from `start` (or its creation) to
-    yesterday."""
+    """(segment, day) → size for every segment whose series the fake serves, from `start` (or
+    its creation) to yesterday."""
     truth = {}
     for segment in fake.segments:
-        if not segment.analytics_tracking_enabled or segment.archived:
+        if not fake.serves_series(segment) or segment.archived:
             continue
         day = max(start, segment.created_at.date())
         while day < fake.today:

@@ -27,6 +27,11 @@ _RATE_LIMITED = (  # the message of every 429
     "Rate limit exceeded. Please retry after the time in X-RateLimit-Reset."
 )
 RATE_LIMIT_WINDOW = 3600  # seconds; X-RateLimit-Reset is the next full hour
+# Unconfirmed statuses and bodies: Braze's docs allow an answer whose `message` is not "success"
+# and that carries `errors`, and refusals of a segment's series, without giving their words.
+SERIES_UNAVAILABLE = "Segment data series is temporarily unavailable"
+SERIES_REFUSED = "Data series is not available for this segment"
+UNTRACKED_REFUSED = "Analytics tracking is not enabled for this segment"
 
 ALL_PERMISSIONS = frozenset({"segments.list", "segments.details", "segments.data_series"})
 
@@ -227,6 +232,15 @@ class FakeBraze(FakeAPI):
         }
         self.repeat_days = False
         self.size_fraction = 0.0
+        # Answers Braze's docs allow, all off by default: a 200 whose `message` is not
+        # "success", with an `errors` array and no points, for the windows of a segment's series
+        # that ask for a given day (None: every window); details without `name`; the series of
+        # segments with analytics tracking off served like any other (else refused, 400); a
+        # segment's series refused (400) whatever its tracking.
+        self.series_error_answers: dict[str, date | None] = {}
+        self.details_without_name: set[str] = set()
+        self.untracked_series_served = False
+        self.series_refused: set[str] = set()
 
     # The truth
 
@@ -243,6 +257,12 @@ class FakeBraze(FakeAPI):
         weekly = 1 + 0.04 * math.sin(2 * math.pi * day.weekday() / 7 + phase)
         noise = 1 + 0.03 * (_unit(segment_id, day.isoformat()) - 0.5)
         return max(0, round(base * math.exp(yearly_growth * years) * weekly * noise))
+
+    def serves_series(self, segment: BrazeSegment) -> bool:
+        """Whether data_series answers the segment's sizes (switches as they are now)."""
+        if segment.id in self.series_refused or segment.id in self.series_error_answers:
+            return False
+        return segment.analytics_tracking_enabled or self.untracked_series_served
 
     def restate(self, segment_id: str, day: date, size: int) -> None:
         """Change the truth for one day, as Braze does when it restates recent estimates."""
@@ -407,19 +427,19 @@ class FakeBraze(FakeAPI):
         segment = self._segment(segment_id)
         if segment is None or segment_id in self.deleted_after_listing[DETAILS_PATH]:
             return _not_found(segment_id)
-        return json_response(
-            200,
-            {
-                "message": "success",
-                "name": segment.name,
-                "description": segment.description,
-                "text_description": segment.text_description,
-                "tags": list(segment.tags),
-                "created_at": _iso_z(segment.created_at),
-                "updated_at": _iso_z(segment.updated_at or segment.created_at),
-                "teams": list(segment.teams),
-            },
-        )
+        details = {
+            "message": "success",
+            "name": segment.name,
+            "description": segment.description,
+            "text_description": segment.text_description,
+            "tags": list(segment.tags),
+            "created_at": _iso_z(segment.created_at),
+            "updated_at": _iso_z(segment.updated_at or segment.created_at),
+            "teams": list(segment.teams),
+        }
+        if segment_id in self.details_without_name:
+            del details["name"]  # Braze marks only `message` required
+        return json_response(200, details)
 
     def _data_series(self, request: Request) -> Response:
         segment_id = request.query.get("segment_id")
@@ -448,14 +468,27 @@ class FakeBraze(FakeAPI):
         segment = self._segment(segment_id)
         if segment is None or segment_id in self.deleted_after_listing[DATA_SERIES_PATH]:
             return _not_found(segment_id)
-        if not segment.analytics_tracking_enabled:
-            # Unconfirmed status and body: Braze documents only that untracked segments keep no
-            # size history.
+        if segment_id in self.series_refused:
+            return _error(400, SERIES_REFUSED, f"segment {segment_id} has no data series")
+        if not segment.analytics_tracking_enabled and not self.untracked_series_served:
+            # Unconfirmed: Braze's docs do not say that the series needs tracking.
             return _error(
                 400,
-                "Analytics tracking is not enabled for this segment",
+                UNTRACKED_REFUSED,
                 f"segment {segment_id} has analytics_tracking_enabled false",
             )
+        first, last = _asked_days(ending_at, int(length), self.ending_at_included)
+        if segment_id in self.series_error_answers:
+            day = self.series_error_answers[segment_id]
+            if day is None or first <= day <= last:
+                return json_response(
+                    200,
+                    {
+                        "message": SERIES_UNAVAILABLE,
+                        "errors": [f"data series of segment {segment_id} is being recomputed"],
+                        "data": [],
+                    },
+                )
         days = self._series_days(segment, ending_at, int(length))
         with self._state_lock:
             self._served.append((segment_id, days))
@@ -478,10 +511,7 @@ class FakeBraze(FakeAPI):
         before the segment existed and days after `today` are left out; today (a partial day) only
         when `ending_at` is today and not midnight.
         """
-        ending_utc = ending_at.astimezone(timezone.utc)
-        last = ending_utc.date()
-        if ending_utc.time() == datetime.min.time() and not self.ending_at_included:
-            last -= timedelta(days=1)
+        _, last = _asked_days(ending_at, length, self.ending_at_included)
         newest = self.today if last == self.today else self.today - timedelta(days=1)
         created = _as_utc(segment.created_at).date()
         days = (last - timedelta(days=i) for i in range(length))
@@ -489,6 +519,16 @@ class FakeBraze(FakeAPI):
 
     def _segment(self, segment_id: str) -> BrazeSegment | None:
         return next((s for s in self.segments if s.id == segment_id), None)
+
+
+def _asked_days(ending_at: datetime, length: int, ending_at_included: bool) -> tuple[date, date]:
+    """The first and last day a data_series request asks for, before the segment's life and
+    `today` cut them (see `FakeBraze._series_days`)."""
+    ending_utc = ending_at.astimezone(timezone.utc)
+    last = ending_utc.date()
+    if ending_utc.time() == datetime.min.time() and not ending_at_included:
+        last -= timedelta(days=1)
+    return last - timedelta(days=length - 1), last
 
 
 def _error(

@@ -1,4 +1,13 @@
-"""The base stream for Braze: URL, Bearer auth, rate-limit waits and error sorting."""
+"""The base stream for Braze: URL, Bearer auth, rate-limit waits and error sorting.
+
+Every answer is read by what it says, here and only here: a 429 or 5xx is retried; 401 and 403
+(the key, its permissions) stop the source with one line; any other 4xx, and a 200 whose
+`message` is not "success" or that carries `errors`, is Braze refusing that request
+(`BrazeRefused`): fatal on `/segments/list`, the segment skipped for the run on a segment's call.
+A 200 without `message` counts as success when it has no `errors`: Braze marks `message`
+required, but a missing status is not a refusal, and what the body holds is checked where it is
+read.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +40,8 @@ PERMISSIONS = {
     "/segments/data_series": "segments.data_series",
 }
 MAX_RATE_LIMIT_WAIT_SECONDS = 3600.0
+SUCCESS = "success"  # the `message` of every answer Braze completed without errors
+_SHOWN_ERRORS = 3  # of an answer's `errors`, in its one line
 # Requests in flight at once: 16 made 200 segments x 400 days 10x faster than one at a time
 # with 50 ms a request (benchmarks/concurrency.py); 32 was no faster on 2 cores.
 DEFAULT_CONCURRENCY = 16
@@ -42,6 +53,34 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     if not retry_after.strip().isdigit():
         return None
     return min(float(retry_after), MAX_RATE_LIMIT_WAIT_SECONDS)
+
+
+class BrazeRefused(SourceError):
+    """Braze answered a request with an error about what was asked (see the module's
+    docstring); `reason` is Braze's own message, the same for every segment refused alike."""
+
+    def __init__(self, line: str, reason: str) -> None:
+        super().__init__(line)
+        self.reason = reason
+
+
+def answer_error(body: Any) -> tuple[str, str] | None:
+    """What a 200 body says went wrong, as (reason, detail): its `message` when not "success",
+    and its `errors`; None for a success. The reason leaves the errors out: they may name the
+    segment, and refusals are counted by reason."""
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message")
+    errors = body.get("errors")
+    if (message is None or message == SUCCESS) and not errors:
+        return None
+    said = [f"message {message!r}"] if message is not None else []
+    if errors:
+        shown = errors[:_SHOWN_ERRORS] if isinstance(errors, list) else [errors]
+        more = len(errors) - len(shown) if isinstance(errors, list) else 0
+        said.append(f"errors {', '.join(map(repr, shown))}" + (f" and {more} more" if more else ""))
+    reason = "200 with errors" if message in (None, SUCCESS) else f"200 with message {message!r}"
+    return reason, " and ".join(said)
 
 
 class BrazeRateGate:
@@ -155,8 +194,8 @@ class BrazeStream(TapStream):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        """Sort answers into retriable (429, 5xx, a key refused once, a body that is not JSON)
-        and fatal ones with a one-line message."""
+        """Sort answers into retriable (429, 5xx, a key refused once, a body that is not JSON),
+        fatal ones (401, 403) with a one-line message, and Braze's refusals (`BrazeRefused`)."""
         self.rate_gate.observe(response.headers)
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
@@ -175,11 +214,16 @@ class BrazeStream(TapStream):
                 "add it to the REST API key in Braze"
             )
         if status >= HTTPStatus.BAD_REQUEST:
-            raise SourceError(
-                f"Braze answered {status} on {self.describe()}: {self.error_detail(response)}"
+            detail = self.error_detail(response)
+            raise BrazeRefused(
+                f"Braze answered {status} on {self.describe()}: {detail}", f"{status}: {detail}"
             )
         self.key_rejections.accepted()
         self.require_json(response)
+        refused = answer_error(response_json(response))
+        if refused is not None:
+            reason, said = (self.redacted(" ".join(text.split())) for text in refused)
+            raise BrazeRefused(f"Braze answered {status} with {said} on {self.describe()}", reason)
 
     def error_detail(self, response: requests.Response) -> str:
         """The `message` of a Braze error body, redacted and kept to one line."""
@@ -187,16 +231,18 @@ class BrazeStream(TapStream):
             detail = str(response_json(response).get("message", ""))
         except (ValueError, AttributeError):
             detail = response.text[:200]
-        return redact(" ".join(detail.split()), [self.config.get("braze_api_key", "")])
+        return self.redacted(" ".join(detail.split()))
+
+    def redacted(self, text: str) -> str:
+        """`text` without the API key (or anything else that looks like a secret)."""
+        return redact(text, [self.config.get("braze_api_key", "")])
 
     def json_body(self, response: requests.Response) -> dict[str, Any]:
         """The response as a JSON object, or a clear error naming endpoint and segment."""
         body = response_json(response)
         if not isinstance(body, dict):
-            raise SourceError(
-                f"Braze sent an unexpected body on {self.describe()}: "
-                f"a JSON {type(body).__name__}, not an object"
-            )
+            kind = f"a JSON {type(body).__name__}, not an object"
+            raise BrazeRefused(f"Braze sent an unexpected body on {self.describe()}: {kind}", kind)
         return body
 
     @override

@@ -7,8 +7,12 @@ streams that emit their results, so both ask for the same calls.
 
 Memory stays flat as the account grows: the plan keeps the segments of the page being synced
 (the SDK syncs a page's segments before it asks for the next page: tests/test_sdk_contracts.py
-pins it), as much of each as the run needs (id, name, tracked flag, calls), plus the ids of the
-whole list that `SegmentListPages` checks.
+pins it), as much of each as the run needs (id, name, calls), plus the ids of the whole list
+that `SegmentListPages` checks.
+
+Every segment's series is asked for, whatever its `analytics_tracking_enabled` says: Braze's docs
+tie tracking to dashboard analysis tools, not to the size series, so the tap keeps what Braze
+returns and counts the segments Braze refuses (`refusals.py`).
 """
 
 from __future__ import annotations
@@ -48,10 +52,8 @@ class PlannedSegment:
 
     id: str
     name: str | None
-    # Segments with `analytics_tracking_enabled: false` keep no size history (api-notes).
-    tracked: bool
     details: DetailsCall | None  # None when the run does not read details
-    sizes: tuple[SizesCall, ...]  # its windows from its bookmark; none when untracked
+    sizes: tuple[SizesCall, ...]  # its windows from its bookmark
 
     def fetch_units(self) -> Iterator[FetchUnit]:
         """The segment's calls, in the order the sync takes them: details, then sizes."""
@@ -128,19 +130,16 @@ class SegmentPlan:
         return self._page[segment_id]
 
     def _planned(self, listed: Mapping[str, Any]) -> PlannedSegment:
-        """The plan's view of an item of `/segments/list`: its name, whether it is tracked,
-        its calls."""
+        """The plan's view of an item of `/segments/list`: its name and its calls."""
         segment_id = listed["id"]
         name = listed.get("name")
-        tracked = listed.get("analytics_tracking_enabled") is not False
         return PlannedSegment(
             id=segment_id,
             name=None if name is None else str(name),
-            tracked=tracked,
             details=DetailsCall(segment_id) if self._details else None,
             sizes=tuple(
                 SizesCall(segment_id, window)
-                for window in (self.windows(segment_id) if self._sizes and tracked else ())
+                for window in (self.windows(segment_id) if self._sizes else ())
             ),
         )
 

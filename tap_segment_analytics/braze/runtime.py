@@ -1,5 +1,6 @@
 """What every Braze stream of a run shares: Braze's quota as last reported, the 401s in a row,
-the segment-sizes progress line, and the run's plan and the fetches made ahead for it."""
+the segment-sizes progress line, the run's plan and the fetches made ahead for it, and the
+segments Braze refused."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.fetch import SegmentFetches
 from tap_segment_analytics.braze.plan import SegmentPlan
+from tap_segment_analytics.braze.refusals import SegmentRefusals
 from tap_segment_analytics.progress import SegmentSizesProgress
 from tap_segment_analytics.retries import RejectionGuard
 from tap_segment_analytics.run_summary import RunSummary
@@ -35,6 +37,7 @@ class BrazeRuntime(SourceRuntime):
         # Made by the sync of `/segments/list`; its child streams emit what it planned.
         self.plan: SegmentPlan | None = None
         self.fetches = SegmentFetches()
+        self.refusals = SegmentRefusals()
 
     def current_plan(self) -> SegmentPlan:
         """The plan of the list being synced (the SDK syncs a segment's streams within it)."""

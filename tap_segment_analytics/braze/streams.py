@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -12,7 +12,7 @@ import requests
 from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
-from tap_segment_analytics.braze.client import BrazeStream
+from tap_segment_analytics.braze.client import BrazeRefused, BrazeStream
 from tap_segment_analytics.braze.plan import (
     DetailsCall,
     PlannedSegment,
@@ -20,7 +20,7 @@ from tap_segment_analytics.braze.plan import (
     SegmentSettings,
     SizesCall,
 )
-from tap_segment_analytics.braze.series import BadPoint, DailySizes, parse_point
+from tap_segment_analytics.braze.series import BadPoint, DailySizes, Point, parse_point
 from tap_segment_analytics.errors import SourceError
 
 
@@ -92,6 +92,8 @@ class Segments(BrazeStream):
                 "(or is archived); skipped",
                 missing,
             )
+        for line in self.runtime.refusals.lines():
+            self.logger.warning("%s", line)
 
     def start_plan(self) -> SegmentPlan:
         """The run's plan, for the selected child streams, whose calls are read ahead from now
@@ -129,6 +131,9 @@ class SegmentChild(BrazeStream):
 
     parent_stream_type = Segments
     unit_type: type  # the plan's call this stream makes
+    # What the call answers and what a refused segment keeps, in the run's refusals line.
+    answers: str
+    kept_when_refused = ""
 
     @override
     def get_new_paginator(self) -> None:
@@ -155,9 +160,26 @@ class SegmentChild(BrazeStream):
         """A call's records: read ahead, or fetched now."""
         return self.runtime.fetches.take(unit, partial(self.fetch, unit))
 
+    def skip_refused(self, segment: PlannedSegment, refused: BrazeRefused, asked: str) -> None:
+        """A segment Braze refused (`asked`: what of it): skipped for the run, a DEBUG line
+        now, counted in the run's refusals line and summary."""
+        self.logger.debug(
+            "%s: segment %s (%s) skipped for this run, %s: %s",
+            self.name,
+            segment.id,
+            segment.name,
+            asked,
+            refused,
+        )
+        self.runtime.refusals.add(
+            self.name, segment.id, refused.reason, what=self.answers, kept=self.kept_when_refused
+        )
+        self.summary.count(self.name, skipped=1)
+
     def skip_deleted(self, segment: PlannedSegment, gone: SegmentGone) -> None:
         """One WARNING (on the list's logger) for a segment deleted in Braze after it was
         listed; the run goes on."""
+        self.summary.count(self.name, skipped=1)
         if self.runtime.current_plan().first_deletion(segment.id):
             self.runtime.logger.getChild(Segments.name).warning(
                 "braze: segment %s (%s) was deleted in Braze after it was listed (%s): skipped",
@@ -176,6 +198,7 @@ class SegmentDetails(SegmentChild):
     # Full table: no per-segment bookmarks to keep.
     state_partitioning_keys: tuple[str, ...] = ()
     unit_type = DetailsCall
+    answers = "details"
 
     @override
     def fetch(self, unit: DetailsCall) -> list[dict[str, Any]]:
@@ -189,31 +212,43 @@ class SegmentDetails(SegmentChild):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The details object."""
+        """The details object, without the answer's status (`message`, `errors`)."""
         body = self.json_body(response)
-        if "name" not in body:
-            raise SourceError(f"Braze sent segment details without 'name' on {self.describe()}")
         body.pop("message", None)
+        body.pop("errors", None)
         yield body
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The segment's details, keyed by its id; nothing for a segment deleted since."""
+        """The segment's details, keyed by its id; nothing for a segment deleted since or
+        refused. Braze marks only `message` required: details without a `name` (or with a
+        null one) have the list's."""
         segment = self.planned(context)
         try:
             bodies = self.take(DetailsCall(segment.id))
         except SegmentGone as gone:
             self.skip_deleted(segment, gone)
             return
+        except BrazeRefused as refused:
+            self.skip_refused(segment, refused, "its details refused")
+            return
         for body in bodies:
+            if body.get("name") is None:
+                body["name"] = segment.name
             yield {"segment_id": segment.id, **body}
 
 
 class SegmentSizes(SegmentChild):
-    """Each tracked segment's estimated size per day, from `/segments/data_series`.
+    """Each segment's estimated size per day, from `/segments/data_series`.
 
     State is one bookmark per segment: the last day fetched. A later run starts at that day
     minus `braze_lookback_days`, because Braze restates recent sizes.
+
+    The bookmark never passes a day not received: a segment's windows are emitted in order, and
+    the first one Braze refuses (or answers 404 for) ends the segment's run, the windows before
+    it standing. A window Braze answers with success covers its days, sized or not: Braze leaves
+    out the days before a segment existed, and a segment created after `start_date` must not
+    be asked for them again and again.
     """
 
     name = "braze_segment_sizes"
@@ -225,6 +260,8 @@ class SegmentSizes(SegmentChild):
     # object each: tens of thousands of segments.
     KEYED_BOOKMARKS = True
     unit_type = SizesCall
+    answers = "size series"
+    kept_when_refused = "the days received before"
     # The SDK finalizes a partition's bookmark when its sync ends (the child context is exactly
     # {segment_id}), so an interrupted run keeps every segment it finished; the segment it was
     # in is read again from its previous bookmark. The SDK is the bookmark's only writer; the
@@ -255,37 +292,38 @@ class SegmentSizes(SegmentChild):
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The series of one tracked segment, one record per day; untracked segments are
-        skipped with a log line, and a segment deleted since it was listed with a WARNING (the
-        days of its windows read before stand, and its bookmark moves only that far).
+        """The series of one segment, one record per day. A segment deleted since it was
+        listed is skipped with a WARNING, one Braze refuses is counted in the run's refusals
+        line: either way the days of its windows read before stand, and its bookmark moves
+        only that far.
         """
         segment = self.planned(context)
-        if not segment.tracked:
-            self.logger.info(
-                "braze_segment_sizes: skipping segment %s (%s): analytics tracking is off, "
-                "Braze keeps no size history for it",
-                segment.id,
-                segment.name,
-            )
-            return
         self.runtime.progress.segment(
             self.logger, {"id": segment.id, "name": segment.name}, [c.window for c in segment.sizes]
         )
+        bookmark = self.bookmark(segment.id)
         series = DailySizes()
-        gone: SegmentGone | None = None
+        stopped: SourceError | None = None
+        stopped_at = segment.sizes[0].window if segment.sizes else None
         for call in segment.sizes:
             try:
                 points = self.take(call)
-            except SegmentGone as exc:
-                gone = exc  # the other windows are still taken, to free their read-ahead
-                continue
-            if gone is not None:
+            except (SegmentGone, BrazeRefused) as exc:
+                if stopped is None:
+                    stopped, stopped_at = exc, call.window
+                continue  # the later windows are still taken, to free their read-ahead
+            if stopped is not None:
                 continue
             days: set[date] = set()
             for item in points:
-                if item["point"].day in call.window:  # only the asked-for days
-                    days.add(item["point"].day)
-                    series.add(item["point"])
+                point = item.get("point")
+                if item.get("without_data"):
+                    series.without_data += 1
+                elif not isinstance(point, Point):
+                    series.leave_out(item.get("unread"))
+                elif point.day in call.window:  # only the asked-for days
+                    days.add(point.day)
+                    series.add(point)
             # Braze's series order is not documented: sorted.
             for day in sorted(days):
                 yield {
@@ -294,9 +332,15 @@ class SegmentSizes(SegmentChild):
                     "size": series.sizes[day],
                     "name": segment.name,
                 }
-        if gone is not None:
-            self.skip_deleted(segment, gone)
-        for oddity in series.oddities():
+        if isinstance(stopped, SegmentGone):
+            self.skip_deleted(segment, stopped)
+        elif isinstance(stopped, BrazeRefused) and stopped_at is not None:
+            last = stopped_at.end - timedelta(days=1)
+            self.skip_refused(
+                segment, stopped, f"its days from {stopped_at.start} to {last} refused"
+            )
+        sized_before = date.fromisoformat(str(bookmark)[:10]) if bookmark else None
+        for oddity in series.oddities(since=sized_before):
             self.logger.warning(
                 "braze_segment_sizes: Braze sent %s for segment %s (%s)",
                 oddity,
@@ -315,14 +359,18 @@ class SegmentSizes(SegmentChild):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The series' data points, each as `{"point": Point}`."""
+        """The series' data points, each as `{"point": Point}`, or `{"unread": point}` for one
+        without a day or a size. A success without `data` (not marked required) has no points:
+        `{"without_data": True}` says so."""
         series = self.json_body(response).get("data")
+        if series is None:
+            yield {"without_data": True}
+            return
         if not isinstance(series, list):
-            raise SourceError(f"Braze sent no 'data' series on {self.describe()}")
+            kind = f"'data' as a JSON {type(series).__name__}, not a list"
+            raise BrazeRefused(f"Braze sent {kind} on {self.describe()}", kind)
         for point in series:
             try:
                 yield {"point": parse_point(point)}
             except BadPoint:
-                raise SourceError(
-                    f"Braze sent an unexpected data point {point!r} on {self.describe()}"
-                ) from None
+                yield {"unread": point}
