@@ -2,7 +2,8 @@
 
 The source is Apple's Analytics Reports documentation, one page per report, transcribed field by
 field into a JSON file kept in the repository (`sandbox/apple-reports/catalogue.json`, with where
-and when it was read in the README beside it). To that this module adds what is ours to decide, in the constants below:
+and when it was read in the README beside it). To that this module adds what is ours to
+decide, in the constants below:
 
 - the API's report names (a page's title is not always the API's name) and their aliases;
 - each field's role, by its meaning: a measure (a number summed or averaged over the row's
