@@ -344,6 +344,16 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
         project.meltano("add", shard, "--inherit-from", EXTRACTOR, environment=environment)
         for name, value in settings.items():
             project.config_set(shard, name, value, environment=environment)
+    # Each shard inherits the base's load_schema: target-postgres would load it where dbt reads.
+    for shard in SHARDS:
+        listed = project.meltano(
+            "config", "list", shard, "--extras", "--all", environment=environment
+        )
+        load_schema = re.search(
+            r"^_load_schema .*current value: '(\w+)'", listed.stdout + listed.stderr, re.M
+        )
+        assert load_schema, listed.stdout[-2000:]
+        assert load_schema[1] == RECIPE_SCHEMA
     # What every shard shares comes from the base plugin's environment variables.
     shared = environment_variables(sandbox_settings(project.sandbox))
     sharded = {**shared, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "sharded"}
