@@ -225,7 +225,7 @@ def render_hub_definition(_current: str) -> str:
         "# (Meltano 4; pip_url is the PyPI name: docs/meltano-project.md installs from a clone.)\n"
         "# Numbers (request_backoff_seconds, state_interval_seconds) are `kind: string`: Meltano\n"
         "# 4.4.1's `decimal` fails on a value from an environment variable (\"Object of type\n"
-        "# Decimal is not JSON serializable\"); the tap reads the number from the text.\n"
+        '# Decimal is not JSON serializable"); the tap reads the number from the text.\n'
     )
     return header + dump_yaml(hub_definition())
 
