@@ -64,6 +64,10 @@ class TapStream(RetryingStream):
         """`batch_config`, for the streams that batch."""
         return super().get_batch_config(config) if self.BATCHES else None
 
+    def run_batch_config(self) -> BatchConfig | None:
+        """The run's `batch_config`, whether or not this stream batches."""
+        return super().get_batch_config(self.config)
+
     @override
     def _write_schema_message(self) -> None:
         # Private SDK method, overridden because no public hook decides when SCHEMA goes out:

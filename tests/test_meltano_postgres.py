@@ -10,21 +10,32 @@ into a temporary MELTANO_SYS_DIR_ROOT) and an EmbeddedPostgres. State is Meltano
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 import yaml
 
-from segment_analytics_sandbox.demo import TARGET_SCHEMA
+from segment_analytics_sandbox.demo import (
+    IGNORED_ENV_PREFIXES,
+    JOB,
+    TARGET_SCHEMA,
+    TRANSFORMER,
+    landed,
+)
 from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
+from segment_analytics_sandbox.generators.current_rows_models import MODELS
+from segment_analytics_sandbox.postgres import EmbeddedPostgres
 from tap_segment_analytics.appstore.reports import row_key
 from tests.meltano_pipeline import (
     PROJECT_ROOT,
     Pipeline,
     bookmarked,
+    meltano_command,
     meltano_pipeline,
     ok,
+    run_captured,
     tracked_segment_ids,
 )
 from tests.promised_streams import STREAM_KEYS
@@ -34,6 +45,7 @@ pytestmark = pytest.mark.e2e
 DATA_SERIES = "/segments/data_series"
 RESTATED_REPORT = "App Downloads Standard"
 RESTATED_TABLE = "appstore_app_downloads_standard"
+DEV_SCHEMA = "tap_segment_analytics"  # SEGMENT_ANALYTICS_SCHEMA of meltano.yml's env
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +223,67 @@ def test_interrupted_run_then_normal_run_equals_one_clean_run(pipeline: Pipeline
             for schema in ("resumed", "clean")
         )
         assert resumed == clean, table
+
+
+def test_the_dev_main_job_ends_with_a_current_rows_view_per_loaded_report_table(
+    pipeline: Pipeline,
+) -> None:
+    """`meltano run segment-analytics` in the dev environment as docs/meltano-project.md gives
+    it: settings from environment variables only, a fresh database; plugins of this module's."""
+    if not pipeline.transformer_installed:
+        ok(pipeline.meltano("install", TRANSFORMER))
+        pipeline.transformer_installed = True
+    with EmbeddedPostgres() as fresh:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)},
+            **pipeline.sandbox.tap_env(),
+            **fresh.connection_env(),
+            "MELTANO_SYS_DIR_ROOT": str(pipeline.scratch),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        argv, env = meltano_command(
+            "run",
+            JOB,
+            environment="dev",
+            env=env,
+            state_db=pipeline.scratch / "dev.db",
+            env_file=pipeline.scratch / "empty.env",
+        )
+
+        ok(run_captured(argv, cwd=PROJECT_ROOT, env=env))
+
+        tables = landed(fresh, DEV_SCHEMA)
+        views = landed(fresh, DEV_SCHEMA, views=True)
+        schemas = fresh.query(
+            "select schema_name from information_schema.schemata "
+            "where schema_name like 'tap_segment_analytics%'"
+        )
+    report_tables = [t for t in tables if (PROJECT_ROOT / MODELS / f"{t}_current.sql").exists()]
+    assert set(tables) == set(STREAM_KEYS)
+    assert report_tables
+    assert set(views) == {f"{table}_current" for table in report_tables}
+    # An earlier test here restated a row: its older version is no current row.
+    assert all(0 < views[f"{t}_current"] <= tables[t] for t in report_tables)
+    # The BATCH extractor loaded into the base's schema, not one named after itself.
+    assert schemas == [(DEV_SCHEMA,)]
+
+
+def test_dbt_fails_naming_a_schema_that_holds_no_table_of_the_tap(pipeline: Pipeline) -> None:
+    if not pipeline.transformer_installed:
+        ok(pipeline.meltano("install", TRANSFORMER))
+        pipeline.transformer_installed = True
+
+    run = pipeline.meltano(
+        "invoke",
+        TRANSFORMER,
+        "run",
+        "--select",
+        "appstore_app_crashes_current",
+        extra_env={"DBT_POSTGRES_SCHEMA": "nothing_loaded"},
+    )
+
+    assert run.returncode != 0
+    assert (
+        "schema nothing_loaded holds no table of tap-segment-analytics: the load wrote to "
+        "another schema" in run.stdout + run.stderr
+    )

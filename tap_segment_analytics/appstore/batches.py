@@ -9,8 +9,10 @@ it into a STATE (a run killed before its first one) are deleted once they are a 
 
 Only names of this tap's run folders, right under the storage root, are ever deleted: a state
 file is hand-edited, copied between projects and corrupted, and an absolute path or `..` in it
-must not delete whatever it names. On a local disk the folder and its files are the owner's
-alone (0700 and 0600): report rows are not for every user of the machine.
+must not delete whatever it names. On a local disk (a path or a `file://` URL) the folder and its
+files are the owner's alone (0700 and 0600): report rows are not for every user of the machine.
+The instances stream takes over at the run's first partition, so a run that writes no file still
+deletes the folders of the runs before it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _RUN_FOLDER = re.compile(rf"{RUN_FOLDER_PREFIX}\d{{8}}T\d{{6}}Z-[0-9a-f]{{8}}")
 ORPHAN_SECONDS = 7 * 24 * 3600
 _FOLDER_MODE = 0o700
 _FILE_MODE = 0o600
+# A local disk, as a path or a URL (`file:///...`, as meltano.yml gives the root).
+_LOCAL_PROTOCOLS = ("", "file", "local")
 
 
 @dataclasses.dataclass
@@ -82,7 +86,7 @@ class BatchRun:
         for each file written."""
         lines: list[bytes] = []
         number = 0
-        local = self.root / self.folder_name if not self.root.protocol else None
+        local = self.root / self.folder_name if self.root.protocol in _LOCAL_PROTOCOLS else None
         if local is not None:
             os.makedirs(local.path, mode=_FOLDER_MODE, exist_ok=True)
 

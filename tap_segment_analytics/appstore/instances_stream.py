@@ -59,6 +59,12 @@ class ReportInstances(AppStoreStream):
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The instances the partition's plan applies, in order; its bookmark moves past each
         once the SDK asks for the next (it has emitted this one's segments, rows and record)."""
+        batch_config = self.run_batch_config()
+        if batch_config is not None:
+            # Made at the run's first partition, not at its first file: the folders of earlier
+            # runs go even when this run writes none (batches.py).
+            state = self.runtime.plan.bookmarks.stream_state()
+            self.runtime.batch_run(batch_config.storage, state)
         app = self.runtime.plan.app(context["app_id"])
         partition = app.partition(context)
         instances = partition.begin(app.listing(partition), self.today())
