@@ -50,6 +50,7 @@ DOWNLOAD_ERRORS: tuple[type[BaseException], ...] = (
 TAB = "\t"
 COMMA = ","
 QUOTE = '"'
+EMPTY_QUOTED = '""'
 LINE_END = "\r\n"
 NEWLINE = b"\n"
 # Presigned URLs are valid 5 minutes (X-Amz-Expires=300); one older than this may have expired
@@ -340,21 +341,19 @@ class ReportText:
         """Every row after the header; `line` is the line each ends on while it is handled."""
         yield from self._numbered(self._after_header, self.line)
         delimiter = self.delimiter
-        # Apple writes every empty value as `""`: a line whose only quotes are such values is
-        # split as it is, at string speed.
-        empty, nothing = f'{delimiter}""{delimiter}', delimiter * 2
         for line in self._text:
-            if QUOTE in line:
-                bare = f"{delimiter}{line.rstrip(LINE_END)}{delimiter}"
-                bare = bare.replace(empty, nothing).replace(empty, nothing)
-                if QUOTE in bare:
+            stripped = line.rstrip(LINE_END)
+            values = stripped.split(delimiter)
+            if QUOTE in stripped:
+                # Apple writes every empty value as `""`: a line whose only quotes are such
+                # values is split at string speed; any other is read by its quoting.
+                if values.count(EMPTY_QUOTED) * 2 != stripped.count(QUOTE):
                     yield from self._numbered(*self._quoted(line))
                     continue
-                line = bare[1:-1]
+                values = stripped.replace(EMPTY_QUOTED, "").split(delimiter)
             self.line += 1
-            stripped = line.rstrip(LINE_END)
             if stripped:
-                yield stripped.split(delimiter)
+                yield values
 
     def _split(self, line: str) -> list[str]:
         return line.rstrip(LINE_END).split(self.delimiter)
