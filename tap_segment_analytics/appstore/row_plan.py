@@ -301,19 +301,25 @@ class RowPlan:
         return record
 
     def odd_record(self, values: Sequence[str]) -> dict[str, Any]:
-        """The record of a row shorter or longer than the header."""
+        """The record of a row shorter or longer than the header: the missing fields null, the
+        surplus ones joined in extra_columns (or the generic row) under EXTRA_FIELDS."""
         self.bad.row(len(values), self.header)
         width = self.width
         fitted = [*values[:width], *[""] * (width - len(values))]
-        surplus = self.delimiter.join(values[width:]) if len(values) > width else None
+        if self.columns is None:
+            record = self.record(fitted)
+            kept = record["row"]
+        else:
+            record = self.kept_record(fitted)
+            kept = record["extra_columns"] = record["extra_columns"] or {}
+        kept.update((name, None) for i, name in self.unknown if i >= len(values))
+        if len(values) > width:
+            kept[EXTRA_FIELDS] = self.delimiter.join(values[width:])
         if self.columns is not None:
-            return self.kept_record(fitted, surplus)
-        record = self.record(fitted)
-        if surplus is not None:
-            record["row"][EXTRA_FIELDS] = surplus
+            record["extra_columns"] = kept or None
         return record
 
-    def kept_record(self, values: Sequence[str], surplus: str | None = None) -> dict[str, Any]:
+    def kept_record(self, values: Sequence[str]) -> dict[str, Any]:
         """The record of a typed row, each value that is not its column's type null and kept
         as written in extra_columns."""
         record: dict[str, Any] = {}
@@ -327,10 +333,7 @@ class RowPlan:
                 kept[name] = values[i]
         record["row_key"] = self.row_key(values)
         record |= self.metadata
-        extra = {n: values[i] for i, n in self.unknown} | kept
-        if surplus is not None:
-            extra[EXTRA_FIELDS] = surplus
-        record["extra_columns"] = extra or None
+        record["extra_columns"] = {n: values[i] for i, n in self.unknown} | kept or None
         if self.date_alias is not None:
             record["date"] = record.get(self.date_alias)
         return record
