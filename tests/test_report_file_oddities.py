@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from segment_analytics_sandbox.appstore import (
+    FILE_ODDITIES,
     LEADING_QUOTE,
     LIVE_HEADERS,
     LONG_ROW,
@@ -28,6 +29,7 @@ from segment_analytics_sandbox.appstore import (
     SUPPRESSED,
     SUPPRESSED_COUNT,
 )
+from segment_analytics_sandbox.environment import start_sandbox
 from tap_segment_analytics.appstore.reports import report_named, row_key, snake_case
 from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.tap_runner import TapRun, run_tap
@@ -37,6 +39,7 @@ SESSIONS = "App Sessions Standard"
 SESSIONS_STREAM = "appstore_app_sessions_standard"
 EXPANDED = "App Crashes Expanded"  # comma-separated (the fake's file_quirks)
 EXPANDED_STREAM = "appstore_app_crashes_expanded"
+ODD_STREAMS = (SESSIONS_STREAM, "appstore_app_downloads_detailed", EXPANDED_STREAM)
 EVENTS = "App Store Subscription Event Standard"
 EVENTS_STREAM = "appstore_app_store_subscription_event_standard"
 LIVE_NAMES = {"Event Group": "Event Grouping", "Event Name": "Event Sub Type"}
@@ -103,13 +106,15 @@ def serve(store: AppStore, report: str, *oddities: str) -> Served:
     return Served(store, report, instances)
 
 
-def odd_row(served: Served, run: TapRun, stream: str) -> dict[str, Any]:
-    """The record of the odd file's first row (the one the fake made odd)."""
+def odd_row(served: Served, run: TapRun, stream: str, n: int = 0) -> dict[str, Any]:
+    """The record of the odd file's row `n` (the fake makes the first, the second or the last
+    odd)."""
     rows = [r for r in run.records(stream) if r["instance_id"] == served.odd]
     assert len(rows) == 3, "every row of the odd file landed"
-    # The other two rows are whole (a short first row may lack its App Version).
-    (first,) = [r for r in rows if r["app_version"] not in ("v1", "v2")]
-    return first
+    # The other two rows are whole (a short row may lack its App Version).
+    others = {f"v{i}" for i in range(3)} - {f"v{n}"}
+    (row,) = [r for r in rows if r["app_version"] not in others]
+    return row
 
 
 def assert_loaded_and_done(served: Served, run: TapRun, tmp_path: Path, stream: str) -> None:
@@ -203,14 +208,14 @@ def test_a_short_row_lands_with_its_missing_field_null_and_one_warning(
     run = served.run(tmp_path)
 
     assert_loaded_and_done(served, run, tmp_path, SESSIONS_STREAM)
-    row = odd_row(served, run, SESSIONS_STREAM)
+    row = odd_row(served, run, SESSIONS_STREAM, 1)
     (segment,) = store.api.instance_segments(served.odd)
     header = gzip.decompress(store.s3.object(segment.key)).decode().split("\n", 1)[0]
     lacked = snake_case(header.split("\t")[-1])
     assert row[lacked] is None, "the field the row lacks"
     assert row["extra_columns"] is None
     assert warnings_about(served, run) == [
-        "1 row shorter than the header, the missing fields null (e.g. line 2: 12 fields for "
+        "1 row shorter than the header, the missing fields null (e.g. line 3: 12 fields for "
         "13 columns)"
     ]
     assert run.summary()[SESSIONS_STREAM]["bad_rows"] == 1
@@ -224,12 +229,12 @@ def test_a_long_row_lands_with_its_surplus_kept_and_one_warning(
     run = served.run(tmp_path)
 
     assert_loaded_and_done(served, run, tmp_path, SESSIONS_STREAM)
-    row = odd_row(served, run, SESSIONS_STREAM)
+    row = odd_row(served, run, SESSIONS_STREAM, 2)
     assert row["extra_columns"] == {"_extra_fields": ODD_SURPLUS}
-    assert row["sessions"] == 1
+    assert row["sessions"] == 3
     assert warnings_about(served, run) == [
         "1 row longer than the header, the surplus fields kept in extra_columns "
-        "'_extra_fields' (e.g. line 2: 14 fields for 13 columns)"
+        "'_extra_fields' (e.g. line 4: 14 fields for 13 columns)"
     ]
     assert run.summary()[SESSIONS_STREAM]["bad_rows"] == 1
 
@@ -280,3 +285,26 @@ def test_on_bad_value_fail_stops_in_one_line_naming_report_file_line_and_column(
         "(on_bad_value is fail)"
     )
     assert served.odd not in {i["id"] for i in run.records("appstore_report_instances")}
+
+
+def test_the_sandbox_with_every_oddity_on_loads_every_file(tmp_path: Path) -> None:
+    sandbox = start_sandbox(appstore_days=2, braze_segments=1, file_oddities=FILE_ODDITIES)
+    try:
+        config = sandbox.tap_config(
+            braze_api_key=None,
+            braze_rest_endpoint=None,
+            appstore_report_names=[SESSIONS, "App Downloads Detailed", EXPANDED],
+            request_backoff_seconds=0.01,
+        )
+        run = run_tap(config, tmp_path)
+    finally:
+        sandbox.stop()
+
+    assert run.returncode == 0, run.stderr
+    files = sum(run.summary()[stream]["files"] for stream in ODD_STREAMS)
+    warned = [m for m in run.log_messages() if m.startswith("appstore: report ")]
+    assert len(warned) == files, "one warning per file"
+    assert run.summary()["total"]["bad_rows"] == 2 * files, "a short and a long row each"
+    assert run.summary()["total"]["bad_values"] == files, "a suppressed count each"
+    titles = {r.get("page_title") or r["app_name"] for s in ODD_STREAMS for r in run.records(s)}
+    assert ODD_TITLE in titles

@@ -85,7 +85,9 @@ DEFAULT_REPORTS = (
 # third-party fixture copied from a real file).
 COMMA_SEPARATED_REPORTS = frozenset({"App Crashes Expanded"})
 # What live files hold beyond Apple's pages (issue 24), served with `file_oddities` (none by
-# default, so the golden output stays as it is), each in the first row of every file it fits:
+# default, so the golden output stays as it is), each in the first row of every file it fits
+# (a short row: the second, a long row: the last, where the file has them, so that a file can
+# hold every one):
 SUPPRESSED_COUNT = "suppressed_count"  # an integer measure written `-`
 LEADING_QUOTE = "leading_quote"  # a free-text value beginning with a quote, written bare
 SPARK_ESCAPED = "spark_escaped"  # that value quoted as Spark's CSV writer escapes it
@@ -344,7 +346,8 @@ def _gzip_odd(
     quote_empty: bool,
 ) -> bytes:
     """A file written as _gzip_tsv or _gzip_csv would, then with each of `oddities` that fits
-    the report in its first row (or header)."""
+    the report in its first row (a short row: the second, a long row: the last; live names: the
+    header)."""
     report = _CATALOGUE.get(report_name)
 
     def written(value: str) -> str:
@@ -374,9 +377,9 @@ def _gzip_odd(
         if SPARK_ESCAPED in oddities and text in columns:
             first[columns.index(text)] = '"' + ODD_TITLE.replace('"', '\\"') + '"'
         if SHORT_ROW in oddities:
-            first.pop()
+            lines[1 if len(lines) > 2 else 0].pop()
         if LONG_ROW in oddities:
-            first.append(ODD_SURPLUS)
+            lines[-1].append(ODD_SURPLUS)
     text_lines = [delimiter.join(header)] + [delimiter.join(line) for line in lines]
     return _gzipped(("\n".join(text_lines) + "\n").encode())
 
