@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -573,7 +573,7 @@ class FakeAppStoreConnect(FakeAPI):
         hour_limit: int = HOUR_LIMIT,
         port: int = 0,
         file_quirks: bool = True,
-        file_oddities: frozenset[str] = frozenset(),
+        file_oddities: Iterable[str] = (),
     ) -> None:
         super().__init__(port)
         self.public_key_pem = public_key_pem
@@ -669,7 +669,7 @@ class FakeAppStoreConnect(FakeAPI):
         rows_by_segment: list[list[dict[str, str]]],
         *,
         access_type: str = "ONGOING",
-        oddities: frozenset[str] | None = None,
+        oddities: Iterable[str] | None = None,
     ) -> str:
         """Publish one instance, one gzip TSV segment per inner list of rows, in the app's
         (latest) request of `access_type`, its files with `oddities` (by default the fake's

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -92,7 +93,7 @@ def start_sandbox(
     drop_share: float = 0.0,
     braze_segments: int = BRAZE_SEGMENTS,
     braze_days: int = BRAZE_HISTORY_DAYS,
-    file_oddities: frozenset[str] = frozenset(),
+    file_oddities: Iterable[str] = (),
 ) -> Sandbox:
     """Start every fake with sample data (restating instances dropping `drop_share` of the rows
     an earlier instance had; `braze_segments` segments, read from `braze_days` ago; report
