@@ -321,6 +321,14 @@ class ReportText:
 
     def __enter__(self) -> ReportText:
         self._text = gzip.open(self.path, "rt", encoding="utf-8-sig", newline="")
+        try:
+            self._read_header()
+        except BaseException:
+            self._text.close()
+            raise
+        return self
+
+    def _read_header(self) -> None:
         first = self._text.readline(MAX_LINE_BYTES)
         self.delimiter = TAB if TAB in first else COMMA if COMMA in first else TAB
         rows, self.line = self._quoted(first) if QUOTE in first else ([(1, self._split(first))], 1)
@@ -332,7 +340,6 @@ class ReportText:
                     "not a report file"
                 )
             self.header = [h.strip() for h in header]
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._text.close()
