@@ -4,11 +4,16 @@ against the bounds of report_files before any row is read."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
+import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tap_segment_analytics.appstore.report_files import (
     EXPANSION_FLOOR_BYTES,
@@ -207,3 +212,25 @@ def test_a_file_that_expands_like_a_gzip_bomb_is_refused(tmp_path: Path) -> None
         verify_contents(path, size)
 
     assert str(raised.value).startswith(f"it gunzips to more than {EXPANSION_FLOOR_BYTES} bytes")
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(['""', "x", "", '""""', '"" ""', 'a""', '""b', '"q"', '"t\tu"']),
+                 min_size=1, max_size=5),
+        min_size=1, max_size=5,
+    ),
+    st.sampled_from(["\t", ","]),
+)  # fmt: skip
+def test_where_standard_quoting_reads_a_file_the_reader_reads_the_same(
+    lines: list[list[str]], delimiter: str
+) -> None:
+    text = "".join(delimiter.join(fields) + "\n" for fields in [["A", "B"], *lines])
+    try:
+        expected = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return  # not standard quoting: the reader's own way (tests above)
+    with tempfile.TemporaryDirectory() as folder:
+        read = rows_of(Path(folder), text)
+
+    assert read == [row for row in expected if row not in ([], [""])]

@@ -23,6 +23,7 @@ import itertools
 import re
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -50,7 +51,6 @@ DOWNLOAD_ERRORS: tuple[type[BaseException], ...] = (
 TAB = "\t"
 COMMA = ","
 QUOTE = '"'
-EMPTY_QUOTED = '""'
 LINE_END = "\r\n"
 NEWLINE = b"\n"
 # Presigned URLs are valid 5 minutes (X-Amz-Expires=300); one older than this may have expired
@@ -348,19 +348,28 @@ class ReportText:
         """Every row after the header; `line` is the line each ends on while it is handled."""
         yield from self._numbered(self._after_header, self.line)
         delimiter = self.delimiter
+        # One reader of standard quoting for the lines that hold a quote (Apple writes every
+        # empty value as `""`), fed one line at a time: a line it cannot read alone (not
+        # standard quoting, or a quoted value carried on to the next line) is read again whole.
+        pending: deque[str] = deque()
+        read_quoted = csv.reader(iter(pending.popleft, None), delimiter=delimiter, strict=True)
         for line in self._text:
             stripped = line.rstrip(LINE_END)
-            values = stripped.split(delimiter)
             if QUOTE in stripped:
-                # Apple writes every empty value as `""`: a line whose only quotes are such
-                # values is split at string speed; any other is read by its quoting.
-                if values.count(EMPTY_QUOTED) * 2 != stripped.count(QUOTE):
+                pending.append(line)
+                try:
+                    values = next(read_quoted)
+                except (csv.Error, IndexError):
+                    pending.clear()
                     yield from self._numbered(*self._quoted(line))
                     continue
-                values = stripped.replace(EMPTY_QUOTED, "").split(delimiter)
+                self.line += 1
+                if values != [""]:
+                    yield values
+                continue
             self.line += 1
             if stripped:
-                yield values
+                yield stripped.split(delimiter)
 
     def _split(self, line: str) -> list[str]:
         return line.rstrip(LINE_END).split(self.delimiter)
