@@ -1,5 +1,6 @@
 """What a run did, per stream: records, requests, retries, what it skipped (e.g. segments Braze
-refused), files and bytes downloaded, time.
+refused), files and bytes downloaded, time, and the values and rows of report files that did not
+fit their columns.
 
 Each run has one `RunSummary` (made by the Tap, handed to its streams through their source's
 runtime); stream code adds to it (thread-safe): `summary.count(stream, retries=1)`,
@@ -34,6 +35,8 @@ class StreamTally:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    bad_values: int = 0  # values kept aside: not of their column's type
+    bad_rows: int = 0  # rows shorter or longer than their file's header
 
     def add(self, other: StreamTally) -> None:
         """Add another tally to this one."""
@@ -110,7 +113,8 @@ class RunSummary:
 
     def log_lines(self, outcome: str) -> list[str]:
         """The summary as lines: a heading with the outcome, a table, a total (no lines when
-        nothing was synced)."""
+        nothing was synced). The bad_values and bad_rows columns are there when a file held
+        any."""
         tallies = self.tallies()
         if not tallies and not self._skipped:
             return []
@@ -119,9 +123,13 @@ class RunSummary:
             total.add(tally)
         width = max(len(name) for name in [*tallies, "stream"])
         elapsed = self._clock() - self._started
-        lines = [f"run summary: {outcome} after {elapsed:.1f} s", _row("stream", width, None)]
-        lines += [_row(name, width, tallies[name]) for name in sorted(tallies)]
-        lines.append(_row("total", width, total))
+        bad = bool(total.bad_values or total.bad_rows)
+        lines = [
+            f"run summary: {outcome} after {elapsed:.1f} s",
+            _row("stream", width, None, bad=bad),
+        ]
+        lines += [_row(name, width, tallies[name], bad=bad) for name in sorted(tallies)]
+        lines.append(_row("total", width, total, bad=bad))
         with self._lock:
             skipped = sorted(self._skipped.items())
         if skipped:
@@ -129,11 +137,12 @@ class RunSummary:
         return lines
 
 
-def _row(name: str, width: int, tally: StreamTally | None) -> str:
+def _row(name: str, width: int, tally: StreamTally | None, *, bad: bool) -> str:
     if tally is None:
-        cells = ("records", "requests", "retries", "skipped", "files", "bytes", "time")
+        cells = ["records", "requests", "retries", "skipped", "files", "bytes", "time"]
+        cells += ["bad_values", "bad_rows"] if bad else []
     else:
-        cells = (
+        cells = [
             f"{tally.records:,}",
             f"{tally.requests:,}",
             f"{tally.retries:,}",
@@ -141,9 +150,10 @@ def _row(name: str, width: int, tally: StreamTally | None) -> str:
             f"{tally.files:,}",
             f"{tally.bytes:,}",
             f"{tally.seconds:.1f} s",
-        )
-    widths = (10, 9, 8, 8, 6, 14, 9)
-    return f"  {name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        ]
+        cells += [f"{tally.bad_values:,}", f"{tally.bad_rows:,}"] if bad else []
+    widths = (10, 9, 8, 8, 6, 14, 9, 11, 9)
+    return f"  {name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=False))
 
 
 class _SyncTimer(metrics.Timer):

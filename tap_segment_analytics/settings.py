@@ -8,6 +8,7 @@ from typing import Any
 from singer_sdk import typing as th
 
 from tap_segment_analytics.appstore.auth import PrivateKeyError, load_private_key
+from tap_segment_analytics.appstore.plan import BAD_VALUES_FAIL, BAD_VALUES_KEEP
 from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
 from tap_segment_analytics.appstore.rate_limit import (
     DEFAULT_WAIT_SECONDS as RATE_LIMIT_WAIT_SECONDS,
@@ -176,6 +177,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         default=APPLE_API_URL,
         description="App Store Connect API base URL.",
+    ),
+    th.Property(
+        "on_bad_value",
+        th.StringType(allowed_values=[BAD_VALUES_KEEP, BAD_VALUES_FAIL]),
+        default=BAD_VALUES_KEEP,
+        description="A report file's value that is not its column's type, or a row shorter "
+        "or longer than its header: keep (the typed column null, the value as written in "
+        "extra_columns, one warning per file, counted in the run summary; the load goes on) "
+        "or fail (the run stops naming report, file, line and column).",
     ),
     th.Property(
         "request_max_tries",

@@ -65,26 +65,19 @@ class TapRun:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """The run summary's table: {stream or 'total': {records, requests, retries, skipped,
-        files, bytes, seconds}}."""
+        files, bytes, seconds}, and bad_values and bad_rows when the run met any}."""
         messages = self.log_messages()
         start = next(i for i, m in enumerate(messages) if m.startswith("run summary:"))
         header = messages[start + 1].split()
-        assert header == [
-            "stream",
-            "records",
-            "requests",
-            "retries",
-            "skipped",
-            "files",
-            "bytes",
-            "time",
-        ]
+        columns = ["stream", "records", "requests", "retries", "skipped", "files", "bytes", "time"]
+        assert header in (columns, [*columns, "bad_values", "bad_rows"]), header
         table = {}
         for message in messages[start + 2 :]:
-            name, *cells, seconds, unit = message.split()
-            assert unit == "s", message
-            numbers = [float(cell.replace(",", "")) for cell in [*cells, seconds]]
-            table[name] = dict(zip([*header[1:-1], "seconds"], numbers, strict=True))
+            name, *cells = message.split()
+            assert cells.pop(7) == "s", message  # the time's unit
+            numbers = [float(cell.replace(",", "")) for cell in cells]
+            names = [*header[1:7], "seconds", *header[8:]]
+            table[name] = dict(zip(names, numbers, strict=True))
             if name == "total":
                 break
         return table

@@ -190,3 +190,18 @@ def test_the_summary_is_a_table_with_a_total_and_nothing_when_nothing_ran() -> N
     ]
     assert lines[-1].split() == ["total", "1,206", "22", "0", "0", "20", "1,234,567", "0.0", "s"]
     assert len({len(line) for line in lines[1:]}) == 1, "the columns line up"
+
+
+def test_the_summary_shows_bad_values_and_rows_only_when_a_file_held_any() -> None:
+    summary = RunSummary(clock=Clock())
+    summary.count("appstore_app_crashes", records=10, files=2)
+    assert "bad_values" not in summary.log_lines("succeeded")[1]
+
+    summary.count("appstore_app_crashes", bad_values=3, bad_rows=1)
+    summary.count("braze_segments", records=6)
+
+    lines = summary.log_lines("succeeded")
+    assert lines[1].split() == [*HEADER, "bad_values", "bad_rows"]
+    assert lines[-1].split()[-2:] == ["3", "1"]
+    assert lines[-2].split()[-2:] == ["0", "0"]
+    assert len({len(line) for line in lines[1:]}) == 1, "the columns line up"

@@ -110,19 +110,39 @@ def test_unknown_columns_warn_once_each_up_to_a_cap_and_are_kept(
     assert newest[0]["extra_columns"]["new_column_499"] == "v"
 
 
-def test_a_date_that_is_not_iso_fails_the_file_naming_report_file_and_column(
+def test_a_date_that_is_not_iso_lands_null_and_as_written_with_a_warning(
     appstore: AppStore, tmp_path: Path
 ) -> None:
     add_crashes(appstore, [{"Date": "23/11/2026", "Device": "iPhone", "Crashes": "1"}])
 
     run = run_tap(appstore.config(appstore_report_names=[CRASHES]), tmp_path)
 
+    assert run.returncode == 0, run.stderr
+    (line,) = [line for line in run.stderr.splitlines() if "23/11/2026" in line]
+    assert "WARNING" in line
+    assert "report 'App Crashes'" in line
+    assert "segment " in line
+    assert "'Date' 1 (e.g. '23/11/2026' on line 2)" in line
+    (record,) = [r for r in run.records("appstore_app_crashes") if r["date"] is None]
+    assert record["extra_columns"] == {"date": "23/11/2026"}
+    assert record["device"] == "iPhone"
+
+
+def test_with_on_bad_value_fail_a_date_that_is_not_iso_fails_naming_file_line_and_column(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    add_crashes(appstore, [{"Date": "23/11/2026", "Device": "iPhone", "Crashes": "1"}])
+
+    run = run_tap(appstore.config(appstore_report_names=[CRASHES], on_bad_value="fail"), tmp_path)
+
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     (line,) = [line for line in run.stderr.splitlines() if "23/11/2026" in line]
     assert "report 'App Crashes'" in line
     assert "segment " in line
-    assert "column 'date' holds '23/11/2026', not a YYYY-MM-DD date" in line
+    assert line.endswith(
+        "line 2, column 'Date' holds '23/11/2026', not a YYYY-MM-DD date (on_bad_value is fail)"
+    )
     assert "23/11/2026" not in json.dumps(run.records("appstore_app_crashes"))
 
 

@@ -150,7 +150,8 @@ def test_sandbox_wheel_holds_the_fakes_the_demo_and_the_generators(
     package = {path for path in files if path.startswith(f"{SANDBOX_PACKAGE}/")}
     source = {
         path.relative_to(SANDBOX_ROOT).as_posix()
-        for path in (SANDBOX_ROOT / SANDBOX_PACKAGE).rglob("*.py")
+        for pattern in ("*.py", "*.json")  # the generators' data files too
+        for path in (SANDBOX_ROOT / SANDBOX_PACKAGE).rglob(pattern)
     }
 
     assert package == source

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -85,6 +85,22 @@ DEFAULT_REPORTS = (
 # read App Crashes Expanded so), and Detailed reports' empty fields written as `""` (a
 # third-party fixture copied from a real file).
 COMMA_SEPARATED_REPORTS = frozenset({"App Crashes Expanded"})
+# What live files hold beyond Apple's pages (issue 24), served with `file_oddities` (none by
+# default, so the golden output stays as it is), each in the first row of every file it fits
+# (a short row: the second, a long row: the last, where the file has them, so that a file can
+# hold every one):
+SUPPRESSED_COUNT = "suppressed_count"  # an integer measure written `-`
+LEADING_QUOTE = "leading_quote"  # a free-text value beginning with a quote, written bare
+SPARK_ESCAPED = "spark_escaped"  # that value quoted as Spark's CSV writer escapes it
+SHORT_ROW = "short_row"  # a row without its last field
+LONG_ROW = "long_row"  # a row with one field more than the header
+LIVE_HEADERS = "live_headers"  # the header names live files use (the catalogue's aliases)
+FILE_ODDITIES = (SUPPRESSED_COUNT, LEADING_QUOTE, SPARK_ESCAPED, SHORT_ROW, LONG_ROW, LIVE_HEADERS)
+SUPPRESSED = "-"
+ODD_TITLE = '"Back to School" custom product page'
+ODD_SURPLUS = "surplus"
+# A column live Subscription Event files have beside the aliased ones, undocumented.
+LIVE_EXTRA_COLUMNS = {"App Store Subscription Event": {"Churn Tenure": "1 Month"}}
 
 # A report the catalogue does not know (the tap's generic stream reads it).
 WEB_PREVIEWS_REPORT = "App Store Web Previews"
@@ -321,6 +337,54 @@ def _gzip_csv(columns: list[str], rows: list[dict[str, str]]) -> bytes:
     return _gzipped(text.getvalue().encode())
 
 
+def _gzip_odd(
+    report_name: str,
+    columns: list[str],
+    rows: list[dict[str, str]],
+    oddities: frozenset[str],
+    *,
+    delimiter: str,
+    quote_empty: bool,
+) -> bytes:
+    """A file written as _gzip_tsv or _gzip_csv would, then with each of `oddities` that fits
+    the report in its first row (a short row: the second, a long row: the last; live names: the
+    header)."""
+    report = _CATALOGUE.get(report_name)
+
+    def written(value: str) -> str:
+        if not value:
+            return '""' if quote_empty else ""
+        if delimiter == "," and any(c in value for c in ',"\r\n'):
+            return '"' + value.replace('"', '""') + '"'
+        return value
+
+    lines = [[written(row.get(c, "")) for c in columns] for row in rows]
+    header = list(columns)
+    if report is not None and LIVE_HEADERS in oddities and report.header_aliases:
+        documented = {name: alias for alias, name in report.header_aliases.items()}
+        header = [documented.get(name, name) for name in header]
+        for name, value in LIVE_EXTRA_COLUMNS.get(report_name.rsplit(" ", 1)[0], {}).items():
+            header.append(name)
+            for line in lines:
+                line.append(value)
+    if lines:
+        first = lines[0]
+        counts = [f.name for f in report.measures if f.type == "integer"] if report else []
+        if SUPPRESSED_COUNT in oddities and counts:
+            first[columns.index(counts[0])] = SUPPRESSED
+        text = "Page Title" if "Page Title" in columns else "App Name"
+        if LEADING_QUOTE in oddities and text in columns:
+            first[columns.index(text)] = ODD_TITLE
+        if SPARK_ESCAPED in oddities and text in columns:
+            first[columns.index(text)] = '"' + ODD_TITLE.replace('"', '\\"') + '"'
+        if SHORT_ROW in oddities:
+            lines[1 if len(lines) > 2 else 0].pop()
+        if LONG_ROW in oddities:
+            lines[-1].append(ODD_SURPLUS)
+    text_lines = [delimiter.join(header)] + [delimiter.join(line) for line in lines]
+    return _gzipped(("\n".join(text_lines) + "\n").encode())
+
+
 def _gzipped(data: bytes) -> bytes:
     """Gzip bytes that are the same on every Python: `gzip.compress` writes a header whose OS
     byte differs by version (3.11 and 3.12 say Unix, 3.10 and 3.13 unknown), which would change
@@ -510,12 +574,16 @@ class FakeAppStoreConnect(FakeAPI):
         hour_limit: int = HOUR_LIMIT,
         port: int = 0,
         file_quirks: bool = True,
+        file_oddities: Iterable[str] = (),
     ) -> None:
         super().__init__(port)
         self.public_key_pem = public_key_pem
         # Serve COMMA_SEPARATED_REPORTS comma-separated and Detailed reports' empty fields as "" (as
         # Apple does, by default; off, every file is tab-separated with bare empty fields).
         self.file_quirks = file_quirks
+        # What live files hold beyond Apple's pages, in every file written from now on (see
+        # FILE_ODDITIES; add_instance can give its own).
+        self.file_oddities = frozenset(file_oddities)
         self.key_id = key_id
         self.issuer_id = issuer_id  # None: an individual key (payload "sub": "user", no "iss")
         self.s3 = s3
@@ -615,9 +683,15 @@ class FakeAppStoreConnect(FakeAPI):
         rows_by_segment: list[list[dict[str, str]]],
         *,
         access_type: str = "ONGOING",
+        oddities: Iterable[str] | None = None,
     ) -> str:
         """Publish one instance, one gzip TSV segment per inner list of rows, in the app's
-        (latest) request of `access_type`; returns its id."""
+        (latest) request of `access_type`, its files with `oddities` (by default the fake's
+        `file_oddities`); returns its id."""
+        odd = self.file_oddities if oddities is None else frozenset(oddities)
+        unknown_oddities = odd - set(FILE_ODDITIES)
+        if unknown_oddities:
+            raise ValueError(f"oddities {sorted(unknown_oddities)} not among {FILE_ODDITIES}")
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
         with self._state:
@@ -642,10 +716,16 @@ class FakeAppStoreConnect(FakeAPI):
                 )
                 shuffled = list(columns)
                 random.Random(key).shuffle(shuffled)  # Apple's column order varies by file
-                if self.file_quirks and report_name in COMMA_SEPARATED_REPORTS:
+                comma = self.file_quirks and report_name in COMMA_SEPARATED_REPORTS
+                quote = self.file_quirks and report_name.endswith(" Detailed")
+                if odd:
+                    data = _gzip_odd(
+                        report_name, shuffled, rows, odd,
+                        delimiter="," if comma else "\t", quote_empty=quote and not comma,
+                    )  # fmt: skip
+                elif comma:
                     data = _gzip_csv(shuffled, rows)
                 else:
-                    quote = self.file_quirks and report_name.endswith(" Detailed")
                     data = _gzip_tsv(shuffled, rows, quote_empty=quote)
                 self.s3.put(key, data)
                 segment = ReportFile(

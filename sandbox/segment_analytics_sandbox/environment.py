@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -92,10 +93,11 @@ def start_sandbox(
     drop_share: float = 0.0,
     braze_segments: int = BRAZE_SEGMENTS,
     braze_days: int = BRAZE_HISTORY_DAYS,
+    file_oddities: Iterable[str] = (),
 ) -> Sandbox:
     """Start every fake with sample data (restating instances dropping `drop_share` of the rows
-    an earlier instance had; `braze_segments` segments, read from `braze_days` ago); the caller
-    stops it."""
+    an earlier instance had; `braze_segments` segments, read from `braze_days` ago; report
+    files holding `file_oddities`, see appstore.FILE_ODDITIES); the caller stops it."""
     today = today or datetime.now(timezone.utc).date()
     tempdir = tempfile.TemporaryDirectory(prefix="tap-segment-analytics-sandbox-")
     private_pem, public_pem = generate_key_pair()
@@ -105,7 +107,11 @@ def start_sandbox(
     braze = FakeBraze(today=today, segments=sample_segments(braze_segments, today=today)).start()
     s3 = FakeS3().start()
     appstore = FakeAppStoreConnect(
-        public_key_pem=public_pem, key_id=KEY_ID, issuer_id=ISSUER_ID, s3=s3
+        public_key_pem=public_pem,
+        key_id=KEY_ID,
+        issuer_id=ISSUER_ID,
+        s3=s3,
+        file_oddities=file_oddities,
     ).start()
     appstore.populate_sample(
         app_ids=list(APP_IDS), today=today, days=appstore_days, drop_share=drop_share

@@ -41,6 +41,10 @@ Record = dict[str, Any]
 # Report files downloaded at once: 8 made 2 apps x 3 reports x 10 days 6x faster than one
 # request at a time with 100 ms a request (benchmarks/concurrency.py); 12 was no faster.
 DEFAULT_CONCURRENCY = 8
+# on_bad_value: a value or row of a report file that does not fit its columns is kept (counted,
+# warned) or stops the source.
+BAD_VALUES_KEEP = "keep"
+BAD_VALUES_FAIL = "fail"
 
 
 class Api(Protocol):
@@ -77,6 +81,7 @@ class Settings:
     backfill: bool = False
     create_requests: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
+    keep_bad_values: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -90,6 +95,7 @@ class Settings:
             backfill=bool(config.get("appstore_backfill")),
             create_requests=bool(config.get("appstore_create_report_requests")),
             concurrency=int(config.get("appstore_concurrency", DEFAULT_CONCURRENCY)),
+            keep_bad_values=config.get("on_bad_value", BAD_VALUES_KEEP) != BAD_VALUES_FAIL,
         )
 
     @cached_property

@@ -20,8 +20,10 @@ import csv
 import gzip
 import hashlib
 import itertools
+import re
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -48,6 +50,8 @@ DOWNLOAD_ERRORS: tuple[type[BaseException], ...] = (
 # each file's header line decides.
 TAB = "\t"
 COMMA = ","
+QUOTE = '"'
+LINE_END = "\r\n"
 NEWLINE = b"\n"
 # Presigned URLs are valid 5 minutes (X-Amz-Expires=300); one older than this may have expired
 # by the time its download starts, so it is refreshed first.
@@ -293,45 +297,177 @@ def download_verified(
 
 
 def read_rows(path: Path) -> Iterator[list[str]]:
-    """The header, then each row, as lists of values (a row's missing trailing fields as "").
+    """The header, then each row as a list of values (see ReportText)."""
+    with ReportText(path) as text:
+        if text.header:
+            yield text.header
+            yield from text.rows()
+
+
+class ReportText:
+    """The header and rows of a verified file, as Apple's writer writes them.
 
     Columns are mapped by header name by the caller: their order changes between files. The
     delimiter is the header line's (tab, else comma: a one-column header stays one column, for
-    the caller to refuse); quoting is standard (`""` is an empty value, a quoted value may hold
-    the delimiter or a newline, a `"` inside an unquoted value is kept). A quote that does not
-    close where it should is an error, never a guess that would shift or alter values. The
+    the caller to refuse). A row is its fields as written, however many there are (the caller
+    counts a short or long row): a line without a quote is split at its delimiters; one with a
+    quote is read with standard quoting (`""` is an empty value, a quoted value may hold the
+    delimiter, a newline or a doubled quote) and, where that fails, as Apple's Spark-style
+    writer writes it (split_as_written). No line fails the file. Blank lines are skipped. The
     file has passed verify_contents: UTF-8, in lines of at most MAX_LINE_BYTES.
     """
-    with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as text:
-        first = text.readline(MAX_LINE_BYTES)
-        delimiter = TAB if TAB in first else COMMA if COMMA in first else TAB
-        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.header: list[str] = []
+        self.delimiter = TAB
+        self.line = 0  # the line the row last read ends on (the header is line 1)
+        self._after_header: list[tuple[int, list[str]]] = []
+
+    def __enter__(self) -> ReportText:
+        self._text = gzip.open(self.path, "rt", encoding="utf-8-sig", newline="")
         try:
-            header = next(reader, None)
-            if not header:
-                return
+            self._read_header()
+        except BaseException:
+            self._text.close()
+            raise
+        return self
+
+    def _read_header(self) -> None:
+        first = self._text.readline(MAX_LINE_BYTES)
+        self.delimiter = TAB if TAB in first else COMMA if COMMA in first else TAB
+        rows, self.line = self._quoted(first) if QUOTE in first else ([(1, self._split(first))], 1)
+        if rows and rows[0][1] != [""]:
+            (_, header), *self._after_header = rows
             if len(header) > MAX_COLUMNS:
                 raise MalformedFile(
                     f"its header has {len(header)} columns, more than {MAX_COLUMNS}: "
                     "not a report file"
                 )
-            header = [h.strip() for h in header]
-            yield header
-            width = len(header)
-            for values in reader:
-                if len(values) != width:
-                    if not values or values == [""]:
-                        continue
-                    if len(values) > width:
-                        raise MalformedFile(
-                            f"line {reader.line_num} has {len(values)} fields for {width} columns"
-                        )
-                    # Trailing empty fields may be left out: they are empty values.
-                    values += [""] * (width - len(values))
-                yield values
-        except csv.Error as exc:
-            # Strict quoting's only complaints: a quote closed before the value ends, or never.
-            problem = str(exc).replace(TAB, "\\t")
-            raise MalformedFile(
-                f"line {reader.line_num}: {problem} (a quoted value that does not end at its quote)"
-            ) from None
+            self.header = [h.strip() for h in header]
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._text.close()
+
+    def rows(self) -> Iterator[list[str]]:
+        """Every row after the header; `line` is the line each ends on while it is handled."""
+        yield from self._numbered(self._after_header, self.line)
+        delimiter = self.delimiter
+        # One reader of standard quoting for the lines that hold a quote (Apple writes every
+        # empty value as `""`), fed one line at a time: a line it cannot read alone (not
+        # standard quoting, or a quoted value carried on to the next line) is read again whole.
+        pending: deque[str] = deque()
+        read_quoted = csv.reader(iter(pending.popleft, None), delimiter=delimiter, strict=True)
+        for line in self._text:
+            stripped = line.rstrip(LINE_END)
+            if QUOTE in stripped:
+                pending.append(line)
+                try:
+                    values = next(read_quoted)
+                except (csv.Error, IndexError):
+                    pending.clear()
+                    yield from self._numbered(*self._quoted(line))
+                    continue
+                self.line += 1
+                if values != [""]:
+                    yield values
+                continue
+            self.line += 1
+            if stripped:
+                yield stripped.split(delimiter)
+
+    def _split(self, line: str) -> list[str]:
+        return line.rstrip(LINE_END).split(self.delimiter)
+
+    def _numbered(self, rows: list[tuple[int, list[str]]], last: int) -> Iterator[list[str]]:
+        """Rows with the line each ends on, `line` kept up to date; then the last line taken."""
+        for number, values in rows:
+            self.line = number
+            yield values
+        self.line = last
+
+    def _quoted(self, line: str) -> tuple[list[tuple[int, list[str]]], int]:
+        """The rows, each with the line it ends on, of a line holding a quote and of the lines a
+        quoted value carries it on to; and the last line taken."""
+        delimiter = self.delimiter
+        first = self.line + 1
+        taken = [line]
+
+        def more() -> Iterator[str]:
+            for following in self._text:
+                taken.append(following)
+                yield following
+
+        reader = csv.reader(itertools.chain([line], more()), delimiter=delimiter, strict=True)
+        try:
+            values = next(reader, [])
+        except csv.Error:
+            # Not standard quoting (or a quote left open up to the field limit): the lines
+            # taken are read as Apple's writer writes them.
+            rows = [
+                (first + newlines, row)
+                for newlines, row in split_as_written("".join(taken), delimiter)
+                if row != [""]
+            ]
+            return rows, first + len(taken) - 1
+        last = first + len(taken) - 1
+        return ([(last, values)] if values and values != [""] else []), last
+
+
+def split_as_written(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """The rows of `text` (whole lines), each with the number of newlines before its last
+    line, read as Spark's CSV writer (Apple's) writes them, never failing.
+
+    A field that begins with a quote is a quoted value when its quote closes right before a
+    delimiter or a line end: inside it, a backslash-escaped quote (Spark's escape) or a doubled
+    quote is a quote, and a delimiter or newline is part of the value. Any other field, as one
+    that begins with a quote closing elsewhere (`"Back to School" custom product page`), is its
+    text as written up to the next delimiter or line end.
+    """
+    bare_end = re.compile(f"[{re.escape(delimiter)}\r\n]")
+    end = len(text)
+    position = 0
+    newlines = 0
+    while position < end:
+        started = position
+        fields: list[str] = []
+        while True:
+            value, after = None, position
+            if text.startswith(QUOTE, position):
+                value, after = _quoted_value(text, position + 1, delimiter)
+            if value is None:
+                found = bare_end.search(text, position)
+                after = found.start() if found else end
+                value = text[position:after]
+            fields.append(value)
+            if after < end and text[after] == delimiter:
+                position = after + 1
+                continue
+            if text.startswith("\r\n", after):
+                after += 1
+            position = after + 1
+            break
+        # The newlines inside the row (in quoted values) before the one that ends it.
+        newlines += text.count("\n", started, max(position - 1, started))
+        yield newlines, fields
+        newlines += text.startswith("\n", position - 1)
+
+
+def _quoted_value(text: str, start: int, delimiter: str) -> tuple[str | None, int]:
+    """The value of a field quoted whole from `start` (after its opening quote), and where the
+    field ends; None when its quote does not close right before a delimiter or line end."""
+    parts = []
+    position = start
+    while (quote := text.find(QUOTE, position)) >= 0:
+        if quote > position and text[quote - 1] == "\\":
+            parts += [text[position : quote - 1], QUOTE]  # Spark's escaped quote
+            position = quote + 1
+        elif text.startswith(QUOTE, quote + 1):
+            parts += [text[position:quote], QUOTE]  # a doubled quote
+            position = quote + 2
+        else:
+            after = quote + 1
+            if after == len(text) or text[after] in (delimiter, "\r", "\n"):
+                return "".join([*parts, text[position:quote]]), after
+            return None, start
+    return None, start

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -55,6 +55,8 @@ class Report:
     completeness_lag_days: int | None
     date_column: str
     fields: tuple[Field, ...]
+    # Names live files give documented columns: alias → the documented name.
+    header_aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def fields_by_name(self) -> dict[str, Field]:
@@ -95,6 +97,7 @@ def catalogue() -> tuple[Report, ...]:
                 Field(f["name"], snake_case(f["name"]), f["type"], f["role"], f["key"])
                 for f in r["fields"]
             ),
+            header_aliases=r["header_aliases"],
         )
         for r in document["reports"]
     )
@@ -166,8 +169,11 @@ def row_key(*, app_id: str, report_name: str, granularity: str, row: Mapping[str
     older rows instead of adding to them.
     """
     report = report_named(report_name)
+    names = documented_header(report, list(row)) if report else list(row)
     dimensions = sorted(
-        (column, value) for column, value in row.items() if joins_key(report, column)
+        (name, value)
+        for name, value in zip(names, row.values(), strict=True)
+        if joins_key(report, name)
     )
     material = json.dumps(
         [app_id, key_name(report_name), granularity, dimensions], separators=(",", ":")
@@ -192,6 +198,20 @@ def describe_names(names: Iterable[str]) -> str:
 
 
 def header_matches(report: Report, header: Sequence[str]) -> bool:
-    """Whether a file's header holds any column the report documents."""
+    """Whether a file's header holds any column the report documents (or an alias of one)."""
     known = report.fields_by_name
-    return any(column in known for column in header)
+    return any(column in known or column in report.header_aliases for column in header)
+
+
+def documented_header(report: Report, header: Sequence[str]) -> list[str]:
+    """The header with each alias the catalogue knows for the report replaced by the
+    documented name, unless the header has that name too: an aliased column is the same
+    column, typed and keyed as documented."""
+    aliases = report.header_aliases
+    if not aliases:
+        return list(header)
+    present = set(header)
+    return [
+        aliases[name] if name in aliases and aliases[name] not in present else name
+        for name in header
+    ]

@@ -21,25 +21,28 @@ from typing_extensions import override
 
 from tap_segment_analytics.appstore.batches import BatchRun
 from tap_segment_analytics.appstore.client import AppStoreStream, NotServed
+from tap_segment_analytics.appstore.plan import BAD_VALUES_FAIL
 from tap_segment_analytics.appstore.report_files import (
     DownloadProblem,
     DownloadRefused,
     MalformedFile,
+    ReportText,
     SegmentFile,
     download_verified,
     foreign_header,
-    read_rows,
 )
 from tap_segment_analytics.appstore.reports import (
     GENERIC_ROWS_STREAM,
     Report,
     catalogue,
+    documented_header,
     header_matches,
     joins_key,
 )
 from tap_segment_analytics.appstore.row_plan import (
-    BadValue,
+    BadValues,
     Converter,
+    OddRow,
     RowPlan,
     as_date,
     as_integer,
@@ -187,8 +190,12 @@ class ReportRows(AppStoreStream):
         try:
             self.summary.count(self.name, files=1, bytes=size)
             yield self.file_records(path, context)
-        except (MalformedFile, BadValue) as exc:
+        except MalformedFile as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
+        except OddRow as exc:
+            raise SourceError(
+                f"appstore: {where(context)}: {exc} (on_bad_value is {BAD_VALUES_FAIL})"
+            ) from None
         finally:
             path.unlink(missing_ok=True)
 
@@ -211,20 +218,27 @@ class ReportRows(AppStoreStream):
         )
 
     def file_records(self, path: Path, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The records of a verified file, each Date's rows counted for appstore_report_dates."""
-        rows = read_rows(path)
-        header = next(rows, None)
-        if header is None:
-            return
-        plan = self.plan(header, context)
-        dates = self.runtime.plan.app(context["app_id"]).row_dates(context["instance_id"])
-        for values in self.runtime.progress.rows(self.logger, context, rows):
-            record = plan.record(values)
-            if dates is not None:
-                dates[record.get("date")] += 1
-            yield record
+        """The records of a verified file, each Date's rows counted for appstore_report_dates;
+        then one warning line if any value or row did not fit (BadValues)."""
+        with ReportText(path) as text:
+            if not text.header:
+                return
+            keep = self.runtime.plan.settings.keep_bad_values
+            bad = BadValues(lambda: text.line, keep=keep)
+            plan = self.plan(text.header, context, bad=bad, delimiter=text.delimiter)
+            dates = self.runtime.plan.app(context["app_id"]).row_dates(context["instance_id"])
+            for values in self.runtime.progress.rows(self.logger, context, text.rows()):
+                record = plan.record(values)
+                if dates is not None:
+                    dates[record.get("date")] += 1
+                yield record
+        if (warning := bad.warning()) is not None:
+            self.summary.count(self.name, bad_values=bad.values_count, bad_rows=bad.rows_count)
+            self.logger.warning("appstore: %s: %s", where(context), warning)
 
-    def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
+    def plan(
+        self, header: list[str], context: dict[str, Any], *, bad: BadValues, delimiter: str
+    ) -> RowPlan:
         """How this file's rows become records of this stream."""
         raise NotImplementedError
 
@@ -309,17 +323,23 @@ class KnownReportRows(ReportRows):
         }
 
     @override
-    def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
-        """Columns by header name, typed by the catalogue; unknown ones in `extra_columns`."""
+    def plan(
+        self, header: list[str], context: dict[str, Any], *, bad: BadValues, delimiter: str
+    ) -> RowPlan:
+        """Columns by header name (a live name the catalogue knows as an alias by the
+        documented one), typed by the catalogue; unknown ones in `extra_columns`."""
         report = self.report
         if not header_matches(report, header):
             raise foreign_header(header)
+        header = documented_header(report, header)
         plan = RowPlan(
             header,
             columns=self._converters,
             metadata=self.lineage(context),
             row_key=self.row_key(header, context),
             date=report.date_column,
+            bad=bad,
+            delimiter=delimiter,
         )
         for column in plan.unknown_columns:
             self.warn_once(
@@ -352,7 +372,9 @@ class GenericReportRows(ReportRows):
     name = GENERIC_ROWS_STREAM
 
     @override
-    def plan(self, header: list[str], context: dict[str, Any]) -> RowPlan:
+    def plan(
+        self, header: list[str], context: dict[str, Any], *, bad: BadValues, delimiter: str
+    ) -> RowPlan:
         """The row's columns (snake case, as text) with its report and date."""
         self.warn_once(
             context["report_name"],
@@ -367,6 +389,8 @@ class GenericReportRows(ReportRows):
             columns=None,
             metadata={**self.lineage(context), "report_name": context["report_name"]},
             row_key=self.row_key(header, context),
+            bad=bad,
+            delimiter=delimiter,
         )
 
 

@@ -10,7 +10,9 @@ decide, in the constants below:
   events), an identifier (an Apple id: text, in the key) or a dimension (in the key);
 - the Singer type (measures are integers or numbers; dimensions and identifiers are text as
   Apple writes them, dates `YYYY-MM-DD`), and the completeness lag in days parsed from the page;
-- our own short description of each distinct field name.
+- our own short description of each distinct field name;
+- the names live files give documented columns (`header_aliases.json`, beside this module: an
+  observation of real files, not of the pages, so kept apart from the transcription).
 
 Refresh, after Apple's pages change and the transcription is updated:
 
@@ -35,6 +37,8 @@ from typing import Any
 
 from tap_segment_analytics.appstore.reports import CATALOGUE_FILE, NOT_KEY_COLUMNS
 
+# Live files' names of documented columns, by page title (see the file's "about").
+HEADER_ALIASES_FILE = Path(__file__).with_name("header_aliases.json")
 # The checkout's top-level schemas/ (the wheel ships it inside the package).
 SCHEMAS = CATALOGUE_FILE.parents[2] / "schemas"
 COMMAND = "python -m segment_analytics_sandbox.generators.report_catalogue"
@@ -228,8 +232,17 @@ def singer_type(field: dict[str, Any], role: str, date_column: str) -> str:
     return "string"
 
 
-def report_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
-    """The catalogue's reports of one documentation page: one per variant."""
+def header_aliases() -> dict[str, dict[str, str]]:
+    """Live files' names of documented columns: page title → {alias: documented name}."""
+    document = json.loads(HEADER_ALIASES_FILE.read_text(encoding="utf-8"))
+    return {title: entry["aliases"] for title, entry in document["reports"].items()}
+
+
+def report_entries(
+    page: dict[str, Any], live_names: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """The catalogue's reports of one documentation page: one per variant (`live_names`: header
+    aliases by page title)."""
     title = page["title"]
     base = API_NAMES.get(title, title)
     variants = page["variants"] or [None]
@@ -265,6 +278,11 @@ def report_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
         clash = set(columns) & {*LINEAGE_PROPERTIES, "extra_columns"}
         if len(set(columns)) != len(columns) or clash:
             raise ValueError(f"report '{name}': two fields share a column name {clash or ''}")
+        header = dict((live_names or {}).get(title, {}))
+        documented = {f["name"] for f in fields}
+        strays = {a: n for a, n in header.items() if n not in documented or a in documented}
+        if strays:
+            raise ValueError(f"report '{name}': aliases of no documented field {strays}")
         entries.append(
             {
                 "name": name,
@@ -279,6 +297,7 @@ def report_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
                 "completeness_lag_days": lag_days(page.get("completeness")),
                 "date_column": date_column,
                 "fields": fields,
+                "header_aliases": header,
             }
         )
     return entries
@@ -286,7 +305,11 @@ def report_entries(page: dict[str, Any]) -> list[dict[str, Any]]:
 
 def build(source: list[dict[str, Any]]) -> dict[str, Any]:
     """The packaged catalogue made from the transcription of Apple's pages."""
-    reports = [entry for page in source for entry in report_entries(page)]
+    live_names = header_aliases()
+    unknown = set(live_names) - {page["title"] for page in source}
+    if unknown:
+        raise ValueError(f"{HEADER_ALIASES_FILE.name}: no page titled {sorted(unknown)}")
+    reports = [entry for page in source for entry in report_entries(page, live_names)]
     reports.sort(key=lambda r: r["name"])
     descriptions: dict[str, str] = {}
     for report in reports:
