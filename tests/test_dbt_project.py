@@ -188,7 +188,7 @@ def test_braze_daily_sizes_equal_the_fake_s_with_the_change_from_the_day_before(
         assert (row["segment_name"], row["size_change"]) == (names[segment_id], expected)
 
 
-def test_another_dbt_project_installs_the_package_and_builds_the_same_tables(
+def test_another_dbt_project_installs_the_package_builds_the_same_tables_and_documents_them(
     job: Pipeline, tmp_path: Path
 ) -> None:
     project = tmp_path / "analytics"
@@ -215,14 +215,17 @@ def test_another_dbt_project_installs_the_package_and_builds_the_same_tables(
         "DBT_POSTGRES_SCHEMA": PACKAGE_SCHEMA,  # the models go to a schema of their own
     }
 
-    # The tables this test compares, and the views and tests they need.
+    # The tables this test compares, and the views and tests they need; then the dictionary.
     build = ["build", "--select", "+app_store_overview_daily", "+braze_segment_sizes_daily"]
-    for command in (["deps"], build):
+    for command in (["deps"], build, ["docs", "generate"]):
         result = run_captured([dbt, *command], cwd=project, env=env)
         assert result.returncode == 0, result.stdout[-3000:]
 
     assert model_sums(job, None, PACKAGE_SCHEMA) == model_sums(job, None)
     assert rows(job, "braze_segment_sizes_daily", PACKAGE_SCHEMA)
+    catalog = json.loads((project / "target" / "catalog.json").read_text(encoding="utf-8"))
+    overview = catalog["nodes"]["model.tap_segment_analytics.app_store_overview_daily"]
+    assert "crashes" in overview["columns"]
 
 
 def test_a_fact_loaded_twice_fails_the_job_naming_the_test_and_its_rows(job: Pipeline) -> None:

@@ -3,12 +3,14 @@ test that fails when they are stale."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from segment_analytics_sandbox.demo import DbtRun
 from segment_analytics_sandbox.generators import reporting_models
 from segment_analytics_sandbox.generators.reporting_models import (
     MODELS,
@@ -75,3 +77,47 @@ def test_a_stale_or_left_over_model_is_named_then_fixed(tmp_path: Path) -> None:
     }
     assert stale_files(tmp_path, write=False) == []
     assert (models / "braze_segment_sizes_daily.sql").is_file(), "not generated: left alone"
+
+
+def test_the_demo_counts_the_tests_that_passed_and_those_that_had_something_to_test(
+    tmp_path: Path,
+) -> None:
+    model = "model.tap_segment_analytics."
+    nodes = {
+        f"{model}app_store_overview_daily": {
+            "resource_type": "model",
+            "alias": "app_store_overview_daily",
+            "fqn": ["tap_segment_analytics", "reporting", "app_store_overview_daily"],
+        },
+        f"{model}appstore_photos_picker_current": {
+            "resource_type": "model",
+            "alias": "appstore_photos_picker_current",
+            "fqn": ["tap_segment_analytics", "current_rows", "appstore_photos_picker_current"],
+        },
+        **{
+            f"test.{name}": {
+                "resource_type": "test",
+                "depends_on": {"nodes": [f"{model}{tested}"]},
+            }
+            for name, tested in (
+                ("overview", "app_store_overview_daily"),
+                ("photos", "appstore_photos_picker_current"),
+            )
+        },
+    }
+    results = [
+        {"unique_id": "test.overview", "status": "pass"},
+        {"unique_id": "test.photos", "status": "pass"},
+        {"unique_id": f"{model}app_store_overview_daily", "status": "success"},
+    ]
+    (tmp_path / "manifest.json").write_text(json.dumps({"nodes": nodes, "sources": {}}))
+    (tmp_path / "run_results.json").write_text(json.dumps({"results": results}))
+
+    run = DbtRun.read(tmp_path)
+
+    assert run.reporting_models == ["app_store_overview_daily"]
+    assert run.tests_line(built={"app_store_overview_daily"}) == (
+        "dbt: 2 of 2 tests passed (1 on the views and tables this load made, 1 on views of "
+        "reports it did not load: nothing to test)"
+    )
+    assert DbtRun.read(tmp_path / "missing").tests == []
