@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -200,6 +201,7 @@ def test_another_dbt_project_installs_the_package_builds_the_same_tables_and_doc
                 "version": "1.0",
                 "config-version": 2,
                 "profile": "tap_segment_analytics",
+                "flags": {"send_anonymous_usage_stats": False},
                 # Where target-postgres loaded: the package's sources read it from this var.
                 "vars": {"tap_segment_analytics_schema": TARGET_SCHEMA},
             }
@@ -209,9 +211,11 @@ def test_another_dbt_project_installs_the_package_builds_the_same_tables_and_doc
         yaml.safe_dump({"packages": [{"local": str(PROJECT_ROOT / "transform")}]})
     )
     dbt = str(job.scratch / "utilities" / TRANSFORMER / "venv" / "bin" / "dbt")
+    # The project's profile (target-postgres's variables), copied: dbt writes beside it.
+    shutil.copy(PROJECT_ROOT / "transform" / "profiles" / "postgres" / "profiles.yml", project)
     env = {
         **job.env,
-        "DBT_PROFILES_DIR": str(PROJECT_ROOT / "transform" / "profiles" / "postgres"),
+        "DBT_PROFILES_DIR": str(project),
         "DBT_POSTGRES_SCHEMA": PACKAGE_SCHEMA,  # the models go to a schema of their own
     }
 
