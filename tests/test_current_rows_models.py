@@ -12,6 +12,7 @@ from segment_analytics_sandbox.generators import current_rows_models
 from segment_analytics_sandbox.generators.current_rows_models import (
     MAX_IDENTIFIER,
     MODELS,
+    SCHEMA,
     SOURCES,
     model_name,
     stale_files,
@@ -34,7 +35,32 @@ def test_one_model_per_report_rows_stream_and_each_table_a_source() -> None:
     assert "appstore_report_rows" in tables
     assert models == {model_name(table) for table in tables}
     assert all(len(model) <= MAX_IDENTIFIER for model in models)
-    assert [t["name"] for t in sources[0]["tables"]] == ["appstore_report_dates", *tables]
+    assert [t["name"] for t in sources[0]["tables"]] == [
+        "appstore_report_dates",
+        *tables,
+        "braze_segments",
+        "braze_segment_sizes",
+    ]
+
+
+def test_each_view_is_tested_for_what_the_catalogue_documents() -> None:
+    views = yaml.safe_load((PROJECT_ROOT / SCHEMA).read_text(encoding="utf-8"))["models"]
+    tests = {view["name"]: view["tests"][0]["current_rows_valid"]["arguments"] for view in views}
+
+    assert set(tests) == {model_name(t) for t in current_rows_models.report_rows_tables()}
+    downloads = tests["appstore_app_downloads_standard_current"]
+    assert downloads["granularities"] == ["DAILY", "WEEKLY", "MONTHLY"]
+    assert downloads["key_columns"] == [
+        "app_id", "granularity", "date", "app_apple_identifier", "download_type", "app_version",
+        "device", "platform_version", "source_type", "page_type", "pre_order", "territory",
+        "extra_columns",
+    ]  # fmt: skip
+    assert tests["appstore_app_store_subscription_state_standard_current"]["granularities"] == [
+        "DAILY"
+    ]
+    assert "key_columns" not in tests["appstore_report_rows_current"]
+    crashes = next(v for v in views if v["name"] == "appstore_app_crashes_current")
+    assert {c["name"]: c.get("description") for c in crashes["columns"]}["crashes"]
 
 
 def test_a_stale_changed_or_left_over_model_is_named_then_fixed(tmp_path: Path) -> None:

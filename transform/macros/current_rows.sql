@@ -16,13 +16,13 @@ join {{ source('tap_segment_analytics', 'appstore_report_dates') }} as d
   {%- set target_relation = this.incorporate(type='view') -%}
   {%- set missing = [] -%}
   {%- for table in [config.require('rows_table'), 'appstore_report_dates'] -%}
-    {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier=table) is none -%}
+    {%- if not is_built(source('tap_segment_analytics', table)) -%}
       {%- do missing.append(table) -%}
     {%- endif -%}
   {%- endfor -%}
   {{ run_hooks(pre_hooks) }}
   {%- if missing %}
-    {{ log(this.identifier ~ ": skipped, the load created no " ~ missing | join(" or ") ~ " in " ~ this.schema, info=true) }}
+    {{ log(this.identifier ~ ": skipped, the load created no " ~ missing | join(" or ") ~ " in " ~ source('tap_segment_analytics', 'appstore_report_dates').schema, info=true) }}
     {%- call statement('main') -%} select 1 {%- endcall -%}
     {{ run_hooks(post_hooks) }}
     {{ return({'relations': []}) }}

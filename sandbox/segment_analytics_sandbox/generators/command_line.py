@@ -1,5 +1,6 @@
-"""The command line the file generators share (meltano_plugin, current_rows_models): regenerate
-their files in a checkout, or with --check only name the stale ones (tests run it)."""
+"""The command line the file generators share (meltano_plugin, current_rows_models,
+reporting_models): regenerate their files in a checkout, or with --check only name the stale
+ones (tests run it)."""
 
 from __future__ import annotations
 

@@ -2,10 +2,18 @@
 
 `python -m segment_analytics_sandbox.generators.current_rows_models` writes
 transform/models/current_rows/: one `<table>_current.sql` (cut to 63 characters) per stream whose
-rows go to a report table (a view of its current rows, see transform/macros/current_rows.sql),
-and `sources.yml`, which names those tables and appstore_report_dates; it deletes the model of a
-stream the tap no longer has. With `--check` it writes nothing and exits 1 naming each stale
-file (tests run it).
+rows go to a report table (a view of its current rows, see transform/macros/current_rows.sql);
+`schema.yml`, each view's columns described as the stream's schema describes them (from the
+catalogue) and its tests; and `sources.yml`, which names those tables, appstore_report_dates and
+the Braze tables the reporting models read. It deletes the model of a stream the tap no longer
+has. With `--check` it writes nothing and exits 1 naming each stale file (tests run it).
+
+Each view's test, from the catalogue (transform/tests/generic/current_rows.sql): `row_key`
+unique and not null; `date` not null (every row of every report is of a Date); `granularity`
+one of the report's documented granularities; one row per app, granularity and key columns (the
+catalogue's Date and dimensions, and the columns it does not know, which join the key too).
+Apple's pages say nothing about empty dimension values (and real files leave Campaign, Page
+Title, App Download Date empty), so no dimension gets a not-null rule.
 """
 
 from __future__ import annotations
@@ -16,13 +24,22 @@ from pathlib import Path
 import yaml
 
 from segment_analytics_sandbox.generators.command_line import generator_main
+from tap_segment_analytics.appstore.reports import Report, catalogue
 from tap_segment_analytics.appstore.streams import ReportDates, ReportRows
+from tap_segment_analytics.braze.streams import Segments, SegmentSizes
 from tap_segment_analytics.tap import TapSegmentAnalytics
 
 COMMAND = "python -m segment_analytics_sandbox.generators.current_rows_models"
 MODELS = Path("transform") / "models" / "current_rows"
 SOURCES = MODELS / "sources.yml"
+SCHEMA = MODELS / "schema.yml"
 SOURCE_NAME = "tap_segment_analytics"  # as transform/macros/current_rows.sql names it
+# The schema target-postgres loaded into: a dbt var, so that a project installing transform/ as
+# a package names it; by default the schema dbt builds in (the demo's and meltano.yml's setup).
+SOURCE_SCHEMA = "{{ var('tap_segment_analytics_schema', target.schema) }}"
+GRANULARITIES = ("DAILY", "WEEKLY", "MONTHLY")
+# Columns every report rows table has, which the key test groups by besides the report's own.
+EXTRA_COLUMNS = "extra_columns"
 MODEL_SUFFIX = "_current"
 # PostgreSQL cuts identifiers at 63 bytes and dbt refuses longer relation names: a view of a
 # table whose name leaves no room for the suffix takes the table name cut short.
@@ -37,12 +54,18 @@ APPSTORE_CONFIG = {
 }
 
 
-def report_rows_tables() -> list[str]:
-    """The streams whose rows land in report tables (one table each), in name order."""
+def report_rows_streams() -> dict[str, ReportRows]:
+    """The streams whose rows land in report tables (one table each), by name, in name order."""
     tap = TapSegmentAnalytics(
         config=APPSTORE_CONFIG, validate_config=False, parse_env_config=False, setup_mapper=False
     )
-    return sorted(name for name, s in tap.streams.items() if isinstance(s, ReportRows))
+    rows = {name: s for name, s in tap.streams.items() if isinstance(s, ReportRows)}
+    return dict(sorted(rows.items()))
+
+
+def report_rows_tables() -> list[str]:
+    """The report tables, in name order."""
+    return list(report_rows_streams())
 
 
 def model_name(table: str) -> str:
@@ -60,28 +83,85 @@ def model_sql(table: str) -> str:
 
 
 def sources_yml(tables: list[str]) -> str:
-    """The tables the load creates, in the schema the views go to."""
+    """The tables the load creates (the reports', and the Braze ones the reporting models read),
+    in the schema the var names."""
+    sizes = {
+        "name": SegmentSizes.name,
+        "description": "Braze segment sizes, one row per segment and day.",
+        "tests": [{"one_row_per": {"arguments": {"columns": list(SegmentSizes.primary_keys)}}}],
+    }
     sources = {
         "version": 2,
         "sources": [
             {
                 "name": SOURCE_NAME,
-                "description": "What target-postgres loaded, in the schema of the views.",
-                "schema": "{{ target.schema }}",
-                "tables": [{"name": name} for name in [ReportDates.name, *tables]],
+                "description": "What target-postgres loaded (var tap_segment_analytics_schema, "
+                "by default the schema dbt builds in).",
+                "schema": SOURCE_SCHEMA,
+                "tables": [{"name": name} for name in [ReportDates.name, *tables, Segments.name]]
+                + [sizes],
             }
         ],
     }
     return f"# {HEADER}\n" + yaml.safe_dump(sources, sort_keys=False)
 
 
+def key_columns(report: Report) -> list[str]:
+    """What identifies a row of the report: app, granularity, the catalogue's key columns and
+    the columns the catalogue does not know."""
+    keys = ["app_id", "granularity", *(f.column for f in report.key_fields), EXTRA_COLUMNS]
+    return list(dict.fromkeys(keys))
+
+
+def view_test(view: str, report: Report | None) -> dict[str, object]:
+    """The view's test (transform/tests/generic/current_rows.sql)."""
+    arguments: dict[str, object] = {
+        "granularities": list(report.granularities if report else GRANULARITIES),
+    }
+    if report is not None:
+        arguments["key_columns"] = key_columns(report)
+    return {"current_rows_valid": {"name": f"{view}_valid", "arguments": arguments}}
+
+
+def view_entry(table: str, stream: ReportRows, report: Report | None) -> dict[str, object]:
+    """One view's description, columns and test."""
+    what = (
+        f"'{report.name}' ({report.category})"
+        if report
+        else "the reports the catalogue does not know"
+    )
+    view = model_name(table)
+    columns = [
+        {"name": column, **({"description": spec["description"]} if "description" in spec else {})}
+        for column, spec in stream.schema["properties"].items()
+    ]
+    return {
+        "name": view,
+        "description": f"The current rows of {what}: of each app, granularity and Date, the "
+        f"rows of the newest instance (table {table}, appstore_report_dates).",
+        "tests": [view_test(view, report)],
+        "columns": columns,
+    }
+
+
+def schema_yml(streams: dict[str, ReportRows]) -> str:
+    """The views' descriptions and tests."""
+    reports = {report.stream: report for report in catalogue()}
+    models = [view_entry(table, stream, reports.get(table)) for table, stream in streams.items()]
+    return f"# {HEADER}\n" + yaml.safe_dump(
+        {"version": 2, "models": models}, sort_keys=False, width=100
+    )
+
+
 def wanted_files() -> dict[Path, str]:
     """Every generated file, relative to the checkout, with its text."""
-    tables = report_rows_tables()
+    streams = report_rows_streams()
+    tables = list(streams)
     files = {MODELS / f"{model_name(table)}.sql": model_sql(table) for table in tables}
     if len(files) != len(tables):
         raise SystemExit(f"{COMMAND}: two tables' view names are the same once cut short")
     files[SOURCES] = sources_yml(tables)
+    files[SCHEMA] = schema_yml(streams)
     return files
 
 
