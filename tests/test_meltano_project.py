@@ -290,6 +290,7 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
         "request_backoff_seconds": 1.5,
         "request_timeout_seconds": 30,
         "state_interval_seconds": 2.5,
+        "appstore_rate_limit_wait_seconds": 90.5,
     }
     values = {
         name: value for name, value in values.items() if name in meltano_plugin.tap_setting_names()
@@ -307,6 +308,7 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
         **values,
         "request_backoff_seconds": "1.5",
         "state_interval_seconds": "2.5",
+        "appstore_rate_limit_wait_seconds": "90.5",
         "stream_map_config": {"shard": "env"},
     }
     assert {name: config.get(name) for name in expected} == expected
