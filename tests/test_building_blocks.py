@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tap_segment_analytics.appstore import rate_limit
 from tap_segment_analytics.appstore.rate_limit import RateBudget, parse_rate_limit
 from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
 from tap_segment_analytics.appstore.segments_stream import strip_query
@@ -63,7 +64,19 @@ def test_presigned_url_is_emitted_without_its_query() -> None:
     assert strip_query(url) == "https://bucket.s3.amazonaws.com/reports/1/0.csv.gz"
 
 
-def test_hourly_budget_slows_down_only_when_low() -> None:
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_hourly_budget_slows_down_only_when_low(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(rate_limit, "time", clock)
     budget = RateBudget()
     assert parse_rate_limit("user-hour-lim:3600;user-hour-rem:12;") == (3600, 12)
     assert parse_rate_limit("garbage") is None
@@ -73,4 +86,6 @@ def test_hourly_budget_slows_down_only_when_low() -> None:
     budget.observe("user-hour-lim:3600;user-hour-rem:300;")
     # At the hourly rate, one request a second, whichever thread asks.
     waits = [budget.pause_seconds() for _ in range(3)]
-    assert waits == pytest.approx([0.0, 1.0, 2.0], abs=0.05)
+    assert waits == [0.0, 1.0, 2.0]
+    clock.now += 2.5  # the next free slot is at 1003.0: half a second away
+    assert budget.pause_seconds() == 0.5
