@@ -1,11 +1,15 @@
-"""Runs the tap's real CLI in a subprocess and reads its Singer messages."""
+"""Runs the tap's real CLI in a process of its own and reads its Singer messages."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import multiprocessing
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,23 +127,58 @@ def run_cli(
     env: dict[str, str] | None = None,
     stdin: str | None = None,
 ) -> TapRun:
-    """Run `tap-segment-analytics <args>`; assert none of `secrets`, no JWT and no presigned
-    URL credential is printed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_segment_analytics.tap", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=env,
-        input=stdin,
-    )
-    run = TapRun(result.returncode, result.stdout, result.stderr)
-    for line in result.stdout.splitlines():
+    """Run `tap-segment-analytics <args>` in a process of its own; assert none of `secrets`,
+    no JWT and no presigned URL credential is printed."""
+    with tempfile.TemporaryDirectory(prefix="tap-run-") as folder:
+        files = {name: Path(folder) / name for name in ("stdin", "stdout", "stderr")}
+        files["stdin"].write_text(stdin or "", encoding="utf-8")
+        process = _TAP_PROCESSES.Process(
+            target=_tap_process,
+            args=(list(args), env, {name: str(path) for name, path in files.items()}),
+            name="tap-segment-analytics",
+        )
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(["tap-segment-analytics", *args], timeout)
+        stdout, stderr = (files[name].read_text(encoding="utf-8") for name in ("stdout", "stderr"))
+    run = TapRun(process.exitcode, stdout, stderr)
+    for line in stdout.splitlines():
         if line.startswith("{"):
             run.messages.append(json.loads(line))
-    assert_no_secret((result.stdout, result.stderr), secrets)
+    assert_no_secret((stdout, stderr), secrets)
     return run
+
+
+# Each run is a process forked from a server that has imported the tap once (per test worker):
+# a run of its own, as from the command line, without a second of imports every time.
+_TAP_PROCESSES = multiprocessing.get_context("forkserver")
+_TAP_PROCESSES.set_forkserver_preload(["tap_segment_analytics.tap", "tests.tap_runner"])
+
+
+def _tap_process(args: list[str], env: dict[str, str] | None, files: dict[str, str]) -> None:
+    """The tap's command line in a forked process: its environment, stdin and output files
+    in place of the server's, then its exit (atexit handlers included, as at a real exit)."""
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    for descriptor, name, mode in (
+        (0, "stdin", os.O_RDONLY),
+        (1, "stdout", os.O_WRONLY | os.O_CREAT),
+        (2, "stderr", os.O_WRONLY | os.O_CREAT),
+    ):
+        opened = os.open(files[name], mode, 0o600)
+        os.dup2(opened, descriptor)
+        os.close(opened)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    from tap_segment_analytics.tap import TapSegmentAnalytics
+
+    try:
+        TapSegmentAnalytics.cli.main(args=args, prog_name="tap-segment-analytics")
+    finally:
+        atexit._run_exitfuncs()
 
 
 def assert_no_secret(texts: tuple[str, ...], secrets: tuple[str, ...] = ()) -> None:
