@@ -6,6 +6,7 @@ Used by the fault-campaign and kill-and-resume tests and by benchmarks/fault_cam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -13,10 +14,12 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
@@ -24,7 +27,13 @@ from segment_analytics_sandbox.faults import FaultPlan
 from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY
 from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
 from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
-from tests.tap_runner import TapRun, assert_no_secret, config_arguments, config_secrets
+from tests.tap_runner import (
+    TapRun,
+    assert_no_secret,
+    config_arguments,
+    config_secrets,
+    start_tap,
+)
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
 # How `run_cli` starts the tap: its command line, after the Python interpreter.
@@ -127,21 +136,13 @@ def run_cli(
     Everything it printed before dying is read (a target would have received it); a line cut
     by the kill is dropped.
     """
-    command = [
-        sys.executable,
-        *tap,
-        *config_arguments(config, directory, state=state),
-    ]
+    arguments = config_arguments(config, directory, state=state)
     stderr_path = directory / "stderr.log"
     run = CliRun(returncode=0, stdout="", stderr="")
     records = 0
     lines = []
-    with (
-        stderr_path.open("w") as stderr,
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
-    ):
-        assert process.stdout is not None
-        for line in process.stdout:
+    with tap_output(tap, arguments, directory, stderr_path) as (output, process):
+        for line in output:
             if not line.endswith("\n"):
                 break  # cut off by the kill
             lines.append(line)
@@ -157,6 +158,67 @@ def run_cli(
     run.stderr = stderr_path.read_text()
     assert_no_secret((json.dumps(run.messages), run.stderr), config_secrets(config))
     return run
+
+
+class _Started(Protocol):
+    """A started tap: its process id and a wait for its exit code."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout: float) -> int: ...
+
+
+@dataclass
+class _Forked:
+    """A tap started by `start_tap`, waited for as a Popen is."""
+
+    process: BaseProcess
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def wait(self, timeout: float) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+            raise subprocess.TimeoutExpired("tap-segment-analytics", timeout)
+        return self.process.exitcode
+
+
+@contextmanager
+def tap_output(
+    tap: Sequence[str], arguments: list[str], directory: Path, stderr_path: Path
+) -> Iterator[tuple[IO[str], _Started]]:
+    """The tap's stdout as it comes, and the started tap: forked from the preloaded server
+    (tests/tap_runner.py) for the tap's own command line, else `python <tap> <arguments>`."""
+    if tap != TAP_MODULE:
+        with (
+            stderr_path.open("w") as stderr,
+            subprocess.Popen(
+                [sys.executable, *tap, *arguments], stdout=subprocess.PIPE, stderr=stderr, text=True
+            ) as popen,
+        ):
+            assert popen.stdout is not None
+            yield popen.stdout, popen
+        return
+    fifo = directory / "stdout.fifo"
+    with contextlib.suppress(FileNotFoundError):
+        fifo.unlink()
+    os.mkfifo(fifo, 0o600)
+    (directory / "stdin").write_text("")
+    process = start_tap(arguments, stdin=directory / "stdin", stdout=fifo, stderr=stderr_path)
+    try:
+        with fifo.open(encoding="utf-8") as output:
+            yield output, _Forked(process)
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        fifo.unlink()
 
 
 def instance_of(key: str) -> str:

@@ -11,7 +11,9 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +134,7 @@ def run_cli(
     with tempfile.TemporaryDirectory(prefix="tap-run-") as folder:
         files = {name: Path(folder) / name for name in ("stdin", "stdout", "stderr")}
         files["stdin"].write_text(stdin or "", encoding="utf-8")
-        process = _TAP_PROCESSES.Process(
-            target=_tap_process,
-            args=(list(args), env, {name: str(path) for name, path in files.items()}),
-            name="tap-segment-analytics",
-        )
-        process.start()
+        process = start_tap(args, env=env, **files)
         process.join(timeout)
         if process.exitcode is None:
             process.kill()
@@ -158,21 +155,40 @@ _TAP_PROCESSES = multiprocessing.get_context("forkserver")
 _TAP_PROCESSES.set_forkserver_preload(["tap_segment_analytics.tap", "tests.tap_runner"])
 
 
+def start_tap(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: Path,
+    stdout: Path,
+    stderr: Path,
+) -> BaseProcess:
+    """Start `tap-segment-analytics <args>` in a process of its own, reading `stdin` and
+    writing `stdout` and `stderr` (files, or a FIFO the caller reads), in `env` (by default
+    this process's environment)."""
+    files = {"stdin": str(stdin), "stdout": str(stdout), "stderr": str(stderr)}
+    process = _TAP_PROCESSES.Process(
+        target=_tap_process, args=(list(args), env, files), name="tap-segment-analytics"
+    )
+    process.start()
+    return process
+
+
 def _tap_process(args: list[str], env: dict[str, str] | None, files: dict[str, str]) -> None:
     """The tap's command line in a forked process: its environment, stdin and output files
     in place of the server's, then its exit (atexit handlers included, as at a real exit)."""
-    if env is not None:
-        os.environ.clear()
-        os.environ.update(env)
     for descriptor, name, mode in (
-        (0, "stdin", os.O_RDONLY),
-        (1, "stdout", os.O_WRONLY | os.O_CREAT),
+        (1, "stdout", os.O_WRONLY | os.O_CREAT),  # first: a FIFO's reader waits for it
         (2, "stderr", os.O_WRONLY | os.O_CREAT),
+        (0, "stdin", os.O_RDONLY),
     ):
         opened = os.open(files[name], mode, 0o600)
         os.dup2(opened, descriptor)
         os.close(opened)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
     from tap_segment_analytics.tap import TapSegmentAnalytics
 
     try:
