@@ -12,14 +12,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
@@ -36,8 +35,6 @@ from tests.tap_runner import (
 )
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
-# How `run_cli` starts the tap: its command line, after the Python interpreter.
-TAP_MODULE = ("-m", "tap_segment_analytics.tap")
 BRAZE_SEGMENTS = 12
 BRAZE_DAYS = 250
 # The sandbox's instances have one or two files; the tap reads this many files ahead.
@@ -129,9 +126,10 @@ def run_cli(
     state: dict[str, Any] | None = None,
     kill_after_records: int | None = None,
     timeout: float = 600,
-    tap: Sequence[str] = TAP_MODULE,
+    frozen_at: float | None = None,
 ) -> CliRun:
-    """Run the tap; SIGKILL it once it has printed `kill_after_records` records.
+    """Run the tap (its clock moved to `frozen_at`, ticking, if given); SIGKILL it once it
+    has printed `kill_after_records` records.
 
     Everything it printed before dying is read (a target would have received it); a line cut
     by the kill is dropped.
@@ -141,7 +139,7 @@ def run_cli(
     run = CliRun(returncode=0, stdout="", stderr="")
     records = 0
     lines = []
-    with tap_output(tap, arguments, directory, stderr_path) as (output, process):
+    with tap_output(arguments, directory, stderr_path, frozen_at) as (output, process):
         for line in output:
             if not line.endswith("\n"):
                 break  # cut off by the kill
@@ -158,15 +156,6 @@ def run_cli(
     run.stderr = stderr_path.read_text()
     assert_no_secret((json.dumps(run.messages), run.stderr), config_secrets(config))
     return run
-
-
-class _Started(Protocol):
-    """A started tap: its process id and a wait for its exit code."""
-
-    @property
-    def pid(self) -> int: ...
-
-    def wait(self, timeout: float) -> int: ...
 
 
 @dataclass
@@ -191,26 +180,18 @@ class _Forked:
 
 @contextmanager
 def tap_output(
-    tap: Sequence[str], arguments: list[str], directory: Path, stderr_path: Path
-) -> Iterator[tuple[IO[str], _Started]]:
-    """The tap's stdout as it comes, and the started tap: forked from the preloaded server
-    (tests/tap_runner.py) for the tap's own command line, else `python <tap> <arguments>`."""
-    if tap != TAP_MODULE:
-        with (
-            stderr_path.open("w") as stderr,
-            subprocess.Popen(
-                [sys.executable, *tap, *arguments], stdout=subprocess.PIPE, stderr=stderr, text=True
-            ) as popen,
-        ):
-            assert popen.stdout is not None
-            yield popen.stdout, popen
-        return
+    arguments: list[str], directory: Path, stderr_path: Path, frozen_at: float | None
+) -> Iterator[tuple[IO[str], _Forked]]:
+    """The tap's stdout (through a FIFO) as it comes, and the started tap (tests/tap_runner.py's
+    `start_tap`)."""
     fifo = directory / "stdout.fifo"
     with contextlib.suppress(FileNotFoundError):
         fifo.unlink()
     os.mkfifo(fifo, 0o600)
     (directory / "stdin").write_text("")
-    process = start_tap(arguments, stdin=directory / "stdin", stdout=fifo, stderr=stderr_path)
+    process = start_tap(
+        arguments, stdin=directory / "stdin", stdout=fifo, stderr=stderr_path, frozen_at=frozen_at
+    )
     try:
         with fifo.open(encoding="utf-8") as output:
             yield output, _Forked(process)

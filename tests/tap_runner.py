@@ -17,6 +17,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import time_machine
+
 SECRET_KEYS = ("braze_api_key", "appstore_private_key")
 # Credentials that are never configured but must never be printed either.
 JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
@@ -134,7 +136,9 @@ def run_cli(
     with tempfile.TemporaryDirectory(prefix="tap-run-") as folder:
         files = {name: Path(folder) / name for name in ("stdin", "stdout", "stderr")}
         files["stdin"].write_text(stdin or "", encoding="utf-8")
-        process = start_tap(args, env=env, **files)
+        process = start_tap(
+            args, env=env, stdin=files["stdin"], stdout=files["stdout"], stderr=files["stderr"]
+        )
         process.join(timeout)
         if process.exitcode is None:
             process.kill()
@@ -162,19 +166,24 @@ def start_tap(
     stdin: Path,
     stdout: Path,
     stderr: Path,
+    frozen_at: float | None = None,
 ) -> BaseProcess:
     """Start `tap-segment-analytics <args>` in a process of its own, reading `stdin` and
     writing `stdout` and `stderr` (files, or a FIFO the caller reads), in `env` (by default
-    this process's environment)."""
+    this process's environment), its clock moved to `frozen_at` (ticking) if given."""
     files = {"stdin": str(stdin), "stdout": str(stdout), "stderr": str(stderr)}
     process = _TAP_PROCESSES.Process(
-        target=_tap_process, args=(list(args), env, files), name="tap-segment-analytics"
+        target=_tap_process,
+        args=(list(args), env, files, frozen_at),
+        name="tap-segment-analytics",
     )
     process.start()
     return process
 
 
-def _tap_process(args: list[str], env: dict[str, str] | None, files: dict[str, str]) -> None:
+def _tap_process(
+    args: list[str], env: dict[str, str] | None, files: dict[str, str], frozen_at: float | None
+) -> None:
     """The tap's command line in a forked process: its environment, stdin and output files
     in place of the server's, then its exit (atexit handlers included, as at a real exit)."""
     for descriptor, name, mode in (
@@ -189,6 +198,8 @@ def _tap_process(args: list[str], env: dict[str, str] | None, files: dict[str, s
     if env is not None:
         os.environ.clear()
         os.environ.update(env)
+    if frozen_at is not None:
+        time_machine.travel(frozen_at, tick=True).start()
     from tap_segment_analytics.tap import TapSegmentAnalytics
 
     try:
