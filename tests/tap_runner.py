@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,9 +173,11 @@ def start_tap(
     writing `stdout` and `stderr` (files, or a FIFO the caller reads), in `env` (by default
     this process's environment), its clock moved to `frozen_at` (ticking) if given."""
     files = {"stdin": str(stdin), "stdout": str(stdout), "stderr": str(stderr)}
+    # As a subprocess would: this process's environment and folder now, not the server's.
+    env = dict(os.environ) if env is None else env
     process = _TAP_PROCESSES.Process(
         target=_tap_process,
-        args=(list(args), env, files, frozen_at),
+        args=(list(args), env, os.getcwd(), files, frozen_at),
         name="tap-segment-analytics",
     )
     process.start()
@@ -182,7 +185,11 @@ def start_tap(
 
 
 def _tap_process(
-    args: list[str], env: dict[str, str] | None, files: dict[str, str], frozen_at: float | None
+    args: list[str],
+    env: dict[str, str],
+    folder: str,
+    files: dict[str, str],
+    frozen_at: float | None,
 ) -> None:
     """The tap's command line in a forked process: its environment, stdin and output files
     in place of the server's, then its exit (atexit handlers included, as at a real exit)."""
@@ -195,9 +202,10 @@ def _tap_process(
         os.dup2(opened, descriptor)
         os.close(opened)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
-    if env is not None:
-        os.environ.clear()
-        os.environ.update(env)
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()  # a TZ in `env` applies, as at an interpreter's start
+    os.chdir(folder)
     if frozen_at is not None:
         time_machine.travel(frozen_at, tick=True).start()
     from tap_segment_analytics.tap import TapSegmentAnalytics
