@@ -6,17 +6,19 @@ Used by the fault-campaign and kill-and-resume tests and by benchmarks/fault_cam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
@@ -24,11 +26,15 @@ from segment_analytics_sandbox.faults import FaultPlan
 from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY
 from tap_segment_analytics.appstore.read_ahead import FILES_AHEAD_PER_WORKER
 from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
-from tests.tap_runner import TapRun, assert_no_secret, config_arguments, config_secrets
+from tests.tap_runner import (
+    TapRun,
+    assert_no_secret,
+    config_arguments,
+    config_secrets,
+    start_tap,
+)
 from tests.warehouse import Warehouse, appstore_differences, braze_differences
 
-# How `run_cli` starts the tap: its command line, after the Python interpreter.
-TAP_MODULE = ("-m", "tap_segment_analytics.tap")
 BRAZE_SEGMENTS = 12
 BRAZE_DAYS = 250
 # The sandbox's instances have one or two files; the tap reads this many files ahead.
@@ -120,28 +126,21 @@ def run_cli(
     state: dict[str, Any] | None = None,
     kill_after_records: int | None = None,
     timeout: float = 600,
-    tap: Sequence[str] = TAP_MODULE,
+    frozen_at: float | None = None,
 ) -> CliRun:
-    """Run the tap; SIGKILL it once it has printed `kill_after_records` records.
+    """Run the tap (its clock moved to `frozen_at`, ticking, if given); SIGKILL it once it
+    has printed `kill_after_records` records.
 
     Everything it printed before dying is read (a target would have received it); a line cut
     by the kill is dropped.
     """
-    command = [
-        sys.executable,
-        *tap,
-        *config_arguments(config, directory, state=state),
-    ]
+    arguments = config_arguments(config, directory, state=state)
     stderr_path = directory / "stderr.log"
     run = CliRun(returncode=0, stdout="", stderr="")
     records = 0
     lines = []
-    with (
-        stderr_path.open("w") as stderr,
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
-    ):
-        assert process.stdout is not None
-        for line in process.stdout:
+    with tap_output(arguments, directory, stderr_path, frozen_at) as (output, process):
+        for line in output:
             if not line.endswith("\n"):
                 break  # cut off by the kill
             lines.append(line)
@@ -157,6 +156,50 @@ def run_cli(
     run.stderr = stderr_path.read_text()
     assert_no_secret((json.dumps(run.messages), run.stderr), config_secrets(config))
     return run
+
+
+@dataclass
+class _Forked:
+    """A tap started by `start_tap`, waited for as a Popen is."""
+
+    process: BaseProcess
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def wait(self, timeout: float) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+            raise subprocess.TimeoutExpired("tap-segment-analytics", timeout)
+        return self.process.exitcode
+
+
+@contextmanager
+def tap_output(
+    arguments: list[str], directory: Path, stderr_path: Path, frozen_at: float | None
+) -> Iterator[tuple[IO[str], _Forked]]:
+    """The tap's stdout (through a FIFO) as it comes, and the started tap (tests/tap_runner.py's
+    `start_tap`)."""
+    fifo = directory / "stdout.fifo"
+    with contextlib.suppress(FileNotFoundError):
+        fifo.unlink()
+    os.mkfifo(fifo, 0o600)
+    (directory / "stdin").write_text("")
+    process = start_tap(
+        arguments, stdin=directory / "stdin", stdout=fifo, stderr=stderr_path, frozen_at=frozen_at
+    )
+    try:
+        with fifo.open(encoding="utf-8") as output:
+            yield output, _Forked(process)
+    finally:
+        if process.is_alive():
+            process.kill()
+        process.join()
+        fifo.unlink()
 
 
 def instance_of(key: str) -> str:

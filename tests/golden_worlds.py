@@ -36,13 +36,6 @@ SETTINGS: dict[str, Any] = {
     "appstore_granularities": ["DAILY", "WEEKLY"],
     "appstore_report_names": REPORTS,
 }
-# The tap's CLI, its clock first moved to the instant (seconds) given as the first argument.
-FROZEN_TAP = """\
-import sys, time_machine
-time_machine.travel(float(sys.argv.pop(1)), tick=True).start()
-from tap_segment_analytics.tap import TapSegmentAnalytics
-TapSegmentAnalytics.cli()
-"""
 SNAPSHOT_HISTORY_DAYS = 20
 
 
@@ -78,9 +71,12 @@ class GoldenWorld:
     ) -> CliRun:
         """One run of the tap at this world's time (SETTINGS, then `settings`)."""
         config = self.world.config(**{**SETTINGS, **settings})
-        tap = ("-c", FROZEN_TAP, repr(time.time()))
         return run_cli(
-            config, directory, state=state, kill_after_records=kill_after_records, tap=tap
+            config,
+            directory,
+            state=state,
+            kill_after_records=kill_after_records,
+            frozen_at=time.time(),
         )
 
     def lines(self, run: CliRun, directory: Path) -> list[str]:

@@ -1,15 +1,24 @@
-"""Runs the tap's real CLI in a subprocess and reads its Singer messages."""
+"""Runs the tap's real CLI in a process of its own and reads its Singer messages."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import multiprocessing
+import os
 import re
 import subprocess
 import sys
+import tempfile
+import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
+
+import time_machine
 
 SECRET_KEYS = ("braze_api_key", "appstore_private_key")
 # Credentials that are never configured but must never be printed either.
@@ -125,23 +134,88 @@ def run_cli(
     env: dict[str, str] | None = None,
     stdin: str | None = None,
 ) -> TapRun:
-    """Run `tap-segment-analytics <args>`; assert none of `secrets`, no JWT and no presigned
-    URL credential is printed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "tap_segment_analytics.tap", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=env,
-        input=stdin,
-    )
-    run = TapRun(result.returncode, result.stdout, result.stderr)
-    for line in result.stdout.splitlines():
+    """Run `tap-segment-analytics <args>` in a process of its own; assert none of `secrets`,
+    no JWT and no presigned URL credential is printed."""
+    with tempfile.TemporaryDirectory(prefix="tap-run-") as folder:
+        files = {name: Path(folder) / name for name in ("stdin", "stdout", "stderr")}
+        files["stdin"].write_text(stdin or "", encoding="utf-8")
+        process = start_tap(
+            args, env=env, stdin=files["stdin"], stdout=files["stdout"], stderr=files["stderr"]
+        )
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(["tap-segment-analytics", *args], timeout)
+        stdout, stderr = (files[name].read_text(encoding="utf-8") for name in ("stdout", "stderr"))
+    run = TapRun(process.exitcode, stdout, stderr)
+    for line in stdout.splitlines():
         if line.startswith("{"):
             run.messages.append(json.loads(line))
-    assert_no_secret((result.stdout, result.stderr), secrets)
+    assert_no_secret((stdout, stderr), secrets)
     return run
+
+
+# Each run is a process forked from a server that has imported the tap once (per test worker):
+# a run of its own, as from the command line, without a second of imports every time.
+_TAP_PROCESSES = multiprocessing.get_context("forkserver")
+_TAP_PROCESSES.set_forkserver_preload(["tap_segment_analytics.tap", "tests.tap_runner"])
+
+
+def start_tap(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: Path,
+    stdout: Path,
+    stderr: Path,
+    frozen_at: float | None = None,
+) -> BaseProcess:
+    """Start `tap-segment-analytics <args>` in a process of its own, reading `stdin` and
+    writing `stdout` and `stderr` (files, or a FIFO the caller reads), in `env` (by default
+    this process's environment), its clock moved to `frozen_at` (ticking) if given."""
+    files = {"stdin": str(stdin), "stdout": str(stdout), "stderr": str(stderr)}
+    # As a subprocess would: this process's environment and folder now, not the server's.
+    env = dict(os.environ) if env is None else env
+    process = _TAP_PROCESSES.Process(
+        target=_tap_process,
+        args=(list(args), env, os.getcwd(), files, frozen_at),
+        name="tap-segment-analytics",
+    )
+    process.start()
+    return process
+
+
+def _tap_process(
+    args: list[str],
+    env: dict[str, str],
+    folder: str,
+    files: dict[str, str],
+    frozen_at: float | None,
+) -> None:
+    """The tap's command line in a forked process: its environment, stdin and output files
+    in place of the server's, then its exit (atexit handlers included, as at a real exit)."""
+    for descriptor, name, mode in (
+        (1, "stdout", os.O_WRONLY | os.O_CREAT),  # first: a FIFO's reader waits for it
+        (2, "stderr", os.O_WRONLY | os.O_CREAT),
+        (0, "stdin", os.O_RDONLY),
+    ):
+        opened = os.open(files[name], mode, 0o600)
+        os.dup2(opened, descriptor)
+        os.close(opened)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()  # a TZ in `env` applies, as at an interpreter's start
+    os.chdir(folder)
+    if frozen_at is not None:
+        time_machine.travel(frozen_at, tick=True).start()
+    from tap_segment_analytics.tap import TapSegmentAnalytics
+
+    try:
+        TapSegmentAnalytics.cli.main(args=args, prog_name="tap-segment-analytics")
+    finally:
+        atexit._run_exitfuncs()
 
 
 def assert_no_secret(texts: tuple[str, ...], secrets: tuple[str, ...] = ()) -> None:

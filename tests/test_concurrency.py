@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,67 @@ from segment_analytics_sandbox.braze import sample_segments
 from segment_analytics_sandbox.http import Request, Response
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import FIRST_RUN_DAYS, AppStore, braze_config, utc_today
-from tests.fakes import FakeBraze
+from tests.fakes import FakeAPI, FakeBraze
 from tests.tap_runner import TapRun, run_tap
 from tests.warehouse import Warehouse, braze_differences
 
 # Runs compared message for message write STATE where the SDK asks, not on the wall clock.
 EVERY_STATE = {"state_interval_seconds": 0}
+# How long a fake waits for requests that come at once when the tap is right: a bound on a
+# hang, never a measure of speed.
+PATIENCE_SECONDS = 30
+
+
+class Together:
+    """The first `count` requests whose path holds `path` are answered only once all of them
+    are in the fake at once (each waits for the others): `count` calls in flight, on any
+    machine. `complete` says whether they came (or the wait ran out of patience)."""
+
+    def __init__(self, fake: FakeAPI, path: str, count: int) -> None:
+        self._answer = fake.handle
+        self._path = path
+        self._barrier = threading.Barrier(count, timeout=PATIENCE_SECONDS)
+        self._lock = threading.Lock()
+        self._waiting = count
+        self.complete = False
+        fake.handle = self.handle  # type: ignore[method-assign]
+
+    def handle(self, request: Request) -> Response:
+        if self._path in request.path:
+            with self._lock:
+                wait = self._waiting > 0
+                self._waiting -= 1
+            if wait:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    self._barrier.wait()
+                    self.complete = True
+        return self._answer(request)
+
+
+class OutOfOrder:
+    """The first request under `path` is answered only after a later one is: answers arrive
+    out of order, on any machine. `happened` says whether they did."""
+
+    def __init__(self, fake: FakeAPI, path: str) -> None:
+        self._answer = fake.handle
+        self._path = path
+        self._first_taken = False
+        self._lock = threading.Lock()
+        self._later_answered = threading.Event()
+        self.happened = False
+        fake.handle = self.handle  # type: ignore[method-assign]
+
+    def handle(self, request: Request) -> Response:
+        if not request.path.startswith(self._path):
+            return self._answer(request)
+        with self._lock:
+            first, self._first_taken = not self._first_taken, True
+        if first:
+            self.happened = self._later_answered.wait(PATIENCE_SECONDS)
+            return self._answer(request)
+        response = self._answer(request)
+        self._later_answered.set()
+        return response
 
 
 def messages(run: TapRun) -> list[dict[str, Any]]:
@@ -32,10 +88,11 @@ def messages(run: TapRun) -> list[dict[str, Any]]:
 def test_braze_read_ahead_emits_exactly_what_one_request_at_a_time_does(
     fake_braze: FakeBraze, tmp_path: Path
 ) -> None:
-    fake_braze.latency = 0.005  # answers arrive out of order under concurrency
     sequential = run_tap(braze_config(fake_braze, braze_concurrency=1, **EVERY_STATE), tmp_path)
+    reordered = OutOfOrder(fake_braze, "/segments/data_series")
     concurrent = run_tap(braze_config(fake_braze, braze_concurrency=16, **EVERY_STATE), tmp_path)
 
+    assert reordered.happened, "a later answer came first"
     assert messages(concurrent) == messages(sequential)
     assert len(sequential.records("braze_segment_sizes")) == 5 * FIRST_RUN_DAYS
 
@@ -43,10 +100,11 @@ def test_braze_read_ahead_emits_exactly_what_one_request_at_a_time_does(
 def test_app_store_read_ahead_emits_exactly_what_one_request_at_a_time_does(
     appstore: AppStore, tmp_path: Path
 ) -> None:
-    appstore.api.latency = appstore.s3.latency = 0.005
     sequential = run_tap(appstore.config(appstore_concurrency=1, **EVERY_STATE), tmp_path)
+    reordered = OutOfOrder(appstore.s3, "/")
     concurrent = run_tap(appstore.config(appstore_concurrency=8, **EVERY_STATE), tmp_path)
 
+    assert reordered.happened, "a later download came first"
     assert messages(concurrent) == messages(sequential)
     assert sequential.records("appstore_app_crashes")
 
@@ -56,10 +114,11 @@ def test_concurrent_requests_reuse_their_connections(tmp_path: Path) -> None:
     # 14 were closed after their answer (a new handshake for a later call), one WARNING each.
     today = utc_today()
     with FakeBraze(today=today, segments=sample_segments(120, today=today)) as fake:
-        fake.latency = 0.02
+        together = Together(fake, "/segments/data_series", count=24)
         run = run_tap(braze_config(fake, braze_concurrency=24), tmp_path)
 
     assert run.returncode == 0, run.stderr[-3000:]
+    assert together.complete, "24 calls were in flight at once"
     sizes = len(fake.requests_to("/segments/data_series"))
     assert sizes >= 100
     assert "Connection pool is full" not in run.stderr
@@ -149,11 +208,13 @@ def test_braze_quota_headers_make_concurrent_requests_wait_for_the_reset(
 
 
 def test_app_store_bursts_refused_with_429_are_survived(appstore: AppStore, tmp_path: Path) -> None:
-    appstore.api.latency = 0.01
     appstore.api.max_parallel = 1
+    # The read-ahead lists every report's instances at once, on its lane of API threads.
+    together = Together(appstore.api, "/instances", count=2)
 
     run = run_tap(appstore.config(appstore_concurrency=8), tmp_path)
 
     assert run.returncode == 0, run.stderr[-3000:]
+    assert together.complete, "two calls were in flight at once"
     assert appstore.api.burst_refusals > 0, "the fake refused bursts of parallel calls"
     assert run.records("appstore_app_crashes")
