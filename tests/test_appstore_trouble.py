@@ -51,7 +51,10 @@ def test_a_url_refused_on_every_try_is_a_clear_error(appstore: AppStore, tmp_pat
     assert "download of report 'App Crashes' of app 1234567890, instance" in line
     assert "refused (403), still after 3 tries" in line
     tries = Counter(r.path for r in appstore.s3.requests)
-    assert set(tries.values()) == {3}, "each file read ahead is tried 3 times, not more"
+    # The file that failed the run had its 3 tries; the run's end stops the files read ahead
+    # (their lanes close), so they are tried at most 3 times, never more.
+    assert max(tries.values()) == 3
+    assert set(tries.values()) <= {1, 2, 3}, "each file read ahead is tried 3 times at most"
 
 
 @pytest.mark.parametrize("mode", ["bytes", "truncate", "size"])
