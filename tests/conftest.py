@@ -28,6 +28,7 @@ LONGEST_FILES_FIRST = (
     "test_meltano_project.py",
     "test_postgres_current_rows.py",
     "test_meltano_postgres.py",
+    "test_dbt_project.py",
     "test_kill_and_resume.py",
     "test_postgres_report_catalogue.py",
     "test_wheel.py",

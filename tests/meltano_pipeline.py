@@ -1,5 +1,6 @@
 """Meltano, target-postgres and an embedded PostgreSQL around the sandbox, for end-to-end tests:
-one plugin directory, a state database per scenario, and what landed per table."""
+one plugin directory per test process (each plugin installed once in it), a state database per
+scenario, and what landed per table."""
 
 # SQL here is built from this module's constants and the sandbox's ids, never from input.
 
@@ -29,6 +30,20 @@ from segment_analytics_sandbox.postgres import EmbeddedPostgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"
+# Meltano's system folder (MELTANO_SYS_DIR_ROOT: the plugins' virtualenvs, BATCH and dbt files) of
+# this test process, made at its first pipeline and removed when the process ends, and the
+# plugins installed in it: installing target-postgres and dbt again for every test module took
+# more of the suite's time than any test. State never lives there (MELTANO_DATABASE_URI is a
+# pipeline's own).
+_SYSTEM_FOLDER: list[tempfile.TemporaryDirectory[str]] = []
+_INSTALLED: set[str] = set()
+
+
+def system_folder() -> Path:
+    """This test process's Meltano system folder."""
+    if not _SYSTEM_FOLDER:
+        _SYSTEM_FOLDER.append(tempfile.TemporaryDirectory(prefix="tap-segment-analytics-meltano-"))
+    return Path(_SYSTEM_FOLDER[0].name)
 
 
 def meltano_command(
@@ -77,7 +92,14 @@ class Pipeline:
     env: dict[str, str]
     scratch: Path
     first_run_counts: dict[str, int]
-    transformer_installed: bool = False
+    plugins: Path  # Meltano's system folder, shared by this process's pipelines
+
+    def install(self, *plugins: str) -> None:
+        """`meltano install` of the plugins this process has not installed yet."""
+        missing = [plugin for plugin in plugins if plugin not in _INSTALLED]
+        if missing:
+            ok(self.meltano("install", *missing))
+            _INSTALLED.update(missing)
 
     def meltano(
         self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
@@ -107,9 +129,8 @@ class Pipeline:
             "DBT_POSTGRES_SCHEMA": schema,  # the demo environment sets its own
             **(extra_env or {}),
         }
-        if transform and not self.transformer_installed:
-            ok(self.meltano("install", TRANSFORMER))  # only where needed: dbt is large
-            self.transformer_installed = True
+        if transform:
+            self.install(TRANSFORMER)  # only where needed: dbt is large
         steps = [EXTRACTOR, LOADER, *([f"{TRANSFORMER}:run"] if transform else [])]
         return self.meltano("run", *steps, state_db=state_db, extra_env=env)
 
@@ -164,10 +185,14 @@ def meltano_pipeline(sandbox: Sandbox) -> Iterator[Pipeline]:
     try:
         root = Path(scratch.name)
         (root / "empty.env").write_text("")  # the project's .env must not leak in
-        # As the demo runs it, but with plugins installed into a directory of this pipeline's.
-        env = {**meltano_env(PROJECT_ROOT, root, sandbox, pg), "MELTANO_SYS_DIR_ROOT": str(root)}
-        pipeline = Pipeline(sandbox, pg, env, root, {})
-        ok(pipeline.meltano("install", EXTRACTOR, LOADER))
+        # As the demo runs it, but with plugins installed into this process's system folder.
+        plugins = system_folder()
+        env = {
+            **meltano_env(PROJECT_ROOT, root, sandbox, pg),
+            "MELTANO_SYS_DIR_ROOT": str(plugins),
+        }
+        pipeline = Pipeline(sandbox, pg, env, root, {}, plugins)
+        pipeline.install(EXTRACTOR, LOADER)
         yield pipeline
     finally:
         sandbox.stop()

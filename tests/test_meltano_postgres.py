@@ -230,15 +230,13 @@ def test_the_dev_main_job_ends_with_a_current_rows_view_per_loaded_report_table(
 ) -> None:
     """`meltano run segment-analytics` in the dev environment as docs/meltano-project.md gives
     it: settings from environment variables only, a fresh database; plugins of this module's."""
-    if not pipeline.transformer_installed:
-        ok(pipeline.meltano("install", TRANSFORMER))
-        pipeline.transformer_installed = True
+    pipeline.install(TRANSFORMER)
     with EmbeddedPostgres() as fresh:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)},
             **pipeline.sandbox.tap_env(),
             **fresh.connection_env(),
-            "MELTANO_SYS_DIR_ROOT": str(pipeline.scratch),
+            "MELTANO_SYS_DIR_ROOT": str(pipeline.plugins),
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
         argv, env = meltano_command(
@@ -270,9 +268,7 @@ def test_the_dev_main_job_ends_with_a_current_rows_view_per_loaded_report_table(
 
 
 def test_dbt_fails_naming_a_schema_that_holds_no_table_of_the_tap(pipeline: Pipeline) -> None:
-    if not pipeline.transformer_installed:
-        ok(pipeline.meltano("install", TRANSFORMER))
-        pipeline.transformer_installed = True
+    pipeline.install(TRANSFORMER)
 
     run = pipeline.meltano(
         "invoke",
