@@ -14,6 +14,27 @@ import tap_segment_analytics
 CHECKOUT = Path(tap_segment_analytics.__file__).resolve().parents[1]
 
 
+def sync_folder(
+    root: Path, wanted: dict[Path, str], folder: Path, pattern: str, *, write: bool
+) -> list[Path]:
+    """The files of `wanted` (relative path → text) that are missing or differ, and the files
+    of `folder` matching `pattern` that are not wanted; written and deleted if `write`."""
+    present = {path.relative_to(root) for path in (root / folder).glob(pattern)}
+    leftover = sorted(present - set(wanted))
+    changed = [
+        path
+        for path, text in wanted.items()
+        if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
+    ]
+    if write:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for path in changed:
+            (root / path).write_text(wanted[path], encoding="utf-8")
+        for path in leftover:
+            (root / path).unlink()
+    return changed + leftover
+
+
 class StaleFiles(Protocol):
     """The generated files of the checkout `root` that are stale; rewritten if `write`."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from segment_analytics_sandbox.generators.command_line import generator_main
+from segment_analytics_sandbox.generators.command_line import generator_main, sync_folder
 from tap_segment_analytics.appstore.reports import Report, catalogue
 from tap_segment_analytics.appstore.streams import ReportDates, ReportRows
 from tap_segment_analytics.braze.streams import Segments, SegmentSizes
@@ -167,21 +167,7 @@ def wanted_files() -> dict[Path, str]:
 
 def stale_files(root: Path, *, write: bool) -> list[Path]:
     """The generated files that are missing, differ or are left over; fixed if `write`."""
-    wanted = wanted_files()
-    present = {path.relative_to(root) for path in (root / MODELS).glob("*.sql")}
-    leftover = sorted(present - set(wanted))
-    changed = [
-        path
-        for path, text in wanted.items()
-        if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
-    ]
-    if write:
-        (root / MODELS).mkdir(parents=True, exist_ok=True)
-        for path in changed:
-            (root / path).write_text(wanted[path], encoding="utf-8")
-        for path in leftover:
-            (root / path).unlink()
-    return changed + leftover
+    return sync_folder(root, wanted_files(), MODELS, "*.sql", write=write)
 
 
 def main(argv: list[str] | None = None) -> int:
