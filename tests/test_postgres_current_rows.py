@@ -78,7 +78,7 @@ def batch_folders(pipeline: Pipeline) -> set[str]:
 def test_backfill_and_daily_restatements_land_exactly_the_current_rows(history: Pipeline) -> None:
     appstore = history.sandbox.appstore
     env = settings(history, backfill=True)
-    ok(history.meltano_run(schema=SCHEMA, state_db="history", extra_env=env, transform=True))
+    ok(history.meltano_run(schema=SCHEMA, state_db="history", extra_env=env))
     first_run_folders = batch_folders(history)
     for days in (0, 1):
         appstore.publish_day(
@@ -86,7 +86,12 @@ def test_backfill_and_daily_restatements_land_exactly_the_current_rows(history: 
             processing=history.sandbox.today + timedelta(days=days),
             drop_share=0.5,
         )
-        ok(history.meltano_run(schema=SCHEMA, state_db="history", extra_env=env, transform=True))
+        # dbt only after the last load: the views read the tables as they are when queried.
+        ok(
+            history.meltano_run(
+                schema=SCHEMA, state_db="history", extra_env=env, transform=days == 1
+            )
+        )
 
     differences = appstore_differences(
         current_rows(history, SCHEMA), appstore, APP_IDS, reports=REPORTS
