@@ -117,9 +117,14 @@ def apple_errors(response: requests.Response) -> list[tuple[str, str]]:
         return []
 
 
+def joined_errors(errors: list[tuple[str, str]]) -> str:
+    """`code: detail; ...` of Apple's errors ("" for none)."""
+    return "; ".join(f"{code}: {detail}" for code, detail in errors)
+
+
 def api_errors(response: requests.Response) -> str:
     """`code: detail` of each error in a JSON:API error body (or the start of the body)."""
-    text = "; ".join(f"{code}: {detail}" for code, detail in apple_errors(response))
+    text = joined_errors(apple_errors(response))
     return " ".join((text or response.text[:200]).split())
 
 
@@ -139,7 +144,7 @@ class AppleRefusal(SourceError):
 
     def explained(self) -> str:
         """`CODE: detail; ...` as Apple gave them (the status when it gave none)."""
-        text = "; ".join(f"{code}: {detail}" for code, detail in self.errors)
+        text = joined_errors(self.errors)
         return redact(text) if text else f"HTTP {self.status}"
 
 
@@ -251,7 +256,7 @@ class AppStoreStream(TapStream):
             )
         if status >= HTTPStatus.BAD_REQUEST:
             refusal = (
-                Vanished if status == HTTPStatus.NOT_FOUND or NOT_FOUND in codes else (AppleRefusal)
+                Vanished if status == HTTPStatus.NOT_FOUND or NOT_FOUND in codes else AppleRefusal
             )
             raise refusal(self.error_message(response), status=status, errors=errors)
         self.authenticator.accepted()
