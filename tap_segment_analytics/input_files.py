@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tap_segment_analytics.sdk_state import KEYED_PREFIX
+from tap_segment_analytics.sdk.state import KEYED_PREFIX
 
 STDIN = "-"
 _JSON_TYPES = {list: "an array", str: "a string", bool: "true or false", int: "a number"}

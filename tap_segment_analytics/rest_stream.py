@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.request_deadline import answers_within_timeout
-from tap_segment_analytics.retries import RetryingStream
-from tap_segment_analytics.sdk_state import IndexedStateManager, indexed_state_manager
+from tap_segment_analytics.http_calls.deadline import answers_within_timeout
+from tap_segment_analytics.http_calls.retries import RetryingStream
+from tap_segment_analytics.sdk.state import IndexedStateManager, indexed_state_manager
 
 if TYPE_CHECKING:
     from singer_sdk import Tap

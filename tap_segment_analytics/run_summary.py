@@ -156,7 +156,7 @@ def _row(name: str, width: int, tally: StreamTally | None, *, bad: bool) -> str:
     return f"  {name:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=False))
 
 
-class _SyncTimer(metrics.Timer):
+class SyncTimer(metrics.Timer):
     """The SDK's sync timer; also adds each sync's own time (children excluded) to the summary."""
 
     def __init__(self, stream: str, summary: RunSummary) -> None:
@@ -190,4 +190,4 @@ class SummarizedStream(RESTStream):
 
     @override
     def get_sync_timer(self) -> metrics.Timer:
-        return _SyncTimer(self.name, self.summary)
+        return SyncTimer(self.name, self.summary)

@@ -23,7 +23,7 @@ from tap_segment_analytics.config_checks import (
     utc_today,
 )
 from tap_segment_analytics.logs import DEFAULT_METRICS_LOG_LEVEL
-from tap_segment_analytics.sdk_state import STATE_INTERVAL_SECONDS
+from tap_segment_analytics.sdk.state import STATE_INTERVAL_SECONDS
 
 BRAZE_REQUIRED = ("braze_api_key", "braze_rest_endpoint")
 BRAZE_OPTIONAL = ("braze_segment_ids",)

@@ -38,7 +38,7 @@ from tap_segment_analytics.logs import (
     set_metrics_log_level,
 )
 from tap_segment_analytics.run_summary import RunSummary
-from tap_segment_analytics.sdk_state import (
+from tap_segment_analytics.sdk.state import (
     STATE_INTERVAL_SECONDS,
     ClockedStateWriter,
 )

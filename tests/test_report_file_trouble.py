@@ -28,7 +28,7 @@ from tap_segment_analytics.appstore.report_files import (
     download,
     download_verified,
 )
-from tap_segment_analytics.retries import RetryPolicy
+from tap_segment_analytics.http_calls.retries import RetryPolicy
 from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.tap_runner import TapRun, run_tap
 

@@ -19,7 +19,7 @@ from singer_sdk.streams._state import StreamStateManager
 
 from tap_segment_analytics.appstore.segments_stream import ReportSegments
 from tap_segment_analytics.rest_stream import TapStream
-from tap_segment_analytics.sdk_state import (
+from tap_segment_analytics.sdk.state import (
     ClockedStateWriter,
     IndexedStateManager,
     KeyedStateManager,

@@ -15,7 +15,7 @@ from singer_sdk.singerlib import Message, StateMessage
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from typing_extensions import override
 
-from tap_segment_analytics.sdk_state import (
+from tap_segment_analytics.sdk.state import (
     STATE_BYTES_PER_SECOND,
     STATE_INTERVAL_SECONDS,
     STATE_RUN_SHARE,

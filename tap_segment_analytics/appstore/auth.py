@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from singer_sdk.authenticators import APIAuthenticatorBase
 from typing_extensions import override
 
-from tap_segment_analytics.retries import RejectionGuard
+from tap_segment_analytics.http_calls.retries import RejectionGuard
 
 AUDIENCE = "appstoreconnect-v1"
 # Apple rejects tokens whose exp - iat exceeds 20 minutes.

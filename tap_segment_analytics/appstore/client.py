@@ -17,8 +17,8 @@ from typing_extensions import override
 
 from tap_segment_analytics.appstore.url_policy import RefusedURL, check_download_url, origin
 from tap_segment_analytics.errors import SourceError, redact
+from tap_segment_analytics.http_calls.retries import OutOfBudget, response_json
 from tap_segment_analytics.rest_stream import TapStream
-from tap_segment_analytics.retries import OutOfBudget, response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ import requests
 import urllib3
 
 from tap_segment_analytics.errors import network_reason
-from tap_segment_analytics.retries import (
+from tap_segment_analytics.http_calls.retries import (
     TRANSIENT_NETWORK_ERRORS,
     RetryPolicy,
     call_with_retries,

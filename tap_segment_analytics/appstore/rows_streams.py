@@ -51,8 +51,8 @@ from tap_segment_analytics.appstore.row_plan import (
     row_key_of,
 )
 from tap_segment_analytics.appstore.segments_stream import ReportSegments, segment_file
-from tap_segment_analytics.connection_pool import keep_connections
 from tap_segment_analytics.errors import SourceError
+from tap_segment_analytics.http_calls.pools import keep_connections
 from tap_segment_analytics.prefetch import for_context
 from tap_segment_analytics.singer_output import SingerOutput
 

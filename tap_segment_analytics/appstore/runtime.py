@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
     from tap_segment_analytics.appstore.plan import AppStorePlan
-    from tap_segment_analytics.sdk_state import ClockedStateWriter
+    from tap_segment_analytics.sdk.state import ClockedStateWriter
 
 # Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
 # calls are in flight (read-ahead and sync together), fewer after such a 429 (rate_limit.py).

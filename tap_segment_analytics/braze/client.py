@@ -26,8 +26,8 @@ from typing_extensions import override
 
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.errors import SourceError, redact
+from tap_segment_analytics.http_calls.retries import RejectionGuard, response_json
 from tap_segment_analytics.rest_stream import TapStream
-from tap_segment_analytics.retries import RejectionGuard, response_json
 from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from tap_segment_analytics.braze.client import BrazeRateGate
 from tap_segment_analytics.braze.fetch import SegmentFetches
 from tap_segment_analytics.braze.plan import SegmentPlan
 from tap_segment_analytics.braze.refusals import SegmentRefusals
+from tap_segment_analytics.http_calls.retries import RejectionGuard
 from tap_segment_analytics.progress import SegmentSizesProgress
-from tap_segment_analytics.retries import RejectionGuard
 from tap_segment_analytics.run_summary import RunSummary
 from tap_segment_analytics.source_runtime import SourceRuntime
 

@@ -25,8 +25,8 @@ from singer_sdk.helpers.types import RequestFunc
 from typing_extensions import override
 
 from tap_segment_analytics.errors import SourceError, network_reason
+from tap_segment_analytics.http_calls.deadline import AnswerTooSlow
 from tap_segment_analytics.prefetch import check_open, pause, reading_context
-from tap_segment_analytics.request_deadline import AnswerTooSlow
 from tap_segment_analytics.run_summary import SummarizedStream
 
 DEFAULT_MAX_TRIES = 6
