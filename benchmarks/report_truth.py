@@ -21,9 +21,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from segment_analytics_sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
-from tap_segment_analytics.appstore.report_files import read_rows
+from tap_segment_analytics.appstore.fetch.report_files import read_rows
+from tap_segment_analytics.appstore.fetch.row_plan import row_key_of
 from tap_segment_analytics.appstore.reports import catalogue
-from tap_segment_analytics.appstore.row_plan import row_key_of
 
 TODAY = date(2026, 11, 30)
 ROWS_PER_DAY = 6

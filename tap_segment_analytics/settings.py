@@ -7,12 +7,12 @@ from typing import Any
 
 from singer_sdk import typing as th
 
-from tap_segment_analytics.appstore.auth import PrivateKeyError, load_private_key
-from tap_segment_analytics.appstore.plan import BAD_VALUES_FAIL, BAD_VALUES_KEEP
-from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
-from tap_segment_analytics.appstore.rate_limit import (
+from tap_segment_analytics.appstore.api.auth import PrivateKeyError, load_private_key
+from tap_segment_analytics.appstore.api.rate_limit import (
     DEFAULT_WAIT_SECONDS as RATE_LIMIT_WAIT_SECONDS,
 )
+from tap_segment_analytics.appstore.plan.app_plan import BAD_VALUES_FAIL, BAD_VALUES_KEEP
+from tap_segment_analytics.appstore.plan.app_plan import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
 from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
 from tap_segment_analytics.braze.endpoint import braze_base_url
 from tap_segment_analytics.config_checks import (

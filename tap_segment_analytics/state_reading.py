@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from tap_segment_analytics.appstore.instance_plan import Position
-from tap_segment_analytics.appstore.streams import ReportInstances
+from tap_segment_analytics.appstore.emit.streams import ReportInstances
+from tap_segment_analytics.appstore.plan.instance_plan import Position
 from tap_segment_analytics.braze.streams import SegmentSizes
 from tap_segment_analytics.sdk.state import keyed_field, keyed_from_partitions
 

@@ -18,9 +18,9 @@ from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.requests_stream import ReportRequests
+from tap_segment_analytics.appstore.emit.requests_stream import ReportRequests
+from tap_segment_analytics.appstore.emit.streams import appstore_streams
 from tap_segment_analytics.appstore.runtime import AppStoreRuntime
-from tap_segment_analytics.appstore.streams import appstore_streams
 from tap_segment_analytics.braze.runtime import BrazeRuntime
 from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.config_checks import (

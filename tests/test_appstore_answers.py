@@ -253,7 +253,7 @@ def test_a_segment_without_a_url_is_skipped_with_a_warning(
 
 
 def spec_query(store: AppStore, path: str, **params: str) -> requests.Response:
-    from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator, load_private_key
+    from tap_segment_analytics.appstore.api.auth import AppStoreJWTAuthenticator, load_private_key
     from tests.conftest import APPSTORE_ISSUER_ID, APPSTORE_KEY_ID
 
     signer = AppStoreJWTAuthenticator(

@@ -10,7 +10,7 @@ from typing_extensions import override
 
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.http import FakeAPI, Request, Response, json_response
-from tap_segment_analytics.appstore.url_policy import RefusedURL, check_download_url
+from tap_segment_analytics.appstore.api.url_policy import RefusedURL, check_download_url
 from tests.conftest import AppStore
 from tests.tap_runner import TapRun, run_tap
 

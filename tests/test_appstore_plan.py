@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.appstore.plan import AppStorePlan, Loggers, Settings
-from tap_segment_analytics.appstore.report_files import SegmentFile
-from tap_segment_analytics.appstore.requests_stream import Creation
+from tap_segment_analytics.appstore.emit.requests_stream import Creation
+from tap_segment_analytics.appstore.fetch.report_files import SegmentFile
+from tap_segment_analytics.appstore.plan.app_plan import AppStorePlan, Loggers, Settings
 from tap_segment_analytics.errors import SourceError
 
 APP = "app1"

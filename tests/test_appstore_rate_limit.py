@@ -9,7 +9,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tap_segment_analytics.appstore.rate_limit import RateBudget, RateLimitStop, parse_rate_limit
+from tap_segment_analytics.appstore.api.rate_limit import (
+    RateBudget,
+    RateLimitStop,
+    parse_rate_limit,
+)
 from tap_segment_analytics.prefetch import Closed, ReadAhead, pause
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.appstore.instance_plan import Position
+from tap_segment_analytics.appstore.plan.instance_plan import Position
 from tap_segment_analytics.appstore.reports import (
     report_named,
     row_key,

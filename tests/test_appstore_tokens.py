@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from segment_analytics_sandbox.http import Request, Response
-from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator, load_private_key
+from tap_segment_analytics.appstore.api.auth import AppStoreJWTAuthenticator, load_private_key
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import APPSTORE_KEY_ID, AppStore
 

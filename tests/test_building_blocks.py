@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tap_segment_analytics.appstore.emit.segments_stream import strip_query
 from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
-from tap_segment_analytics.appstore.segments_stream import strip_query
 from tap_segment_analytics.errors import redact
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_segment_analytics.appstore.report_files import (
+from tap_segment_analytics.appstore.fetch.report_files import (
     EXPANSION_FLOOR_BYTES,
     MAX_COLUMNS,
     MAX_LINE_BYTES,

@@ -19,7 +19,7 @@ import requests
 
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.appstore import REPORT_COLUMNS, ReportFile
-from tap_segment_analytics.appstore.report_files import (
+from tap_segment_analytics.appstore.fetch.report_files import (
     MAX_COLUMNS,
     MAX_LINE_BYTES,
     DownloadProblem,

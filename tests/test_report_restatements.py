@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.appstore.report_files import read_rows
+from tap_segment_analytics.appstore.emit.rows_streams import converter
+from tap_segment_analytics.appstore.fetch.report_files import read_rows
+from tap_segment_analytics.appstore.fetch.row_plan import RowPlan, row_key_of
 from tap_segment_analytics.appstore.reports import catalogue, report_named, row_key
-from tap_segment_analytics.appstore.row_plan import RowPlan, row_key_of
-from tap_segment_analytics.appstore.rows_streams import converter
 from tests.fakes import FakeAppStoreConnect, FakeS3, generate_key_pair
 
 APP_ID = "1234567890"

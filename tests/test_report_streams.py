@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from tap_segment_analytics.appstore.emit.rows_streams import MAX_COLUMN_WARNINGS
 from tap_segment_analytics.appstore.reports import catalogue, complete_from
-from tap_segment_analytics.appstore.rows_streams import MAX_COLUMN_WARNINGS
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
 from tests.fakes import REPORT_COLUMNS

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.appstore.rows_streams import ReportRows
+from tap_segment_analytics.appstore.emit.rows_streams import ReportRows
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import AppStore
 

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_segment_analytics.appstore.reports import NOT_KEY_COLUMNS, row_key
-from tap_segment_analytics.appstore.row_plan import (
+from tap_segment_analytics.appstore.fetch.row_plan import (
     EXTRA_FIELDS,
     BadValue,
     BadValues,
@@ -22,6 +21,7 @@ from tap_segment_analytics.appstore.row_plan import (
     as_text,
     row_key_of,
 )
+from tap_segment_analytics.appstore.reports import NOT_KEY_COLUMNS, row_key
 
 # Documented measures and dimensions, an unknown column, an unknown measure-named one.
 # Subscription Event's documented Event Grouping, and the name live files give it.

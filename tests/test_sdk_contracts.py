@@ -17,7 +17,7 @@ from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams._state import StreamStateManager
 
-from tap_segment_analytics.appstore.segments_stream import ReportSegments
+from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments
 from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.sdk.state import (
     ClockedStateWriter,

@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.auth import (
+from tap_segment_analytics.appstore.api.auth import (
     AppStoreJWTAuthenticator,
     PrivateKeyError,
     load_private_key,
 )
-from tap_segment_analytics.appstore.batches import RUN_FOLDERS_KEY, BatchRun
-from tap_segment_analytics.appstore.rate_limit import DEFAULT_WAIT_SECONDS, CallLimit, RateBudget
+from tap_segment_analytics.appstore.api.rate_limit import (
+    DEFAULT_WAIT_SECONDS,
+    CallLimit,
+    RateBudget,
+)
+from tap_segment_analytics.appstore.emit.batches import RUN_FOLDERS_KEY, BatchRun
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.progress import ReportFilesProgress
 from tap_segment_analytics.run_summary import RunSummary
@@ -28,7 +32,7 @@ from tap_segment_analytics.source_runtime import SourceRuntime
 if TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
-    from tap_segment_analytics.appstore.plan import AppStorePlan
+    from tap_segment_analytics.appstore.plan.app_plan import AppStorePlan
     from tap_segment_analytics.sdk.state import ClockedStateWriter
 
 # Apple answers bursts of parallel calls with 429 even with budget left: at most this many API

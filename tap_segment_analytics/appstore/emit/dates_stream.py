@@ -7,8 +7,8 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.client import AppStoreStream
-from tap_segment_analytics.appstore.instances_stream import ReportInstances
+from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.instances_stream import ReportInstances
 from tap_segment_analytics.appstore.reports import complete_from, rows_stream_name
 
 

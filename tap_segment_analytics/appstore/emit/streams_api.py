@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tap_segment_analytics.prefetch import for_context
 
 if TYPE_CHECKING:
-    from tap_segment_analytics.appstore.instances_stream import ReportInstances
-    from tap_segment_analytics.appstore.report_files import SegmentFile
-    from tap_segment_analytics.appstore.reports_stream import Reports
-    from tap_segment_analytics.appstore.requests_stream import Creation, ReportRequests
-    from tap_segment_analytics.appstore.rows_streams import ReportRows
-    from tap_segment_analytics.appstore.segments_stream import ReportSegments
+    from tap_segment_analytics.appstore.emit.instances_stream import ReportInstances
+    from tap_segment_analytics.appstore.emit.reports_stream import Reports
+    from tap_segment_analytics.appstore.emit.requests_stream import Creation, ReportRequests
+    from tap_segment_analytics.appstore.emit.rows_streams import ReportRows
+    from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments
+    from tap_segment_analytics.appstore.fetch.report_files import SegmentFile
 
 _T = TypeVar("_T")
 Context = dict[str, Any]

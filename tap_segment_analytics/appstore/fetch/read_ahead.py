@@ -19,13 +19,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tap_segment_analytics.appstore.partition_plan import instance_context
+from tap_segment_analytics.appstore.plan.partition_plan import instance_context
 from tap_segment_analytics.appstore.runtime import API_CALLS_AT_ONCE
 from tap_segment_analytics.prefetch import Prefetcher, ReadAhead
 
 if TYPE_CHECKING:
-    from tap_segment_analytics.appstore.partition_plan import PartitionPlan
-    from tap_segment_analytics.appstore.plan import AppPlan
+    from tap_segment_analytics.appstore.plan.app_plan import AppPlan
+    from tap_segment_analytics.appstore.plan.partition_plan import PartitionPlan
 
 _T = TypeVar("_T")
 FILES_AHEAD_PER_WORKER = 1  # files downloaded or in flight the sync has not read yet, per worker;

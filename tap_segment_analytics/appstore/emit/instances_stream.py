@@ -11,9 +11,9 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.client import AppStoreStream
-from tap_segment_analytics.appstore.partition_plan import instance_context
-from tap_segment_analytics.appstore.reports_stream import Reports
+from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.reports_stream import Reports
+from tap_segment_analytics.appstore.plan.partition_plan import instance_context
 
 
 class ReportInstances(AppStoreStream):

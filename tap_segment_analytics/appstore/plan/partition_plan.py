@@ -14,8 +14,8 @@ import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tap_segment_analytics.appstore.client import NotServed
-from tap_segment_analytics.appstore.instance_plan import (
+from tap_segment_analytics.appstore.api.answers import NotServed
+from tap_segment_analytics.appstore.plan.instance_plan import (
     ONE_TIME_SNAPSHOT,
     Plan,
     Position,
@@ -28,7 +28,7 @@ from tap_segment_analytics.appstore.instance_plan import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tap_segment_analytics.appstore.plan import Api
+    from tap_segment_analytics.appstore.plan.app_plan import Api
 
 Context = dict[str, Any]
 Record = dict[str, Any]

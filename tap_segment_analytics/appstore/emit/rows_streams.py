@@ -19,10 +19,10 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.batches import BatchRun
-from tap_segment_analytics.appstore.client import AppStoreStream, NotServed
-from tap_segment_analytics.appstore.plan import BAD_VALUES_FAIL
-from tap_segment_analytics.appstore.report_files import (
+from tap_segment_analytics.appstore.api.answers import AppStoreStream, NotServed
+from tap_segment_analytics.appstore.emit.batches import BatchRun
+from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments, segment_file
+from tap_segment_analytics.appstore.fetch.report_files import (
     DownloadProblem,
     DownloadRefused,
     MalformedFile,
@@ -31,15 +31,7 @@ from tap_segment_analytics.appstore.report_files import (
     download_verified,
     foreign_header,
 )
-from tap_segment_analytics.appstore.reports import (
-    GENERIC_ROWS_STREAM,
-    Report,
-    catalogue,
-    documented_header,
-    header_matches,
-    joins_key,
-)
-from tap_segment_analytics.appstore.row_plan import (
+from tap_segment_analytics.appstore.fetch.row_plan import (
     BadValues,
     Converter,
     OddRow,
@@ -50,7 +42,15 @@ from tap_segment_analytics.appstore.row_plan import (
     as_text,
     row_key_of,
 )
-from tap_segment_analytics.appstore.segments_stream import ReportSegments, segment_file
+from tap_segment_analytics.appstore.plan.app_plan import BAD_VALUES_FAIL
+from tap_segment_analytics.appstore.reports import (
+    GENERIC_ROWS_STREAM,
+    Report,
+    catalogue,
+    documented_header,
+    header_matches,
+    joins_key,
+)
 from tap_segment_analytics.errors import SourceError
 from tap_segment_analytics.http_calls.pools import keep_connections
 from tap_segment_analytics.prefetch import for_context

@@ -20,9 +20,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tap_segment_analytics.appstore.client import NotServed
-from tap_segment_analytics.appstore.instance_plan import ONE_TIME_SNAPSHOT, ONGOING
-from tap_segment_analytics.appstore.partition_plan import (
+from tap_segment_analytics.appstore.api.answers import NotServed
+from tap_segment_analytics.appstore.plan.instance_plan import ONE_TIME_SNAPSHOT, ONGOING
+from tap_segment_analytics.appstore.plan.partition_plan import (
     BookmarkMigration,
     BookmarkStore,
     PartitionPlan,
@@ -32,9 +32,9 @@ from tap_segment_analytics.appstore.reports import describe_names, key_name
 from tap_segment_analytics.errors import SourceError
 
 if TYPE_CHECKING:
-    from tap_segment_analytics.appstore.read_ahead import AppReadAhead
-    from tap_segment_analytics.appstore.report_files import SegmentFile
-    from tap_segment_analytics.appstore.requests_stream import Creation
+    from tap_segment_analytics.appstore.emit.requests_stream import Creation
+    from tap_segment_analytics.appstore.fetch.read_ahead import AppReadAhead
+    from tap_segment_analytics.appstore.fetch.report_files import SegmentFile
 
 Context = dict[str, Any]
 Record = dict[str, Any]

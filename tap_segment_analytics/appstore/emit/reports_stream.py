@@ -7,8 +7,8 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.client import AppStoreStream
-from tap_segment_analytics.appstore.requests_stream import ReportRequests
+from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.requests_stream import ReportRequests
 
 
 class Reports(AppStoreStream):

@@ -15,15 +15,15 @@ from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.url_policy import RefusedURL, check_download_url, origin
+from tap_segment_analytics.appstore.api.url_policy import RefusedURL, check_download_url, origin
 from tap_segment_analytics.errors import SourceError, redact
 from tap_segment_analytics.http_calls.retries import OutOfBudget, response_json
 from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.schemas import SCHEMAS
 
 if TYPE_CHECKING:
-    from tap_segment_analytics.appstore.auth import AppStoreJWTAuthenticator
-    from tap_segment_analytics.appstore.rate_limit import CallLimit, RateBudget
+    from tap_segment_analytics.appstore.api.auth import AppStoreJWTAuthenticator
+    from tap_segment_analytics.appstore.api.rate_limit import CallLimit, RateBudget
     from tap_segment_analytics.appstore.runtime import AppStoreRuntime
 
 PAGE_LIMIT = 200  # JSON:API `limit` maximum

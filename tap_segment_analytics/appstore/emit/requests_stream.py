@@ -11,8 +11,8 @@ from typing import Any
 import requests
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.client import AppleRefusal, AppStoreStream
-from tap_segment_analytics.appstore.instance_plan import ONGOING
+from tap_segment_analytics.appstore.api.answers import AppleRefusal, AppStoreStream
+from tap_segment_analytics.appstore.plan.instance_plan import ONGOING
 
 # The 409 codes that mean "such a report request exists already". STATE_ERROR ("You already
 # have such an entity") is what an App Store Connect engineer shows for a second

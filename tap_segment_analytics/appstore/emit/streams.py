@@ -13,26 +13,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tap_segment_analytics.appstore.dates_stream import ReportDates
-from tap_segment_analytics.appstore.instances_stream import ReportInstances
-from tap_segment_analytics.appstore.plan import (
+from tap_segment_analytics.appstore.emit.dates_stream import ReportDates
+from tap_segment_analytics.appstore.emit.instances_stream import ReportInstances
+from tap_segment_analytics.appstore.emit.reports_stream import Reports
+from tap_segment_analytics.appstore.emit.requests_stream import ReportRequests
+from tap_segment_analytics.appstore.emit.rows_streams import (
+    GenericReportRows,
+    ReportRows,
+    report_rows_streams,
+)
+from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments
+from tap_segment_analytics.appstore.emit.streams_api import StreamsApi
+from tap_segment_analytics.appstore.fetch.read_ahead import AppReadAhead
+from tap_segment_analytics.appstore.plan.app_plan import (
     DEFAULT_CONCURRENCY,
     AppPlan,
     AppStorePlan,
     Loggers,
     Settings,
 )
-from tap_segment_analytics.appstore.read_ahead import AppReadAhead
 from tap_segment_analytics.appstore.reports import rows_stream_name
-from tap_segment_analytics.appstore.reports_stream import Reports
-from tap_segment_analytics.appstore.requests_stream import ReportRequests
-from tap_segment_analytics.appstore.rows_streams import (
-    GenericReportRows,
-    ReportRows,
-    report_rows_streams,
-)
-from tap_segment_analytics.appstore.segments_stream import ReportSegments
-from tap_segment_analytics.appstore.streams_api import StreamsApi
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap

@@ -11,9 +11,9 @@ import requests
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.client import AppStoreStream
-from tap_segment_analytics.appstore.instances_stream import ReportInstances
-from tap_segment_analytics.appstore.report_files import SegmentFile
+from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.instances_stream import ReportInstances
+from tap_segment_analytics.appstore.fetch.report_files import SegmentFile
 from tap_segment_analytics.appstore.reports import rows_stream_name
 
 
