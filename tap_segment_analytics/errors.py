@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import requests
-from singer_sdk.exceptions import FatalAPIError, MappingError
 from typing_extensions import override
 
 # Query parameters of presigned S3 URLs that act as credentials.
@@ -24,13 +23,16 @@ _URL = re.compile(r"https?://\S+")
 _OBJECT_REPR = re.compile(r"(<[\w.]+ object at 0x[0-9a-f]+>|\w+\(host=[^)]*\)): ")
 
 
-class SourceError(FatalAPIError):
+class SourceError(Exception):
     """A problem with a source (API answer, file, credentials) worth one clear line."""
 
 
 def failure_line(exc: BaseException) -> str | None:
     """The one line that says why a run (or a connection test) failed; None for anything else,
     which is a bug and deserves its traceback."""
+    # Imported here: the plans raise SourceError and import no singer-sdk module.
+    from singer_sdk.exceptions import MappingError
+
     if isinstance(exc, SourceError):
         return str(exc)
     if isinstance(exc, MappingError):

@@ -7,14 +7,13 @@ import copy
 import io
 import logging
 import sys
-from typing import IO, Any, ClassVar, NoReturn
+from collections.abc import Callable
+from typing import Any, ClassVar, NoReturn
 
 import click
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
-from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
@@ -42,6 +41,7 @@ from tap_segment_analytics.sdk.state import (
     STATE_INTERVAL_SECONDS,
     ClockedStateWriter,
 )
+from tap_segment_analytics.sdk.tap import AdaptedTap
 from tap_segment_analytics.settings import (
     CONFIG_SCHEMA,
     EMIT_ACTIVATE_VERSION,
@@ -58,7 +58,7 @@ from tap_segment_analytics.stopping import Stopped, install_stop_handlers
 BAD_INPUT_EXIT_CODE = 2
 
 
-class TapSegmentAnalytics(Tap):
+class TapSegmentAnalytics(AdaptedTap):
     """Segment analytics from Braze and App Store Connect, each enabled by its settings."""
 
     name = "tap-segment-analytics"
@@ -131,26 +131,20 @@ class TapSegmentAnalytics(Tap):
             self.logger.warning("%s", warning)
 
     @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Numbers given as text read as numbers; the JSON Schema checks, plus: each source
-        complete or absent, and one present."""
-        # Private SDK hook: the only place config validation can add errors of its own before
-        # the SDK reports them (tests/test_sdk_contracts.py pins it).
-        install_redaction(str(self._config.get(name) or "") for name in SECRET_SETTINGS)
-        # Meltano and `--config ENV` give `number` settings as text (see config_text.py); no
-        # public hook runs between reading the config and checking it against the schema.
-        self._config.update(numbers_from_text(self._config, self.config_jsonschema))
+    def prepare_config(self, config: dict[str, Any]) -> None:
+        """Secrets redacted from every line; numbers given as text read as numbers."""
+        install_redaction(str(config.get(name) or "") for name in SECRET_SETTINGS)
+        # Meltano and `--config ENV` give `number` settings as text (see config_text.py).
+        config.update(numbers_from_text(config, self.config_jsonschema))
         # Meltano hands an object setting given no value as an object of nulls: no BATCH, as
         # the SDK reads an absent or empty `batch_config`.
-        if not has_value(self._config.get("batch_config")):
-            self._config.pop("batch_config", None)
-        errors = super()._validate_config(raise_errors=raise_errors)
-        source_errors = self.source_config_errors(dict(self._config))
-        if source_errors and raise_errors:
-            raise ConfigValidationError(
-                "Config validation failed", errors=source_errors, schema=self.config_jsonschema
-            )
-        return errors + source_errors
+        if not has_value(config.get("batch_config")):
+            config.pop("batch_config", None)
+
+    @override
+    def config_errors(self, config: dict[str, Any]) -> list[str]:
+        """Each source complete or absent, and one present."""
+        return self.source_config_errors(config)
 
     source_config_errors = staticmethod(source_config_errors)
 
@@ -210,41 +204,26 @@ class TapSegmentAnalytics(Tap):
         """The configured sources, for the connection test: named and located as their
         streams' error lines name and locate them."""
         sources = []
-        for top, prefix in ((Segments, "braze_"), (ReportRequests, "appstore_")):
-            stream = self.streams.get(top.name)
-            if isinstance(stream, top):
-                sources.append(Source(stream.source_name, stream.url_base, prefix))
+        stream = self.streams.get(Segments.name)
+        if isinstance(stream, Segments):
+            sources.append(Source(stream.source_name, stream.url_base, "braze_"))
+        appstore = self.runtimes().get("appstore")
+        if isinstance(appstore, AppStoreRuntime) and ReportRequests.name in self.streams:
+            client = appstore.client
+            sources.append(Source(client.source_name, client.base_url, "appstore_"))
         return sources
 
     @classmethod
     @override
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        state: IO[str] | None = None,
-        catalog: IO[str] | None = None,
-    ) -> None:
+    def run(cls, make: Callable[[], AdaptedTap]) -> None:
         """Run the tap; end with the run summary and, when a source fails, one error line
         (exit code 1)."""
-        # `Tap.invoke` makes the tap and syncs it in one call, so what failed could only be
-        # summarised from module globals; its few lines are repeated here to hold the tap (and
-        # its run's summary and state writer). tests/test_sdk_contracts.py pins the SDK's body.
-        super(Tap, cls).invoke(about=about, about_format=about_format)
-        cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
         tap: TapSegmentAnalytics | None = None
         try:
-            tap = cls(
-                config=config.config,
-                state=None if state is None else load_json(state.read()),
-                catalog=None if catalog is None else load_json(catalog.read()),
-                parse_env_config=config.parse_env,
-                validate_config=True,
-            )
-            tap.sync_all()
+            made = make()
+            assert isinstance(made, TapSegmentAnalytics)
+            tap = made
+            made.sync_all()
         except Stopped as stop:
             # The state handed to the clocked writer was whole when handed over.
             cls.end_run(tap, "stopped")
@@ -263,7 +242,7 @@ class TapSegmentAnalytics(Tap):
         except BaseException:
             cls.end_run(tap, "stopped")
             raise
-        tap.log_run_summary("succeeded")
+        made.log_run_summary("succeeded")
 
     @classmethod
     def end_run(cls, tap: TapSegmentAnalytics | None, outcome: str, *, flush: bool = True) -> None:

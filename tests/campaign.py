@@ -23,7 +23,7 @@ from typing import IO, Any
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.environment import APP_IDS, Sandbox, start_sandbox
 from segment_analytics_sandbox.faults import FaultPlan
-from tap_segment_analytics.appstore.fetch.read_ahead import FILES_AHEAD_PER_WORKER
+from tap_segment_analytics.appstore.fetch.app_fetch import FILES_AHEAD_PER_WORKER
 from tap_segment_analytics.appstore.plan.app_plan import DEFAULT_CONCURRENCY
 from tests.fakes import FakeAPI, FakeAppStoreConnect, FakeBraze, FakeS3
 from tests.tap_runner import (

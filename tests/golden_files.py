@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tap_segment_analytics.appstore.emit.batches import RUN_FOLDER_PREFIX
+from tap_segment_analytics.batch_files import RUN_FOLDER_PREFIX
 
 GOLDEN_DIRECTORY = Path(__file__).parent / "golden"
 # Set to 1 to write the golden files from this run instead of comparing with them.

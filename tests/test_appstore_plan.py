@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.appstore.emit.requests_stream import Creation
-from tap_segment_analytics.appstore.fetch.report_files import SegmentFile
+from tap_segment_analytics.appstore.api.values import Creation, SegmentFile
+from tap_segment_analytics.appstore.fetch.app_fetch import InlineFetch
 from tap_segment_analytics.appstore.plan.app_plan import AppStorePlan, Loggers, Settings
 from tap_segment_analytics.errors import SourceError
 
@@ -63,8 +63,16 @@ class FakeApi:
         url = f"https://files.example/{instance['instance_id']}"
         return [{"id": f"s-{instance['instance_id']}", "_file": SegmentFile(url, "", None, 0.0)}]
 
+
+
+class FakeDownloads:
+    """Downloads that only log what they were asked for, in the API's log."""
+
+    def __init__(self, api: FakeApi) -> None:
+        self.api = api
+
     def download(self, file: Record, listed: SegmentFile | None) -> tuple[Path, int]:
-        self.calls.append(("download", file["segment_id"], listed.url if listed else None))
+        self.api.calls.append(("download", file["segment_id"], listed.url if listed else None))
         return Path("/dev/null"), 0
 
 
@@ -95,7 +103,7 @@ def make_plan(api: FakeApi, bookmarks: Bookmarks | None = None, **settings: Any)
         bookmarks=bookmarks or Bookmarks(),
         loggers=Loggers(logger, logger, logger),
         rows_selected=lambda name: True,
-        count_dates=lambda: True,
+        count_dates=True,
         today=lambda: TODAY,
     )
 
@@ -136,7 +144,7 @@ def test_a_partition_applies_the_instances_after_its_bookmark_oldest_first() -> 
     app.list_reports()
     partition = app.partition({"report_name": "App Crashes", "granularity": "DAILY"})
 
-    instances = partition.begin(app.listing(partition), TODAY)
+    instances = partition.begin(partition.list_instances(), TODAY)
 
     assert [i["id"] for i in instances] == ["i2", "i3"]
     partition.applied(instances[0])
@@ -168,12 +176,13 @@ def test_a_listed_url_goes_to_one_download_and_a_finished_app_is_forgotten() -> 
     app = plan.app(APP)
     app.list_requests()
     app.list_reports()
+    fetch = InlineFetch(app, FakeDownloads(api))  # type: ignore[arg-type]
     instance = {"app_id": APP, "instance_id": "i1", "report_name": "App Crashes"}
-    (segment,) = app.segments(instance)
+    (segment,) = fetch.segments(instance)
     file = {**instance, "segment_id": segment["id"]}
 
-    app.file(file)
-    app.file(file)  # again: the listed URL was used, a fresh one is asked for
+    fetch.file(file)
+    fetch.file(file)  # again: the listed URL was used, a fresh one is asked for
     app.row_dates("i1")
 
     assert api.calls[-2:] == [
@@ -195,7 +204,7 @@ def test_a_backfill_notes_the_snapshots_it_read_once_every_instance_is_applied()
     app.list_reports()
     (partition,) = app.partitions
 
-    instances = partition.begin(app.listing(partition), TODAY)
+    instances = partition.begin(partition.list_instances(), TODAY)
     assert [i["id"] for i in instances] == ["old", "i1", "i2", "i3"]
     assert partition.state["backfill"]["requests"] == ["snap"]
     for instance in instances:

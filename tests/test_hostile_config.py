@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.appstore.emit.batches import RUN_FOLDERS_KEY
+from tap_segment_analytics.batch_files import RUN_FOLDERS_KEY
 from tap_segment_analytics.scratch import LOCK_NAME, scratch_folder
 from tap_segment_analytics.stopping import StopGuard, Stopped
 from tests.conftest import AppStore, braze_config, utc_today

@@ -1,102 +1,45 @@
-"""The private SDK methods the tap overrides are still called where the tap relies on them;
-if the SDK changes under an override, these fail instead of the tap silently misbehaving."""
+"""What the tap relies on from the singer-sdk where it overrides an SDK internal
+(tap_segment_analytics/sdk/): each test runs the behaviour, so an SDK release that changes it
+fails here first. The state's exact STATE lines are held by tests/test_golden_output.py too."""
 
 from __future__ import annotations
 
 import contextlib
 import inspect
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from singer_sdk import RESTStream, Stream, Tap
+import pytest
+from singer_sdk import Stream
 from singer_sdk.contrib.msgspec import encoder
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import StateWriter, increment_state
 from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams._state import StreamStateManager
 
-from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments
-from tap_segment_analytics.rest_stream import TapStream
 from tap_segment_analytics.sdk.state import (
     ClockedStateWriter,
     IndexedStateManager,
     KeyedStateManager,
     UncopiedStateMessage,
 )
+from tap_segment_analytics.sdk.streams import ChildPerContext, EmittingStream
+from tap_segment_analytics.sdk.tap import AdaptedTap
 from tap_segment_analytics.singer_output import SingerOutput
 from tap_segment_analytics.tap import TapSegmentAnalytics
 from tests.conftest import AppStore
 from tests.tap_runner import run_tap
 
 
-def test_the_sdk_still_calls_the_methods_the_tap_overrides() -> None:
-    assert "self._write_schema_message()" in inspect.getsource(Stream.sync)
-    assert "self._sync_children(" in inspect.getsource(Stream._process_record)
-    assert "self._validate_config(" in inspect.getsource(PluginBase.__init__)
-    # The tap replaces the SDK's SIGTERM/SIGINT handlers after PluginBase.__init__ installs them.
-    assert "self._setup_signal_handlers()" in inspect.getsource(PluginBase.__init__)
+def test_the_overrides_keep_the_sdks_signatures() -> None:
     for ours, theirs in (
-        (TapStream._write_schema_message, Stream._write_schema_message),
-        (ReportSegments._sync_children, Stream._sync_children),
-        (TapSegmentAnalytics._validate_config, PluginBase._validate_config),
-    ):
-        assert list(inspect.signature(ours).parameters) == list(
-            inspect.signature(theirs).parameters
-        )
-
-
-def test_the_sdk_invoke_the_tap_repeats_is_still_the_same() -> None:
-    # TapSegmentAnalytics.invoke repeats Tap.invoke's lines to hold the tap it makes: if the
-    # SDK's changes, the copy must be looked at again.
-    body = inspect.getsource(Tap.invoke)
-    code = body[body.index('"""', body.index('"""') + 3) + 3 :]
-    lines = [line.strip() for line in code.splitlines() if line.strip()]
-    assert lines == [
-        "super().invoke(about=about, about_format=about_format)",
-        "cls.print_version(print_fn=cls.logger.info)",
-        "config = config or _ConfigInput()",
-        "tap = cls(",
-        "config=config.config,",
-        "state=None if state is None else load_json(state.read()),",
-        "catalog=None if catalog is None else load_json(catalog.read()),",
-        "parse_env_config=config.parse_env,",
-        "validate_config=True,",
-        ")",
-        "tap.sync_all()",
-    ]
-    assert list(inspect.signature(TapSegmentAnalytics.invoke).parameters) == list(
-        inspect.signature(Tap.invoke).parameters
-    )
-
-
-def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None:
-    # Streams write STATE through the tap's public `state_writer` (the clocked one) ...
-    assert "self._tap.state_writer.write_state(" in inspect.getsource(Stream._write_state_message)
-    # ... and the run's first STATE through the SDK's own writer.
-    assert "self._state_writer.write_state(self.state)" in inspect.getsource(Tap.sync_all)
-    # The manager lives in `_state_manager`, made from `_tap_state`, and finds partitions
-    # through `get_context_state` (which the index replaces).
-    made = inspect.getsource(inspect.getattr_static(Stream, "state_manager").fget)
-    assert "self._state_manager = StreamStateManager(" in made
-    assert "tap_state=self._tap_state" in made
-    # A sync without a context ends by finalizing the stream's own state, then writing STATE.
-    sync_records = inspect.getsource(Stream._sync_records)
-    assert sync_records.index("self._finalize_state(self.stream_state)") < sync_records.rindex(
-        "self._write_state_message()"
-    )
-    assert "self.state_manager.finalize_state(state)" in inspect.getsource(Stream._finalize_state)
-    assert "self.finalize_state(state)" in inspect.getsource(
-        StreamStateManager.finalize_progress_markers
-    )
-    for method in (
-        "increment_state",
-        "write_starting_replication_value",
-        "finalize_progress_markers",
-    ):
-        assert "self.get_context_state(" in inspect.getsource(getattr(StreamStateManager, method))
-    for ours, theirs in (
+        (EmittingStream._write_schema_message, Stream._write_schema_message),
+        (ChildPerContext._sync_children, Stream._sync_children),
+        (AdaptedTap._validate_config, PluginBase._validate_config),
         (IndexedStateManager.get_context_state, StreamStateManager.get_context_state),
         (IndexedStateManager.finalize_state, StreamStateManager.finalize_state),
         (KeyedStateManager.get_context_state, StreamStateManager.get_context_state),
@@ -106,23 +49,32 @@ def test_the_sdk_still_keeps_and_writes_state_where_sdk_state_hooks_in() -> None
         assert list(inspect.signature(ours).parameters) == list(
             inspect.signature(theirs).parameters
         )
-    assert list(inspect.signature(StateWriter.__init__).parameters) == ["self", "message_writer"]
 
 
-def test_the_sdk_finalizes_a_partition_through_the_object_it_worked_on() -> None:
-    # KeyedStateManager hands the SDK a partition object while the partition syncs and takes
-    # its value when the SDK finalizes that same object, which it gets again from
-    # `get_context_state` once the context's records are done (its context being exactly the
-    # state partition's, as Braze's {segment_id} is).
-    sync_records = inspect.getsource(Stream._sync_records)
-    ending = sync_records[sync_records.index("if current_context == state_partition_context:") :]
-    assert ending.index("state = self.get_context_state(current_context)") < ending.index(
-        "self._finalize_state(state)"
-    )
-    # The starting value is read from the partition object only under the same replication key.
-    starting = inspect.getsource(StreamStateManager.write_starting_replication_value)
-    assert 'replication_key == state.get("replication_key")' in starting
-    assert 'rk_value = state.get("replication_key_value")' in starting
+def test_config_is_prepared_before_the_schema_check_and_checked_after_it(
+    appstore: AppStore,
+) -> None:
+    # AdaptedTap._validate_config: numbers given as text pass the schema as numbers, and the
+    # tap's own errors (an incomplete source) fail validation naming the setting.
+    tap = TapSegmentAnalytics(config=appstore.config(request_backoff_seconds="0.5"))
+    assert tap.config["request_backoff_seconds"] == 0.5
+
+    incomplete = {k: v for k, v in appstore.config().items() if k != "appstore_key_id"}
+    with pytest.raises(ConfigValidationError) as raised:
+        TapSegmentAnalytics(config=incomplete)
+    assert any("appstore_key_id" in error for error in raised.value.errors)
+
+
+def test_the_cli_entry_holds_its_tap_a_failed_run_ends_with_its_summary_and_one_line(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    # AdaptedTap.invoke: the run's summary and state come from the tap it made.
+    run = run_tap(appstore.config(appstore_api_url="http://127.0.0.1:9"), tmp_path)
+
+    assert run.returncode == 1
+    assert "run summary: failed" in run.stderr
+    assert "could not reach App Store Connect" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_the_sdk_leaves_a_partitions_bookmark_to_its_plan_until_the_partition_ends() -> None:
@@ -130,9 +82,6 @@ def test_the_sdk_leaves_a_partitions_bookmark_to_its_plan_until_the_partition_en
     # with state_partitioning_keys the SDK keeps each record's value in its own progress
     # markers (never sorted-checked: ReportInstances.check_sorted), and promotes it only when
     # the partition ends, when it is the last applied instance's processing date already.
-    assert "treat_as_sorted = self._is_sorted and self.state_partitioning_keys is None" in (
-        inspect.getsource(StreamStateManager.increment_state)
-    )
     state: dict[str, Any] = {
         "position": ["2026-03-08", 1, "i2"],
         "replication_key_value": "2026-03-08",
@@ -155,6 +104,11 @@ def test_one_schema_message_per_stream_and_run(appstore: AppStore, tmp_path: Pat
     schemas = Counter(m["stream"] for m in run.messages if m["type"] == "SCHEMA")
     assert set(schemas.values()) == {1}
     assert set(run.record_counts()) <= set(schemas)
+    first: dict[str, int] = {}
+    for index, message in enumerate(run.messages):
+        first.setdefault(f"{message['type']} {message.get('stream')}", index)
+    for stream in run.record_counts():
+        assert first[f"SCHEMA {stream}"] < first[f"RECORD {stream}"]
 
 
 def test_a_segment_syncs_only_the_rows_stream_of_its_report(
@@ -167,16 +121,32 @@ def test_a_segment_syncs_only_the_rows_stream_of_its_report(
     assert {s for s in schemas if s.startswith("appstore_app_")} == {"appstore_app_crashes"}
 
 
-def test_the_sdk_syncs_a_parents_children_before_it_reads_the_next_page() -> None:
-    # The Braze plan keeps only the page of /segments/list being synced (braze/plan.py): a
-    # segment's child streams must be synced while its record is processed, and the next page
-    # requested only once the records of the last one are all processed.
-    assert "self._process_record(" in inspect.getsource(Stream._sync_records)
-    assert "self._sync_children(" in inspect.getsource(Stream._process_record)
-    request_records = inspect.getsource(RESTStream.request_records)
-    loop = request_records[request_records.index("while not paginator.finished") :]
-    assert loop.index("self.parse_response(resp)") < loop.index("yield from records")
-    assert loop.index("yield from records") < loop.rindex("paginator.advance(resp)")
+def test_an_instances_dates_follow_its_rows_whatever_order_the_streams_are_listed_in(
+    appstore: AppStore, tmp_path: Path
+) -> None:
+    # ChildPerContext._sync_children: ReportInstances names its children's order (segments,
+    # then dates, which count the rows); the SDK's own order is the order of the streams.
+    class ReversedTap(TapSegmentAnalytics):
+        def discover_streams(self) -> list[Stream]:
+            return list(reversed(super().discover_streams()))
+
+    config = appstore.config(appstore_report_names=["App Crashes"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        ReversedTap(config=config).sync_all()
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    rows = Counter(
+        (m["record"]["instance_id"], m["record"]["date"])
+        for m in messages
+        if m["type"] == "RECORD" and m["stream"] == "appstore_app_crashes"
+    )
+    dates = {
+        (m["record"]["instance_id"], m["record"]["date"]): m["record"]["rows"]
+        for m in messages
+        if m["type"] == "RECORD" and m["stream"] == "appstore_report_dates"
+    }
+    assert rows
+    assert dates == dict(rows)
 
 
 def test_a_state_message_written_uncopied_is_the_sdks_line() -> None:

@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from segment_analytics_sandbox.__main__ import run_tap
 from segment_analytics_sandbox.environment import Sandbox, start_sandbox
 from segment_analytics_sandbox.postgres import EmbeddedPostgres, PostgresUnavailable
+from segment_analytics_sandbox.tap_run import run_tap
 
 EXTRACTOR = "tap-segment-analytics"
 BATCH_EXTRACTOR = "tap-segment-analytics--batch"  # inherits EXTRACTOR, sends BATCH messages

@@ -27,6 +27,7 @@ from tap_segment_analytics.http_calls.retries import (
     OutOfBudget,
     RetryPolicy,
     jittered,
+    response_json,
 )
 from tap_segment_analytics.prefetch import check_open, pause
 from tap_segment_analytics.run_summary import RunSummary
@@ -188,3 +189,13 @@ class ApiClient:
             self.policy.max_tries - 1,
             wait,
         )
+
+    def require_json(self, response: requests.Response) -> None:
+        """A 2xx body that is not JSON (an HTML page, an empty or cut-off page) is transient."""
+        try:
+            response_json(response)
+        except (ValueError, UnicodeDecodeError):
+            kind = "an empty body" if not response.content else "malformed JSON"
+            raise RetriableAPIError(
+                f"{self.source_name} sent {kind} (HTTP {response.status_code})", response
+            ) from None

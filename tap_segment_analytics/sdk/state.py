@@ -325,3 +325,19 @@ def indexed_state_manager(stream: Stream) -> IndexedStateManager:
         )
         stream._state_manager = manager
     return manager
+
+
+class PartitionStates:
+    """A stream's partition states as a plain store (the App Store plan's bookmarks: the
+    instances stream's, which the SDK writes in STATE)."""
+
+    def __init__(self, manager: StreamStateManager) -> None:
+        self._manager = manager
+
+    def state(self, partition: dict[str, Any]) -> dict[str, Any]:
+        """The partition's state (made when missing)."""
+        return self._manager.get_context_state(partition)
+
+    def stream_state(self) -> dict[str, Any]:
+        """The stream's state."""
+        return self._manager.stream_state

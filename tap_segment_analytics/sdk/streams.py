@@ -106,24 +106,27 @@ class EmittingStream(Stream):
 
 
 class ChildPerContext(EmittingStream):
-    """A parent stream each of whose child contexts belongs to exactly one child stream
-    (`child_for`)."""
+    """A parent stream that names, for each child context, the child streams it goes to and
+    in which order (`children_for`)."""
 
-    def child_for(self, child_context: Mapping[str, Any]) -> str:
-        """The name of the child stream the context belongs to."""
+    def children_for(self, child_context: Mapping[str, Any]) -> tuple[str, ...]:
+        """The names of the child streams the context goes to, in the order they sync."""
         raise NotImplementedError
 
     @override
     def _sync_children(self, child_context: Any) -> None:
-        # Overrides the SDK, which hands every child context to every child stream: a
-        # segment's rows belong to exactly one report stream, and a sync of each of the
-        # others would only emit an empty SCHEMA message per segment. No public hook chooses
-        # which children get a context (tests/test_sdk_contracts.py).
+        # Overrides the SDK, which hands every child context to every child stream in the
+        # order the streams happen to be listed: a segment's rows belong to exactly one report
+        # stream (a sync of each of the others would only emit an empty SCHEMA message per
+        # segment), and an instance's dates are counted from its rows, so they must follow its
+        # segments. No public hook chooses which children get a context, or when
+        # (tests/test_sdk_contracts.py).
         if child_context is None:
             return
-        target = self.child_for(child_context)
-        for child in self.child_streams:
-            if child.name == target and child.selected:
+        children = {child.name: child for child in self.child_streams}
+        for name in self.children_for(child_context):
+            child = children.get(name)
+            if child is not None and (child.selected or child.has_selected_descendents):
                 try:
                     child.sync(context=child_context)
                 except (AbortedSyncFailedException, AbortedSyncPausedException):

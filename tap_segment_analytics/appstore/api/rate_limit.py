@@ -40,6 +40,10 @@ SPENT_RETRY_SECONDS = 60.0
 DEFAULT_WAIT_SECONDS = 300.0
 _FIELD = re.compile(r"([\w-]+):(\d+)")
 
+# Apple answers bursts of parallel calls with 429 even with budget left: at most this many API
+# calls are in flight (read-ahead and sync together), fewer after such a 429 (CallLimit).
+API_CALLS_AT_ONCE = 3
+
 
 class RateLimitStop(SourceError):
     """The hourly budget would need a longer wait than the run may spend: the run stops."""

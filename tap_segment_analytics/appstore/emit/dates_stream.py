@@ -7,7 +7,7 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.base import AppStoreStream
 from tap_segment_analytics.appstore.emit.instances_stream import ReportInstances
 from tap_segment_analytics.appstore.reports import complete_from, rows_stream_name
 
@@ -23,7 +23,6 @@ class ReportDates(AppStoreStream):
     """
 
     name = "appstore_report_dates"
-    path = "/v1/analyticsReportInstances/{instance_id}"  # nothing is requested: rows count
     primary_keys = ("app_id", "report_name", "granularity", "date")
     parent_stream_type = ReportInstances
     state_partitioning_keys: tuple[str, ...] = ()
@@ -31,7 +30,8 @@ class ReportDates(AppStoreStream):
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """One record per Date of the instance, once all of its rows are out (the rows
-        streams count them in the app's plan)."""
+        streams count them in the app's plan; ReportInstances syncs this stream after the
+        instance's segments)."""
         counts = self.runtime.plan.app(context["app_id"]).take_row_dates(context["instance_id"])
         for day, rows in sorted(counts.items(), key=lambda item: str(item[0])):
             if day is None:

@@ -5,22 +5,26 @@ emitted the instance's segments, rows and record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.base import AppStoreStream
 from tap_segment_analytics.appstore.emit.reports_stream import Reports
 from tap_segment_analytics.appstore.plan.partition_plan import instance_context
+from tap_segment_analytics.sdk.streams import ChildPerContext
+
+# The streams an instance's context goes to, in this order: its segments (and through them its
+# rows), then its dates, which count the rows just emitted.
+SEGMENTS = "appstore_report_segments"
+DATES = "appstore_report_dates"
 
 
-class ReportInstances(AppStoreStream):
+class ReportInstances(AppStoreStream, ChildPerContext):
     """Report instances, oldest processing date first; later runs read only the new ones."""
 
     name = "appstore_report_instances"
-    path = "/v1/analyticsReports/{report_id}/instances"
     primary_keys = ("id",)
     replication_key = "processing_date"
     parent_stream_type = Reports
@@ -39,22 +43,6 @@ class ReportInstances(AppStoreStream):
         processing dates, which the SDK's own progress marker must not refuse."""
         return False
 
-    def today(self) -> date:
-        """The current UTC day."""
-        return datetime.now(timezone.utc).date()
-
-    @override
-    def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
-        """One granularity per partition."""
-        return {
-            **super().get_url_params(context, next_page_token),
-            "filter[granularity]": context["granularity"],
-        }
-
-    def list_instances(self, partition: dict[str, Any], report_id: str) -> list[dict[str, Any]]:
-        """GET a report's instances of the partition's granularity."""
-        return list(self.request_records({**partition, "report_id": report_id}))
-
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
         """The instances the partition's plan applies, in order; its bookmark moves past each
@@ -67,7 +55,8 @@ class ReportInstances(AppStoreStream):
             self.runtime.batch_run(batch_config.storage, state)
         app = self.runtime.plan.app(context["app_id"])
         partition = app.partition(context)
-        instances = partition.begin(app.listing(partition), self.today())
+        listing = self.runtime.fetch(context["app_id"]).instances(partition)
+        instances = partition.begin(listing, self.runtime.plan.today())
         for instance in self.runtime.progress.instances(instances):
             yield instance
             partition.applied(instance, whole=app.complete(instance["id"]))
@@ -79,3 +68,8 @@ class ReportInstances(AppStoreStream):
     def get_child_context(self, record: dict, context: Any) -> dict[str, Any]:
         """The instance whose segments to read."""
         return instance_context(record)
+
+    @override
+    def children_for(self, child_context: Mapping[str, Any]) -> tuple[str, ...]:
+        """Segments first, then dates, whatever order the streams are listed in."""
+        return (SEGMENTS, DATES)

@@ -1,4 +1,4 @@
-"""The wanted reports of each app's requests (which ones: plan.py)."""
+"""The wanted reports of each app's requests (which ones: plan/app_plan.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.api.answers import AppStoreStream
+from tap_segment_analytics.appstore.emit.base import AppStoreStream
 from tap_segment_analytics.appstore.emit.requests_stream import ReportRequests
 
 
@@ -15,22 +15,20 @@ class Reports(AppStoreStream):
     """The reports of each app's requests, narrowed to the configured names and categories."""
 
     name = "appstore_reports"
-    path = "/v1/analyticsReportRequests/{request_id}/reports"
     primary_keys = ("id",)
     parent_stream_type = ReportRequests
     state_partitioning_keys: tuple[str, ...] = ()
 
-    def list_reports(self, app_id: str, request_id: str) -> list[dict[str, Any]]:
-        """GET a request's reports."""
-        return list(self.request_records({"app_id": app_id, "request_id": request_id}))
-
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
-        """The app's wanted reports, as the plan lists them."""
-        yield from self.runtime.plan.app(context["app_id"]).list_reports()
+        """The app's wanted reports, as the plan lists them; once listed, the app's partitions
+        are known and its fetch starts."""
+        reports = self.runtime.plan.app(context["app_id"]).list_reports()
+        self.runtime.fetch(context["app_id"])
+        yield from reports
 
     @override
     def generate_child_contexts(self, record: dict, context: Any) -> Iterable[dict[str, Any]]:
-        """The partitions the report opens (plan.py: one per granularity, on the first report
-        of its name)."""
+        """The partitions the report opens (plan/app_plan.py: one per granularity, on the
+        first report of its name)."""
         yield from self.runtime.plan.app(record["app_id"]).partitions_of(record)

@@ -5,30 +5,23 @@ now), verified whole before its first row."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import requests
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
-from tap_segment_analytics.appstore.api.answers import AppStoreStream, NotServed
-from tap_segment_analytics.appstore.emit.batches import BatchRun
-from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments, segment_file
+from tap_segment_analytics.appstore.api.values import NotServed
+from tap_segment_analytics.appstore.emit.base import AppStoreStream
+from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments
+from tap_segment_analytics.appstore.fetch.downloads import where
 from tap_segment_analytics.appstore.fetch.report_files import (
     DownloadProblem,
     DownloadRefused,
     MalformedFile,
     ReportText,
-    SegmentFile,
-    download_verified,
     foreign_header,
 )
 from tap_segment_analytics.appstore.fetch.row_plan import (
@@ -51,26 +44,14 @@ from tap_segment_analytics.appstore.reports import (
     header_matches,
     joins_key,
 )
+from tap_segment_analytics.batch_files import BatchRun
 from tap_segment_analytics.errors import SourceError
-from tap_segment_analytics.http_calls.pools import keep_connections
-from tap_segment_analytics.prefetch import for_context
+from tap_segment_analytics.sdk.streams import BaseBatchFileEncoding, BatchConfig
 from tap_segment_analytics.singer_output import SingerOutput
 
 # Unknown columns logged one by one per rows stream and run: a header of a million columns
 # must not log a million lines.
 MAX_COLUMN_WARNINGS = 20
-
-if TYPE_CHECKING:
-    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
-
-
-def where(context: dict[str, Any]) -> str:
-    """The file a context is about, for messages."""
-    return (
-        f"report '{context['report_name']}' of app {context['app_id']}, instance "
-        f"{context['instance_id']} (processed {context['processing_date']}), segment "
-        f"{context['segment_id']}"
-    )
 
 
 class ReportRows(AppStoreStream):
@@ -84,7 +65,6 @@ class ReportRows(AppStoreStream):
     FAST_PATH = True
     BATCHES = True
 
-    path = "/v1/analyticsReportSegments/{segment_id}"  # where a fresh file URL comes from
     primary_keys = ("row_key",)
     parent_stream_type = ReportSegments
     state_partitioning_keys: tuple[str, ...] = ()
@@ -93,44 +73,6 @@ class ReportRows(AppStoreStream):
         super().__init__(*args, **kwargs)
         # Unknown columns (and reports) this stream has logged.
         self._reported: set[tuple[str, str]] = set()
-
-    @functools.cached_property
-    def download_session(self) -> requests.Session:
-        """The session of this stream's downloads, made when the stream first downloads (of
-        ~150 report streams a run syncs a few)."""
-        session = keep_connections(requests.Session(), self.runtime.plan.settings.concurrency)
-        # No Authorization header ever goes to S3, not even one from ~/.netrc.
-        session.auth = _without_authorization
-        return session
-
-    @override
-    def get_new_paginator(self) -> None:  # type: ignore[override]
-        """One segment per request."""
-        return None
-
-    @override
-    def get_url_params(self, context: Any, next_page_token: Any) -> dict[str, Any]:
-        """Only the fields needed to download."""
-        return {"fields[analyticsReportSegments]": "checksum,sizeInBytes,url"}
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The segment resource's file, with when its URL was handed out."""
-        fetched_at = time.monotonic()
-        for record in super().parse_response(response):
-            if not record.get("url"):
-                break
-            record["url"] = self.download_url(record["url"])
-            yield {"file": segment_file(record, fetched_at)}
-
-    def fresh_file(self, context: dict[str, Any]) -> SegmentFile:
-        """A fresh presigned URL from `GET /v1/analyticsReportSegments/{id}`."""
-        for item in self.request_records(context):
-            file: SegmentFile = item["file"]
-            return file
-        # `url` is not a required attribute in Apple's schema: a segment without one is not
-        # served, and skipped like one that answers 404.
-        raise NotServed(f"App Store Connect sent no download url on {self.describe()}")
 
     @override
     def get_records(self, context: Any) -> Iterable[dict[str, Any]]:
@@ -143,8 +85,7 @@ class ReportRows(AppStoreStream):
                 output = self.runtime.output
                 assert isinstance(output, SingerOutput)
                 if output.write_records(self.name, records, datetime.now(timezone.utc)):
-                    # As after the SDK writes a record: the sync's end writes the STATE.
-                    self.state_manager.is_flushed = False
+                    self.records_written()
             else:
                 yield from records
 
@@ -175,7 +116,7 @@ class ReportRows(AppStoreStream):
         problem with the file is one error line naming it."""
         app = self.runtime.plan.app(context["app_id"])
         try:
-            path, size = app.file(context)
+            path, size = self.runtime.fetch(context["app_id"]).file(context)
         except NotServed as exc:
             app.not_served(context, exc, "segment")
             yield iter(())
@@ -183,7 +124,7 @@ class ReportRows(AppStoreStream):
         except DownloadProblem as exc:
             raise SourceError(
                 f"appstore: download of {where(context)} failed: {exc}, still after "
-                f"{self.retry_policy.max_tries} tries"
+                f"{self.runtime.client.policy.max_tries} tries"
             ) from None
         except (DownloadRefused, MalformedFile) as exc:
             raise SourceError(f"appstore: {where(context)}: {exc}") from None
@@ -199,22 +140,14 @@ class ReportRows(AppStoreStream):
         finally:
             path.unlink(missing_ok=True)
 
+    @override
     def writes_unchanged_records(self, *, batching: bool = False) -> bool:
-        """Whether the SDK would write (or batch) each record as it is: no stream map,
-        flattening, deselected property, record limit or version changes it."""
-        maps = self.stream_maps
-        properties = self.schema.get("properties", {})
+        """Whether the fast path may write this stream's records: the SDK would write them
+        unchanged, to the tap's own output."""
         return (
             self.FAST_PATH
             and isinstance(self.runtime.output, SingerOutput)
-            and self.selected
-            and self.ABORT_AT_RECORD_COUNT is None
-            and not self.emit_activate_version_messages
-            and (batching or self.get_batch_config(self.config) is None)
-            and len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and all(self.mask[("properties", name)] for name in properties)
+            and super().writes_unchanged_records(batching=batching)
         )
 
     def file_records(self, path: Path, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -266,34 +199,6 @@ class ReportRows(AppStoreStream):
             granularity=context["granularity"],
         )
 
-    def download(self, context: dict[str, Any], segment: SegmentFile) -> tuple[Path, int]:
-        """The segment's file downloaded and verified: (path, bytes). A worker may call this
-        ahead of the sync."""
-        policy = self.retry_policy
-
-        def on_retry(problem: str, number: int, wait: float) -> None:
-            self.summary.count(self.name, retries=1)
-            self.logger.warning(
-                "appstore: %s: %s, retry %d of %d in %.1f s",
-                where(context),
-                problem,
-                number,
-                policy.max_tries - 1,
-                wait,
-            )
-
-        path = self.runtime.scratch / f"{context['segment_id']}-{uuid.uuid4().hex}.gz"
-        size = download_verified(
-            self.download_session,
-            segment=segment,
-            refresh=for_context(context, partial(self.fresh_file, context)),
-            policy=policy,
-            timeout=self.timeout,
-            on_retry=on_retry,
-            path=path,
-        )
-        return path, size
-
     def lineage(self, context: dict[str, Any]) -> dict[str, Any]:
         """What every record of the file says about where it came from."""
         return {
@@ -304,11 +209,6 @@ class ReportRows(AppStoreStream):
             "instance_id": context["instance_id"],
             "segment_id": context["segment_id"],
         }
-
-
-def _without_authorization(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    request.headers.pop("Authorization", None)
-    return request
 
 
 class KnownReportRows(ReportRows):

@@ -1,9 +1,10 @@
 """The App Store Connect streams of a run, wired to the run's plan.
 
-Plan → fetch → emit: plan.py (and partition_plan.py) decide what a run reads and in which
-order; read_ahead.py fetches it ahead of the sync; the streams below only emit it. They nest
-as the SDK must emit them (a report's instances after the report, an instance's segments and
-rows before its bookmark moves):
+Client → plan → fetch → emit: api/client.py speaks the API; plan/ decides from its answers what
+a run reads and in which order; fetch/ lists and downloads it, ahead of the sync or as it needs
+it; the streams below only emit it. They nest as the SDK must emit them (a report's instances
+after the report, an instance's segments and rows before its dates and before its bookmark
+moves; each parent names its children's order: `children_for`):
 
     ReportRequests → Reports → ReportInstances → ReportSegments → one rows stream
                                                → ReportDates
@@ -11,7 +12,7 @@ rows before its bookmark moves):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tap_segment_analytics.appstore.emit.dates_stream import ReportDates
 from tap_segment_analytics.appstore.emit.instances_stream import ReportInstances
@@ -23,16 +24,15 @@ from tap_segment_analytics.appstore.emit.rows_streams import (
     report_rows_streams,
 )
 from tap_segment_analytics.appstore.emit.segments_stream import ReportSegments
-from tap_segment_analytics.appstore.emit.streams_api import StreamsApi
-from tap_segment_analytics.appstore.fetch.read_ahead import AppReadAhead
 from tap_segment_analytics.appstore.plan.app_plan import (
     DEFAULT_CONCURRENCY,
-    AppPlan,
     AppStorePlan,
     Loggers,
     Settings,
 )
 from tap_segment_analytics.appstore.reports import rows_stream_name
+from tap_segment_analytics.config_checks import utc_today
+from tap_segment_analytics.sdk.state import PartitionStates
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -53,23 +53,9 @@ __all__ = [
 ]
 
 
-class InstanceBookmarks:
-    """The partitions' states, kept by the instances stream's state manager."""
-
-    def __init__(self, instances: ReportInstances) -> None:
-        self._instances = instances
-
-    def state(self, partition: dict[str, Any]) -> dict[str, Any]:
-        """The partition's state (made when missing)."""
-        return self._instances.get_context_state(partition)
-
-    def stream_state(self) -> dict[str, Any]:
-        """The instances stream's state."""
-        return self._instances.stream_state
-
-
 def appstore_streams(tap: Tap, runtime: AppStoreRuntime) -> list[Stream]:
-    """Every App Store stream of the run, and the run's plan over them (in `runtime.plan`)."""
+    """Every App Store stream of the run; the run's plan is made from the client's answers
+    once a sync first needs it (`runtime.plan`), when the catalog's selection is known."""
     requests = ReportRequests(tap, runtime)
     reports = Reports(tap, runtime)
     instances = ReportInstances(tap, runtime)
@@ -77,32 +63,17 @@ def appstore_streams(tap: Tap, runtime: AppStoreRuntime) -> list[Stream]:
     dates = ReportDates(tap, runtime)
     rows_streams: list[ReportRows] = [cls(tap, runtime) for cls in report_rows_streams()]
     rows_streams.append(GenericReportRows(tap, runtime))
-    rows = {stream.name: stream for stream in rows_streams}
-
-    def rows_for(report_name: str) -> ReportRows:
-        return rows[rows_stream_name(report_name)]
 
     def make_plan() -> AppStorePlan:
-        settings = Settings.from_config(tap.config)
-
-        def read_ahead(app: AppPlan) -> AppReadAhead:
-            return AppReadAhead(app, workers=settings.concurrency)
-
+        selected = frozenset(stream.name for stream in rows_streams if stream.selected)
         return AppStorePlan(
-            settings,
-            api=StreamsApi(
-                requests=requests,
-                reports=reports,
-                instances=instances,
-                segments=segments,
-                rows_for=rows_for,
-            ),
-            bookmarks=InstanceBookmarks(instances),
+            Settings.from_config(tap.config),
+            api=runtime.client,
+            bookmarks=PartitionStates(instances.state_manager),
             loggers=Loggers(requests.logger, reports.logger, instances.logger),
-            rows_selected=lambda name: rows_for(name).selected,
-            count_dates=lambda: dates.selected,
-            today=instances.today,
-            read_ahead=read_ahead if settings.concurrency > 1 else None,
+            rows_selected=lambda name: rows_stream_name(name) in selected,
+            count_dates=dates.selected,
+            today=utc_today,
             skipped=runtime.summary.skipped,
         )
 

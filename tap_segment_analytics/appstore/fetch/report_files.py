@@ -25,13 +25,13 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
 import requests
 import urllib3
 
+from tap_segment_analytics.appstore.api.values import SegmentFile
 from tap_segment_analytics.errors import network_reason
 from tap_segment_analytics.http_calls.retries import (
     TRANSIENT_NETWORK_ERRORS,
@@ -53,9 +53,6 @@ COMMA = ","
 QUOTE = '"'
 LINE_END = "\r\n"
 NEWLINE = b"\n"
-# Presigned URLs are valid 5 minutes (X-Amz-Expires=300); one older than this may have expired
-# by the time its download starts, so it is refreshed first.
-URL_FRESH_SECONDS = 240.0
 # A download try ends at the request timeout plus the time its listed size takes at this rate:
 # a body that trickles in (each read within the timeout, the whole never) is a failed try.
 SLOWEST_BYTES_PER_SECOND = 256 * 1024
@@ -99,20 +96,6 @@ def foreign_header(header: list[str]) -> MalformedFile:
     if len(shown) > HEADER_SHOWN_CHARS:
         shown = shown[:HEADER_SHOWN_CHARS] + "..."
     return MalformedFile(f"its header ({shown}) has none of the report's columns")
-
-
-@dataclass(frozen=True)
-class SegmentFile:
-    """Where a segment's file is and what it must look like."""
-
-    url: str
-    checksum: str
-    size_in_bytes: int | None
-    fetched_at: float  # time.monotonic() when the API handed the URL out
-
-    def may_have_expired(self) -> bool:
-        """Whether the presigned URL is old enough to need refreshing before use."""
-        return time.monotonic() - self.fetched_at > URL_FRESH_SECONDS
 
 
 def download(session: requests.Session, segment: SegmentFile, timeout: float, path: Path) -> int:

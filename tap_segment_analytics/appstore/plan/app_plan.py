@@ -2,9 +2,11 @@
 reports, each partition's instances after its bookmark (partition_plan.py), their segments and
 files.
 
-Plain Python: the API calls are handed in (`Api`), so the plan is testable without HTTP. The
-streams only emit what it decides, in its order; read_ahead.py runs its fetch units ahead of
-them. An app's listings, URLs and row counts are dropped once the app is done (`finish`).
+Plain Python: it is made from the client's answers alone (`Api`: api/client.py over HTTP, a
+fake in tests), with no stream and no SDK object, so it is testable without either. Fetch
+(fetch/app_fetch.py) follows its order, ahead of the streams or as they need it; the streams
+only emit what the two hand them. An app's listings and row counts are dropped once the app is
+done (`finish`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from tap_segment_analytics.appstore.api.answers import NotServed
-from tap_segment_analytics.appstore.plan.instance_plan import ONE_TIME_SNAPSHOT, ONGOING
+from tap_segment_analytics.appstore.api.values import (
+    ONE_TIME_SNAPSHOT,
+    ONGOING,
+    Creation,
+    NotServed,
+)
 from tap_segment_analytics.appstore.plan.partition_plan import (
     BookmarkMigration,
     BookmarkStore,
@@ -30,11 +35,6 @@ from tap_segment_analytics.appstore.plan.partition_plan import (
 )
 from tap_segment_analytics.appstore.reports import describe_names, key_name
 from tap_segment_analytics.errors import SourceError
-
-if TYPE_CHECKING:
-    from tap_segment_analytics.appstore.emit.requests_stream import Creation
-    from tap_segment_analytics.appstore.fetch.read_ahead import AppReadAhead
-    from tap_segment_analytics.appstore.fetch.report_files import SegmentFile
 
 Context = dict[str, Any]
 Record = dict[str, Any]
@@ -48,7 +48,7 @@ BAD_VALUES_FAIL = "fail"
 
 
 class Api(Protocol):
-    """The App Store Connect calls a plan makes (streams_api.py makes them over HTTP)."""
+    """The App Store Connect calls a plan makes (api/client.py makes them over HTTP)."""
 
     def list_requests(self, app_id: str) -> list[Record]:
         """The app's report requests."""
@@ -64,9 +64,6 @@ class Api(Protocol):
 
     def list_segments(self, instance: Context) -> list[Record]:
         """An instance's segments, each with its file as listed (`_file`) when it has a URL."""
-
-    def download(self, file: Context, listed: SegmentFile | None) -> tuple[Path, int]:
-        """A segment's file downloaded and verified (from a fresh URL when none is listed)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Loggers:
-    """Where the plan's lines go: the logger of the stream each concerns."""
+    """Where the plan's lines go: the logger of the stream whose records each concerns."""
 
     requests: logging.Logger
     reports: logging.Logger
@@ -131,15 +128,14 @@ class AppStorePlan:
         bookmarks: BookmarkStore,
         loggers: Loggers,
         rows_selected: Callable[[str], bool],
-        count_dates: Callable[[], bool],
+        count_dates: bool,
         today: Callable[[], date],
-        read_ahead: Callable[[AppPlan], AppReadAhead | None] | None = None,
         skipped: Callable[[str], None] = lambda what: None,
     ) -> None:
-        """`rows_selected(report name)`: whether the report's rows are wanted; `count_dates()`:
-        whether rows are counted per Date; `read_ahead(app)`: what reads the app's fetch units
-        ahead (None: the sync makes every call itself); `skipped(what)`: counts what the run
-        skipped with a warning (in the run summary)."""
+        """`rows_selected(report name)`: whether the report's rows are wanted; `count_dates`:
+        whether rows are counted per Date; `bookmarks`: the partitions' states (the instances
+        stream's, kept by the SDK); `skipped(what)`: counts what the run skipped with a warning
+        (in the run summary)."""
         self.settings = settings
         self.skipped = skipped
         self.api = api
@@ -148,7 +144,6 @@ class AppStorePlan:
         self.rows_selected = rows_selected
         self.count_dates = count_dates
         self.today = today
-        self.read_ahead = read_ahead
         self.migration = BookmarkMigration(bookmarks)
         self._apps: dict[str, AppPlan] = {}
         self._backfilled_apps: set[str] | None = None
@@ -160,15 +155,10 @@ class AppStorePlan:
         return self._apps[app_id]
 
     def finish(self, app_id: str) -> None:
-        """The app is done: stop its reads ahead and drop what the plan held for it."""
+        """The app is done: drop what the plan held for it."""
         app = self._apps.pop(app_id, None)
         if app is not None:
             app.close()
-
-    def close(self) -> None:
-        """Stop every app's reads ahead (a run that fails)."""
-        for app_id in list(self._apps):
-            self.finish(app_id)
 
     def backfilled(self, app_id: str) -> bool:
         """Whether any partition of the app has read a snapshot (it needs no new one)."""
@@ -192,11 +182,9 @@ class AppPlan:
         self.named: dict[str, list[Record]] = {}
         # The app's partitions by (report name, granularity), in the order the sync takes them.
         self._partitions: dict[tuple[str, str], PartitionPlan] = {}
-        self._files: dict[str, SegmentFile] = {}
         self._dates: dict[str, Counter[str | None]] = {}
         self._incomplete: set[str] = set()  # instances a listing or file of was not served
         self._lock = threading.Lock()
-        self.ahead: AppReadAhead | None = None
 
     # Requests
 
@@ -388,8 +376,8 @@ class AppPlan:
         """The wanted reports of the app; a configured name the API does not list is an error.
 
         With a backfill, the reports of each snapshot request not yet read for every wanted
-        report and granularity are listed too. Once listed, the app's partitions are known:
-        their bookmarks are migrated and the reads ahead start.
+        report and granularity are listed too. Once listed, the app's partitions are known
+        (`partitions`, in the order the sync takes them) and their bookmarks migrated.
         """
         settings, logger, app_id = self.run.settings, self.run.loggers.reports, self.app_id
         reports = []
@@ -437,8 +425,6 @@ class AppPlan:
         for report in wanted:
             for context in self.partitions_of(report):
                 self._plan_partition(context)
-        if self.run.read_ahead is not None and self.partitions:
-            self.ahead = self.run.read_ahead(self)
         return wanted
 
     def partitions_of(self, report: Record) -> list[Context]:
@@ -477,12 +463,6 @@ class AppPlan:
         """The plan of a partition of this app."""
         return self._partitions[(context["report_name"], context["granularity"])]
 
-    def listing(self, partition: PartitionPlan) -> list[Record]:
-        """The partition's instances as listed (read ahead, or now)."""
-        if self.ahead is None:
-            return partition.list_instances()
-        return self.ahead.instances(partition)
-
     def list_segments(self, instance: Context) -> list[Record]:
         """An instance's segments from the API (any thread); none, with a warning, when the
         instance is gone since it was listed."""
@@ -492,31 +472,9 @@ class AppPlan:
             self.not_served(instance, exc, "report instance")
             return []
 
-    def segments(self, instance: Context) -> list[Record]:
-        """An instance's segments; the URL of each is kept until its file is read."""
-        if self.ahead is None:
-            listing = self.list_segments(instance)
-        else:
-            listing = self.ahead.segments(instance, lambda: self.list_segments(instance))
-        with self._lock:
-            for segment in listing:
-                if "_file" in segment:
-                    self._files[segment["id"]] = segment["_file"]
-        return listing
-
-    def file(self, file: Context) -> tuple[Path, int]:
-        """A segment's verified file: (path, bytes), read ahead or downloaded now."""
-        with self._lock:
-            listed = self._files.pop(file["segment_id"], None)
-
-        def download() -> tuple[Path, int]:
-            return self.run.api.download(file, listed)
-
-        return download() if self.ahead is None else self.ahead.file(file, download)
-
     def row_dates(self, instance_id: str) -> Counter[str | None] | None:
         """Where an instance's rows are counted per Date (None when no one wants them)."""
-        if not self.run.count_dates():
+        if not self.run.count_dates:
             return None
         return self._dates.setdefault(instance_id, Counter())
 
@@ -525,12 +483,8 @@ class AppPlan:
         return self._dates.pop(instance_id, Counter())
 
     def close(self) -> None:
-        """Stop reading ahead (files nobody read are deleted) and drop the app's data."""
-        if self.ahead is not None:
-            self.ahead.close()
-        self.ahead = None
+        """Drop the app's data."""
         self.requests, self.named = [], {}
         self._partitions.clear()
-        self._files.clear()
         self._dates.clear()
         self._incomplete.clear()

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-ONGOING = "ONGOING"
-ONE_TIME_SNAPSHOT = "ONE_TIME_SNAPSHOT"
+from tap_segment_analytics.appstore.api.values import ONE_TIME_SNAPSHOT, ONGOING
+
 # On the same processing date, an ongoing instance is applied after a snapshot's.
 _ACCESS_RANK = {ONE_TIME_SNAPSHOT: 0, ONGOING: 1}
 _LAST_RANK = max(_ACCESS_RANK.values())

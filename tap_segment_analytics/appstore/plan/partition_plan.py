@@ -14,7 +14,7 @@ import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tap_segment_analytics.appstore.api.answers import NotServed
+from tap_segment_analytics.appstore.api.values import NotServed
 from tap_segment_analytics.appstore.plan.instance_plan import (
     ONE_TIME_SNAPSHOT,
     Plan,
@@ -28,7 +28,6 @@ from tap_segment_analytics.appstore.plan.instance_plan import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tap_segment_analytics.appstore.plan.app_plan import Api
 
 Context = dict[str, Any]
 Record = dict[str, Any]
@@ -54,6 +53,13 @@ def instance_context(instance: Record) -> Context:
     }
 
 
+class InstanceListings(Protocol):
+    """The one call a partition makes (app_plan.Api has it)."""
+
+    def list_instances(self, partition: dict[str, Any], report_id: str) -> list[dict[str, Any]]:
+        """A report's instances of the partition's granularity."""
+
+
 class BookmarkStore(Protocol):
     """Where the partitions' states live (the instances stream's state in the tap state)."""
 
@@ -73,7 +79,7 @@ class PartitionPlan:
         *,
         reports: list[Record],
         state: dict[str, Any],
-        api: Api,
+        api: InstanceListings,
         start_date: date,
         logger: logging.Logger,
         not_served: Callable[[NotServed], None] | None = None,
