@@ -98,7 +98,7 @@ class Bookmarks:
 def make_plan(api: FakeApi, bookmarks: Bookmarks | None = None, **settings: Any) -> AppStorePlan:
     logger = logging.getLogger("test-plan")
     return AppStorePlan(
-        Settings(app_ids=(APP,), start_date=date(2026, 1, 1), **settings),
+        Settings(start_date=date(2026, 1, 1), **settings),
         api=api,
         bookmarks=bookmarks or Bookmarks(),
         loggers=Loggers(logger, logger, logger),

@@ -12,12 +12,12 @@ import pytest
 from tap_segment_analytics.appstore.plan.instance_plan import Position
 from tap_segment_analytics.appstore.reports import (
     report_named,
-    row_key,
     rows_stream_name,
     snake_case,
 )
 from tests.conftest import APP_ID, AppStore, utc_today
 from tests.fakes import DEFAULT_REPORTS, REPORT_COLUMNS
+from tests.row_keys import row_key
 from tests.tap_runner import TapRun, run_tap
 
 WEB_PREVIEWS = "App Store Web Previews"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from tap_segment_analytics.appstore.emit.segments_stream import strip_query
-from tap_segment_analytics.appstore.reports import row_key, rows_stream_name, snake_case
+from tap_segment_analytics.appstore.reports import rows_stream_name, snake_case
 from tap_segment_analytics.errors import redact
+from tests.row_keys import row_key
 
 
 def test_row_key_ignores_column_order_processing_date_app_name_and_measures() -> None:

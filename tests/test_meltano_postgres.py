@@ -27,7 +27,6 @@ from segment_analytics_sandbox.demo import (
 from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
 from segment_analytics_sandbox.generators.current_rows_models import MODELS
 from segment_analytics_sandbox.postgres import EmbeddedPostgres
-from tap_segment_analytics.appstore.reports import row_key
 from tests.meltano_pipeline import (
     PROJECT_ROOT,
     Pipeline,
@@ -39,6 +38,7 @@ from tests.meltano_pipeline import (
     tracked_segment_ids,
 )
 from tests.promised_streams import STREAM_KEYS
+from tests.row_keys import row_key
 
 pytestmark = pytest.mark.e2e
 

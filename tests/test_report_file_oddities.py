@@ -30,8 +30,9 @@ from segment_analytics_sandbox.appstore import (
     SUPPRESSED_COUNT,
 )
 from segment_analytics_sandbox.environment import start_sandbox
-from tap_segment_analytics.appstore.reports import report_named, row_key, snake_case
+from tap_segment_analytics.appstore.reports import report_named, snake_case
 from tests.conftest import APP_ID, AppStore, StartAppStore, utc_today
+from tests.row_keys import row_key
 from tests.tap_runner import TapRun, run_tap
 
 OTHER_APP = "2345678901"

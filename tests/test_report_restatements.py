@@ -12,8 +12,9 @@ import pytest
 from tap_segment_analytics.appstore.emit.rows_streams import converter
 from tap_segment_analytics.appstore.fetch.report_files import read_rows
 from tap_segment_analytics.appstore.fetch.row_plan import RowPlan, row_key_of
-from tap_segment_analytics.appstore.reports import catalogue, report_named, row_key
+from tap_segment_analytics.appstore.reports import catalogue, report_named
 from tests.fakes import FakeAppStoreConnect, FakeS3, generate_key_pair
+from tests.row_keys import row_key
 
 APP_ID = "1234567890"
 TODAY = date(2026, 11, 30)

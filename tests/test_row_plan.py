@@ -21,7 +21,8 @@ from tap_segment_analytics.appstore.fetch.row_plan import (
     as_text,
     row_key_of,
 )
-from tap_segment_analytics.appstore.reports import NOT_KEY_COLUMNS, row_key
+from tap_segment_analytics.appstore.reports import NOT_KEY_COLUMNS
+from tests.row_keys import row_key
 
 # Documented measures and dimensions, an unknown column, an unknown measure-named one.
 # Subscription Event's documented Event Grouping, and the name live files give it.

@@ -20,6 +20,7 @@ from singer_sdk.helpers._state import StateWriter, increment_state
 from singer_sdk.plugin_base import PluginBase
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams._state import StreamStateManager
+from typing_extensions import override
 
 from tap_segment_analytics.sdk.state import (
     ClockedStateWriter,
@@ -127,6 +128,7 @@ def test_an_instances_dates_follow_its_rows_whatever_order_the_streams_are_liste
     # ChildPerContext._sync_children: ReportInstances names its children's order (segments,
     # then dates, which count the rows); the SDK's own order is the order of the streams.
     class ReversedTap(TapSegmentAnalytics):
+        @override
         def discover_streams(self) -> list[Stream]:
             return list(reversed(super().discover_streams()))
 

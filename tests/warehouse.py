@@ -16,11 +16,11 @@ from typing_extensions import override
 
 from tap_segment_analytics.appstore.reports import (
     known_measures,
-    row_key,
     rows_stream_name,
     snake_case,
 )
 from tests.fakes import FakeAppStoreConnect, FakeBraze
+from tests.row_keys import row_key
 
 Key = tuple[Any, ...]
 

@@ -12,7 +12,6 @@ report: Apple adding a dimension must not merge rows, and a restated measure mus
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -125,29 +124,6 @@ def rows_stream_name(report_name: str) -> str:
     return report.stream if report else GENERIC_ROWS_STREAM
 
 
-@dataclass(frozen=True)
-class RowsStream:
-    """A report rows stream, for tools that build on its table (e.g. a current-rows model)."""
-
-    name: str
-    report: str
-    key_columns: tuple[str, ...]  # the columns whose values are hashed into `row_key`
-    measure_columns: tuple[str, ...]
-
-
-def rows_streams() -> list[RowsStream]:
-    """Every typed report rows stream, with its key and measure columns (snake case)."""
-    return [
-        RowsStream(
-            r.stream,
-            r.name,
-            tuple(f.column for f in r.key_fields),
-            tuple(f.column for f in r.measures),
-        )
-        for r in catalogue()
-    ]
-
-
 def joins_key(report: Report | None, column: str) -> bool:
     """Whether a header column's values join the row key (module docstring)."""
     field = report.fields_by_name.get(column) if report else None
@@ -160,25 +136,6 @@ def key_name(report_name: str) -> str:
     """The report name a row key is made of: an alias gives the report's own name."""
     report = report_named(report_name)
     return report.name if report else report_name
-
-
-def row_key(*, app_id: str, report_name: str, granularity: str, row: Mapping[str, str]) -> str:
-    """A stable key for one row: app, report, granularity, `Date` and every dimension value.
-
-    A newer instance that restates a day produces the same keys, so it upserts over the
-    older rows instead of adding to them.
-    """
-    report = report_named(report_name)
-    names = documented_header(report, list(row)) if report else list(row)
-    dimensions = sorted(
-        (name, value)
-        for name, value in zip(names, row.values(), strict=True)
-        if joins_key(report, name)
-    )
-    material = json.dumps(
-        [app_id, key_name(report_name), granularity, dimensions], separators=(",", ":")
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def complete_from(report_name: str, granularity: str, day: str) -> str | None:

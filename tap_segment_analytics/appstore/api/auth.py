@@ -74,7 +74,6 @@ class AppStoreJWTAuthenticator(APIAuthenticatorBase):
         self._expires_at = 0.0
         self._lock = threading.Lock()
         self._rejections = RejectionGuard()
-        self.tokens_made = 0
 
     def token(self) -> str:
         """The current token, or a new one when it is near its expiry."""
@@ -99,7 +98,6 @@ class AppStoreJWTAuthenticator(APIAuthenticatorBase):
                     headers={"kid": self._key_id, "typ": "JWT"},
                 )
                 self._expires_at = issued + self._lifetime
-                self.tokens_made += 1
             return self._token
 
     def rejected(self) -> bool:

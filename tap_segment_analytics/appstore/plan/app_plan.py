@@ -70,7 +70,6 @@ class Api(Protocol):
 class Settings:
     """The settings a plan follows."""
 
-    app_ids: tuple[str, ...]
     start_date: date
     granularities: tuple[str, ...] = ("DAILY",)
     report_names: tuple[str, ...] = ()
@@ -84,7 +83,6 @@ class Settings:
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
         """The App Store settings of a tap config."""
         return cls(
-            app_ids=tuple(str(a) for a in config["appstore_app_ids"]),
             start_date=date.fromisoformat(str(config["start_date"])[:10]),
             granularities=tuple(config.get("appstore_granularities") or ["DAILY"]),
             report_names=tuple(config.get("appstore_report_names") or []),
