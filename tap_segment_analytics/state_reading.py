@@ -4,7 +4,7 @@ A bookmark that is not a date, or is in the future (after tomorrow, UTC: a clock
 a hand-edited state), would stop its partition for good: nothing is ever after it. Such a
 bookmark is dropped with a warning naming it, and its partition is read again from `start_date`
 (keys make the rows upsert). Braze's bookmarks, a partition object per segment as 0.1.0 wrote
-them, move into the keyed layout (sdk_state.KeyedStateManager) as they are read.
+them, move into the keyed layout (sdk/state.py, KeyedStateManager) as they are read.
 """
 
 from __future__ import annotations

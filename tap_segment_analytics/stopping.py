@@ -3,7 +3,7 @@
 The SDK's own handler writes the state it holds at that moment and exits 0, so an orchestrator
 that stops a run would record a success. Here a stop never cuts a message in half (one that
 arrives mid-write waits for the write to end) and writes nothing more but the last whole STATE
-the clocked state writer holds (sdk_state.py), so a run from it resumes where this one stopped.
+the clocked state writer holds (sdk/state.py), so a run from it resumes where this one stopped.
 A second signal ends the process at once.
 """
 

@@ -113,7 +113,7 @@ class TapSegmentAnalytics(AdaptedTap):
     @property
     @override
     def state_writer(self) -> ClockedStateWriter:
-        """The state writer of the streams: STATE on a clock (sdk_state.py)."""
+        """The state writer of the streams: STATE on a clock (sdk/state.py)."""
         if self._clocked_state_writer is None:
             self._clocked_state_writer = ClockedStateWriter(
                 self.message_writer,

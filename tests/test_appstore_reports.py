@@ -271,7 +271,7 @@ def test_bookmark_is_kept_per_app_report_and_granularity_after_each_instance(
 def test_bookmark_is_kept_per_app_report_and_granularity_and_never_ahead_of_the_rows(
     appstore: AppStore, tmp_path: Path
 ) -> None:
-    # On the default clock (sdk_state.py), fewer STATE messages: each covers only instances
+    # On the default clock (sdk/state.py), fewer STATE messages: each covers only instances
     # whose rows and record came before it.
     run = run_tap(appstore.config(appstore_report_names=["App Crashes"]), tmp_path)
 

@@ -71,7 +71,7 @@ class DeadlineAdapter(HTTPAdapter):
 
 def answers_within_timeout(session: requests.Session, at_once: int) -> requests.Session:
     """Mount DeadlineAdapter on `session`, with a connection kept for each of `at_once`
-    threads (connection_pool.py says why); returns the session."""
+    threads (pools.py says why); returns the session."""
     for prefix in ("https://", "http://"):
         session.mount(
             prefix,

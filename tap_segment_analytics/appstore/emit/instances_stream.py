@@ -50,7 +50,7 @@ class ReportInstances(AppStoreStream, ChildPerContext):
         batch_config = self.run_batch_config()
         if batch_config is not None:
             # Made at the run's first partition, not at its first file: the folders of earlier
-            # runs go even when this run writes none (batches.py).
+            # runs go even when this run writes none (batch_files.py).
             state = self.runtime.plan.bookmarks.stream_state()
             self.runtime.batch_run(batch_config.storage, state)
         app = self.runtime.plan.app(context["app_id"])

@@ -94,7 +94,7 @@ class ReportRows(AppStoreStream):
         self, batch_config: BatchConfig, context: Any = None
     ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
         """The segment's rows in gzipped JSON-lines files of at most `batch_size` records, in
-        this run's folder (batches.py); the SDK's batcher where a stream map changes records."""
+        this run's folder (batch_files.py); the SDK's batcher where a stream map changes records."""
         if not self.writes_unchanged_records(batching=True):
             yield from super().get_batches(batch_config, context)
             return
