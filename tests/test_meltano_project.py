@@ -408,19 +408,13 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
         _, stderr = run.communicate(timeout=600)
         assert run.returncode == 0, f"{shard}:\n{stderr[-5000:]}"
 
-    project.meltano(
-        "run",
-        EXTRACTOR,
-        LOADER,
-        environment=environment,
-        state_db="unsharded",
-        extra_env={**shared, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "unsharded"},
-    )
-
     # Step 1 made a table of every stream: those of reports the sandbox does not serve stay empty.
     sharded_rows = {table: rows for table, rows in project.table_rows("sharded").items() if rows}
     assert set(sharded_rows) == set(STREAM_KEYS)
-    assert sharded_rows == project.table_rows("unsharded")
+    # The unsharded run: the recipe's own, with the same settings (its schema also holds dbt's
+    # reporting tables). Running the extractor once more for this took as long as the shards.
+    unsharded = project.table_rows(RECIPE_SCHEMA)
+    assert sharded_rows == {table: unsharded[table] for table in STREAM_KEYS}
 
     # Each shard has its own state, holding bookmarks of its own segments only.
     for shard, settings in shard_ids.items():

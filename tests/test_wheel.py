@@ -8,12 +8,12 @@ import email
 import json
 import subprocess
 import sys
-import venv
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from uv import find_uv_bin
 
 from segment_analytics_sandbox.environment import start_sandbox
 from tap_segment_analytics import __version__
@@ -92,7 +92,12 @@ def built_wheels(tmp_path_factory: pytest.TempPathFactory) -> BuiltWheels:
     dist = tmp_path_factory.mktemp("wheels")
     for source in (PROJECT_ROOT, SANDBOX_ROOT):
         run_checked(
-            [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(source)],
+            # uv (Meltano's dependency) makes the isolated build environment in a fraction of
+            # the time pip takes; the build itself is the same (hatchling).
+            [
+                *(sys.executable, "-m", "build", "--wheel", "--installer", "uv"),
+                *("--outdir", str(dist), str(source)),
+            ],
             timeout=600,
         )
     (tap,) = dist.glob("tap_segment_analytics-*.whl")
@@ -104,13 +109,18 @@ def built_wheels(tmp_path_factory: pytest.TempPathFactory) -> BuiltWheels:
 def installed_wheel(
     built_wheels: BuiltWheels, tmp_path_factory: pytest.TempPathFactory
 ) -> InstalledWheel:
-    """A fresh venv with both wheels pip-installed (their other dependencies: PyPI)."""
+    """A fresh venv with both wheels installed (their other dependencies: PyPI), by uv: the
+    same install as pip's in a second instead of ten (ensurepip, then pip resolving)."""
     root = tmp_path_factory.mktemp("wheel")
     env_dir = root / "venv"
-    venv.create(env_dir, with_pip=True)
+    uv = find_uv_bin()
+    run_checked([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)])
     bin_dir = env_dir / "bin"
     wheels = [str(built_wheels.tap), str(built_wheels.sandbox)]
-    run_checked([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *wheels], timeout=600)
+    run_checked(
+        [uv, "pip", "install", "--quiet", "--python", str(bin_dir / "python"), *wheels],
+        timeout=600,
+    )
     workdir = root / "work"
     workdir.mkdir()
     return InstalledWheel(bin_dir, workdir)
