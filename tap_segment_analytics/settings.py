@@ -13,8 +13,8 @@ from tap_segment_analytics.appstore.plan import DEFAULT_CONCURRENCY as APPSTORE_
 from tap_segment_analytics.appstore.rate_limit import (
     DEFAULT_WAIT_SECONDS as RATE_LIMIT_WAIT_SECONDS,
 )
-from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
-from tap_segment_analytics.braze.endpoint import braze_base_url
+from tap_segment_analytics.braze.api.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
+from tap_segment_analytics.braze.api.endpoint import braze_base_url
 from tap_segment_analytics.config_checks import (
     batch_config_errors,
     category_errors,

@@ -21,8 +21,8 @@ from typing_extensions import override
 from tap_segment_analytics.appstore.requests_stream import ReportRequests
 from tap_segment_analytics.appstore.runtime import AppStoreRuntime
 from tap_segment_analytics.appstore.streams import appstore_streams
+from tap_segment_analytics.braze.emit.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.braze.runtime import BrazeRuntime
-from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.config_checks import (
     has_value,
     integer_env_errors,
@@ -160,6 +160,7 @@ class TapSegmentAnalytics(Tap):
         streams: list[Stream] = []
         runtimes = self.runtimes()
         if braze := runtimes.get("braze"):
+            assert isinstance(braze, BrazeRuntime)
             streams += [
                 Segments(self, braze),
                 SegmentDetails(self, braze),

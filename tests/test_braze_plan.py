@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from tap_segment_analytics.braze.plan import (
+from tap_segment_analytics.braze.plan.segment_plan import (
     DetailsCall,
     SegmentPlan,
     SegmentSettings,
     SizesCall,
 )
-from tap_segment_analytics.braze.windows import Window, plan_windows
+from tap_segment_analytics.braze.plan.windows import Window, plan_windows
 from tap_segment_analytics.errors import SourceError
 
 RUN_DAY = date(2026, 12, 2)
