@@ -168,9 +168,9 @@ def test_a_segment_syncs_only_the_rows_stream_of_its_report(
 
 
 def test_the_sdk_syncs_a_parents_children_before_it_reads_the_next_page() -> None:
-    # The Braze plan keeps only the page of /segments/list being synced (braze/plan.py): a
-    # segment's child streams must be synced while its record is processed, and the next page
-    # requested only once the records of the last one are all processed.
+    # A parent's child streams are synced while its record is processed (a Braze segment's
+    # details and sizes right after its list record), and a REST stream requests its next page
+    # only once the records of the last one are all processed.
     assert "self._process_record(" in inspect.getsource(Stream._sync_records)
     assert "self._sync_children(" in inspect.getsource(Stream._process_record)
     request_records = inspect.getsource(RESTStream.request_records)
