@@ -25,7 +25,7 @@ from typing import Any
 from segment_analytics_sandbox.appstore import FakeAppStoreConnect, FakeS3, generate_key_pair
 from segment_analytics_sandbox.braze import FakeBraze, sample_segments
 from tap_segment_analytics.appstore.emit import streams as appstore_streams
-from tap_segment_analytics.braze import client as braze_client
+from tap_segment_analytics.braze.api import client as braze_client
 
 BRAZE_SEGMENTS = 200
 BRAZE_DAYS = 400

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from singer_sdk import Stream
 from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedException
@@ -21,9 +21,31 @@ from tap_segment_analytics.errors import failure_line
 from tap_segment_analytics.run_summary import StreamTally
 
 if TYPE_CHECKING:
-    from tap_segment_analytics.tap import TapSegmentAnalytics
+    import logging
+
+    from tap_segment_analytics.logs import SdkLines
+    from tap_segment_analytics.run_summary import RunSummary
+    from tap_segment_analytics.source_runtime import SourceRuntime
 
 RECORDS_PER_STREAM = 1
+
+
+class CheckedTap(Protocol):
+    """What the connection test needs of the tap (tap.py)."""
+
+    sdk_lines: SdkLines
+    summary: RunSummary
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """The tap's streams by name."""
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The tap's logger."""
+
+    def runtimes(self) -> dict[str, SourceRuntime]:
+        """Each configured source's runtime."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +57,7 @@ class Source:
     stream_prefix: str
 
 
-def check_sources(tap: TapSegmentAnalytics, sources: list[Source]) -> bool:
+def check_sources(tap: CheckedTap, sources: list[Source]) -> bool:
     """Log one line per source (INFO when it could be read, ERROR when not); True if all could."""
     for stream in tap.streams.values():
         stream.ABORT_AT_RECORD_COUNT = RECORDS_PER_STREAM
@@ -52,7 +74,7 @@ def check_sources(tap: TapSegmentAnalytics, sources: list[Source]) -> bool:
     return ok
 
 
-def _check(tap: TapSegmentAnalytics, source: Source) -> bool:
+def _check(tap: CheckedTap, source: Source) -> bool:
     before = tap.summary.tallies()
     try:
         for stream, context in _top_level_syncs(tap, source):
@@ -77,7 +99,7 @@ def _check(tap: TapSegmentAnalytics, source: Source) -> bool:
 
 
 def _top_level_syncs(
-    tap: TapSegmentAnalytics, source: Source
+    tap: CheckedTap, source: Source
 ) -> Iterator[tuple[Stream, dict | None]]:
     """Each top-level stream of the source, once per partition (e.g. per App Store app), so a
     record limit that ends one partition's sync leaves the next one to be read."""

@@ -27,10 +27,6 @@ _WAIT_SECONDS = 0.5  # how often a blocked scheduler looks whether the read-ahea
 
 # The stream context a call made ahead of the sync is for: the SDK's `stream.context` is the
 # context the sync is on, which is not the one a worker is reading ahead for.
-reading_context: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
-    "reading_context", default=None
-)
-
 
 # The closing of the read-ahead a worker thread runs a call for: a call's retries and waits stop
 # (`Closed`) once it is set, so a closed read-ahead leaves no thread asking the API.
@@ -53,19 +49,6 @@ def pause(seconds: float) -> None:
         time.sleep(seconds)
     elif event.wait(seconds):
         raise Closed
-
-
-def for_context(context: Mapping[str, Any], call: Callable[[], _T]) -> Callable[[], _T]:
-    """`call`, made with `reading_context` set to `context` (for error messages)."""
-
-    def run() -> _T:
-        token = reading_context.set(context)
-        try:
-            return call()
-        finally:
-            reading_context.reset(token)
-
-    return run
 
 
 class ReadAhead:

@@ -5,8 +5,9 @@ fit their columns.
 Each run has one `RunSummary` (made by the Tap, handed to its streams through their source's
 runtime); stream code adds to it (thread-safe): `summary.count(stream, retries=1)`,
 `summary.count(stream, files=1, bytes=n)`. Records are counted where the Singer messages are
-written (`singer_output.SingerOutput`), requests and sync time by `SummarizedStream`, the shared
-base of every REST stream. The tap logs `summary.log_lines(...)` at the end of every run.
+written (`singer_output.SingerOutput`), requests by each source's client
+(http_calls/client.py), sync time by the streams' timer (sdk/streams.py). The tap logs
+`summary.log_lines(...)` at the end of every run.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-import requests
 from singer_sdk import metrics
-from singer_sdk.streams import RESTStream
 from typing_extensions import Self, override
 
 
@@ -173,21 +172,3 @@ class SyncTimer(metrics.Timer):
     def __exit__(self, *exc_info: Any) -> None:
         self._summary.leave()
         super().__exit__(*exc_info)
-
-
-class SummarizedStream(RESTStream):
-    """A REST stream whose HTTP requests (retried ones too) and sync time go into its run's
-    summary (`summary`, set before this class's `__init__` runs)."""
-
-    summary: RunSummary
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.requests_session.hooks["response"].append(self._count_request)
-
-    def _count_request(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.summary.count(self.name, requests=1)
-
-    @override
-    def get_sync_timer(self) -> metrics.Timer:
-        return SyncTimer(self.name, self.summary)

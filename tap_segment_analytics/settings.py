@@ -13,8 +13,8 @@ from tap_segment_analytics.appstore.api.rate_limit import (
 )
 from tap_segment_analytics.appstore.plan.app_plan import BAD_VALUES_FAIL, BAD_VALUES_KEEP
 from tap_segment_analytics.appstore.plan.app_plan import DEFAULT_CONCURRENCY as APPSTORE_CONCURRENCY
-from tap_segment_analytics.braze.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
-from tap_segment_analytics.braze.endpoint import braze_base_url
+from tap_segment_analytics.braze.api.client import DEFAULT_CONCURRENCY as BRAZE_CONCURRENCY
+from tap_segment_analytics.braze.api.endpoint import braze_base_url
 from tap_segment_analytics.config_checks import (
     batch_config_errors,
     category_errors,

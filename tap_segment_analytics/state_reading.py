@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tap_segment_analytics.appstore.emit.streams import ReportInstances
 from tap_segment_analytics.appstore.plan.instance_plan import Position
-from tap_segment_analytics.braze.streams import SegmentSizes
+from tap_segment_analytics.braze.emit.streams import SegmentSizes
 from tap_segment_analytics.sdk.state import keyed_field, keyed_from_partitions
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from typing_extensions import override
 from tap_segment_analytics.appstore.emit.requests_stream import ReportRequests
 from tap_segment_analytics.appstore.emit.streams import appstore_streams
 from tap_segment_analytics.appstore.runtime import AppStoreRuntime
+from tap_segment_analytics.braze.emit.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.braze.runtime import BrazeRuntime
-from tap_segment_analytics.braze.streams import SegmentDetails, Segments, SegmentSizes
 from tap_segment_analytics.config_checks import (
     has_value,
     integer_env_errors,
@@ -154,6 +154,7 @@ class TapSegmentAnalytics(AdaptedTap):
         streams: list[Stream] = []
         runtimes = self.runtimes()
         if braze := runtimes.get("braze"):
+            assert isinstance(braze, BrazeRuntime)
             streams += [
                 Segments(self, braze),
                 SegmentDetails(self, braze),
@@ -204,10 +205,10 @@ class TapSegmentAnalytics(AdaptedTap):
         """The configured sources, for the connection test: named and located as their
         streams' error lines name and locate them."""
         sources = []
-        stream = self.streams.get(Segments.name)
-        if isinstance(stream, Segments):
-            sources.append(Source(stream.source_name, stream.url_base, "braze_"))
-        appstore = self.runtimes().get("appstore")
+        runtimes = self.runtimes()
+        braze, appstore = runtimes.get("braze"), runtimes.get("appstore")
+        if isinstance(braze, BrazeRuntime) and Segments.name in self.streams:
+            sources.append(Source(braze.client.source_name, braze.client.base_url, "braze_"))
         if isinstance(appstore, AppStoreRuntime) and ReportRequests.name in self.streams:
             client = appstore.client
             sources.append(Source(client.source_name, client.base_url, "appstore_"))

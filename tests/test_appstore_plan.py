@@ -64,7 +64,6 @@ class FakeApi:
         return [{"id": f"s-{instance['instance_id']}", "_file": SegmentFile(url, "", None, 0.0)}]
 
 
-
 class FakeDownloads:
     """Downloads that only log what they were asked for, in the API's log."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_segment_analytics.braze.endpoint import braze_base_url
+from tap_segment_analytics.braze.api.endpoint import braze_base_url
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 
 from segment_analytics_sandbox import faults
 from segment_analytics_sandbox.braze import DATA_SERIES_PATH, DETAILS_PATH, LIST_PATH
-from tap_segment_analytics.braze.segment_list import MAX_LIST_PAGES, SegmentListPages
-from tap_segment_analytics.braze.windows import MAX_WINDOW_DAYS
+from tap_segment_analytics.braze.plan.segment_list import MAX_LIST_PAGES, SegmentListPages
+from tap_segment_analytics.braze.plan.windows import MAX_WINDOW_DAYS
 from tap_segment_analytics.errors import SourceError
 from tests.conftest import FIRST_RUN_DAYS, braze_config, segment_bookmarks
 from tests.fakes import FakeBraze

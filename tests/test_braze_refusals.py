@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from segment_analytics_sandbox.braze import DATA_SERIES_PATH, DETAILS_PATH, LIST_PATH
-from tap_segment_analytics.braze.windows import MAX_WINDOW_DAYS
+from tap_segment_analytics.braze.plan.windows import MAX_WINDOW_DAYS
 from tests.conftest import FIRST_RUN_DAYS, braze_config, segment_bookmarks, utc_today
 from tests.fakes import FakeBraze
 from tests.tap_runner import TapRun, run_tap

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_segment_analytics.braze.series import DailySizes, Point
-from tap_segment_analytics.braze.windows import (
+from tap_segment_analytics.braze.emit.series import DailySizes, Point
+from tap_segment_analytics.braze.plan.windows import (
     MAX_LENGTH,
     Window,
     first_day_to_fetch,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tap_segment_analytics.appstore.plan.instance_plan import Position
-from tap_segment_analytics.braze.plan import DEFAULT_LOOKBACK_DAYS as LOOKBACK_DAYS
+from tap_segment_analytics.braze.plan.segment_plan import DEFAULT_LOOKBACK_DAYS as LOOKBACK_DAYS
 from tests.campaign import (
     MOST_FILES_PER_INSTANCE,
     READ_AHEAD_FILES,

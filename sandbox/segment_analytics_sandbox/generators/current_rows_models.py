@@ -26,7 +26,7 @@ import yaml
 from segment_analytics_sandbox.generators.command_line import generator_main, sync_folder
 from tap_segment_analytics.appstore.emit.streams import ReportDates, ReportRows
 from tap_segment_analytics.appstore.reports import Report, catalogue
-from tap_segment_analytics.braze.streams import Segments, SegmentSizes
+from tap_segment_analytics.braze.emit.streams import Segments, SegmentSizes
 from tap_segment_analytics.tap import TapSegmentAnalytics
 
 COMMAND = "python -m segment_analytics_sandbox.generators.current_rows_models"

@@ -35,11 +35,6 @@ class SegmentListPages:
     pages: int = 0
     _first_page_of: dict[str, int] = field(default_factory=dict)
 
-    def reset(self) -> None:
-        """A new listing starts at page 0."""
-        self.pages = 0
-        self._first_page_of.clear()
-
     def page_of(self, segment_id: str) -> int | None:
         """The page that first listed the segment."""
         return self._first_page_of.get(segment_id)

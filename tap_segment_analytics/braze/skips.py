@@ -1,6 +1,7 @@
-"""The segments Braze refused in a run, counted by Braze's reason: one WARNING a stream.
+"""The segments a run skips: those Braze refused, counted by Braze's reason (one WARNING a
+stream), and those deleted since they were listed (one WARNING each).
 
-A segment Braze refuses (an error answer about it, see `client.py`) is skipped for the run and
+A segment Braze refuses (an error answer about it, see api/client.py) is skipped for the run and
 asked again on the next; a line per segment would bury the log of a workspace where Braze refuses
 hundreds alike, so each refusal is logged at DEBUG and the run ends with one line a stream.
 """
@@ -41,3 +42,19 @@ class SegmentRefusals:
                 f"the next{f' (each keeps {kept})' if kept else ''}: {why}"
             )
         return lines
+
+
+class DeletedSegments:
+    """The segments the run found deleted in Braze since they were listed (only the sync's
+    thread adds to it)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    def first_deletion(self, segment_id: str) -> bool:
+        """Whether this is the first time the run finds the segment deleted (one WARNING a
+        segment, whichever of its streams finds it)."""
+        if segment_id in self._ids:
+            return False
+        self._ids.add(segment_id)
+        return True

@@ -1,0 +1,1 @@
+"""The Braze plan's calls made ahead of the sync."""
