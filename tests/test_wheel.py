@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from uv import find_uv_bin
 
 from segment_analytics_sandbox.environment import start_sandbox
 from tap_segment_analytics import __version__
@@ -111,6 +110,8 @@ def installed_wheel(
 ) -> InstalledWheel:
     """A fresh venv with both wheels installed (their other dependencies: PyPI), by uv: the
     same install as pip's in a second instead of ten (ensurepip, then pip resolving)."""
+    from uv import find_uv_bin  # a [dev] package: the units-only CI venvs do not have it
+
     root = tmp_path_factory.mktemp("wheel")
     env_dir = root / "venv"
     uv = find_uv_bin()
