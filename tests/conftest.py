@@ -26,14 +26,15 @@ FIRST_RUN_DAYS = 250
 # end. Order only: no test depends on it.
 LONGEST_FILES_FIRST = (
     "test_meltano_project.py",
+    "test_dbt_project.py",
     "test_postgres_current_rows.py",
     "test_meltano_postgres.py",
-    "test_dbt_project.py",
     "test_kill_and_resume.py",
     "test_postgres_report_catalogue.py",
-    "test_wheel.py",
-    "test_golden_output.py",
+    "test_fault_kinds.py",
     "test_fault_campaign.py",
+    "test_golden_output.py",
+    "test_wheel.py",
 )
 
 

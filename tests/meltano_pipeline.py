@@ -7,6 +7,7 @@ scenario, and what landed per table."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import IO
 from segment_analytics_sandbox.demo import (
     ENVIRONMENT,
     EXTRACTOR,
+    IGNORED_ENV_PREFIXES,
     LOADER,
     TARGET_SCHEMA,
     TRANSFORMER,
@@ -29,6 +31,9 @@ from segment_analytics_sandbox.environment import Sandbox
 from segment_analytics_sandbox.postgres import EmbeddedPostgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# meltano.yml's environment for a user's own sources: every setting from environment variables.
+DEV = "dev"
+DEV_SCHEMA = "tap_segment_analytics"  # SEGMENT_ANALYTICS_SCHEMA of meltano.yml's env
 STATE_ID = f"{ENVIRONMENT}:{EXTRACTOR}-to-{LOADER}"
 # Meltano's system folder (MELTANO_SYS_DIR_ROOT: the plugins' virtualenvs, BATCH and dbt files) of
 # this test process, made at its first pipeline and removed when the process ends, and the
@@ -101,14 +106,33 @@ class Pipeline:
             ok(self.meltano("install", *missing))
             _INSTALLED.update(missing)
 
+    def dev_env(self) -> dict[str, str]:
+        """The environment of the `dev` environment's runs as the docs give them: the caller's
+        minus tap, target, Meltano and dbt settings, then the sandbox's settings as the tap's
+        environment variables and the warehouse as libpq's (nothing else: no BATCH root, no dbt
+        folders); only the plugins are this process's."""
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)},
+            **self.sandbox.tap_env(),
+            **self.pg.connection_env(),
+            "MELTANO_SYS_DIR_ROOT": str(self.plugins),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+
     def meltano(
-        self, *args: str, state_db: str = "main", extra_env: dict[str, str] | None = None
+        self,
+        *args: str,
+        state_db: str = "main",
+        extra_env: dict[str, str] | None = None,
+        environment: str = ENVIRONMENT,
     ) -> subprocess.CompletedProcess[str]:
-        """`meltano --environment demo <args>` with its own system (state) database."""
+        """`meltano --environment <environment> <args>` (demo unless told) with its own system
+        (state) database."""
+        base = self.dev_env() if environment == DEV else self.env
         argv, env = meltano_command(
             *args,
-            environment=ENVIRONMENT,
-            env={**self.env, **(extra_env or {})},
+            environment=environment,
+            env={**base, **(extra_env or {})},
             state_db=self.scratch / f"{state_db}.db",
             env_file=self.scratch / "empty.env",
         )

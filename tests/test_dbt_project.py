@@ -1,9 +1,11 @@
-"""End to end: the main job (`meltano run segment-analytics`: the tap, target-postgres, then
-`dbt build`) on a sandbox whose App Store instances restate Dates and drop rows. The reporting
-tables equal the sums of the fake's own truth per app and Date, Braze's daily sizes equal the
-fake's; the project builds the same tables when another dbt project installs it as a package;
-and a row loaded twice (the same fact under a second row key) fails the job's dbt block, naming
-the test of its view and the rows that break it."""
+"""End to end: the main job as the docs give it (`meltano run segment-analytics` in the `dev`
+environment: the tap, target-postgres, then `dbt build`), settings from environment variables
+only, on a fresh database and a sandbox whose App Store instances restate Dates and drop rows.
+Every loaded report table gets its current-rows view; the reporting tables equal the sums of the
+fake's own truth per app and Date, Braze's daily sizes equal the fake's; the project builds the
+same tables when another dbt project installs it as a package; a row loaded twice (the same fact
+under a second row key) fails the job's dbt block, naming the test of its view and the rows that
+break it; and dbt fails naming a schema that holds no table of the tap."""
 
 # SQL here is built from this module's constants and the models' names, never from input.
 # ruff: noqa: S608
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
-from segment_analytics_sandbox.demo import JOB, TARGET_SCHEMA, TRANSFORMER
+from segment_analytics_sandbox.demo import JOB, TRANSFORMER, landed
 from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
+from segment_analytics_sandbox.generators.current_rows_models import MODELS
 from segment_analytics_sandbox.generators.reporting_models import (
     Measure,
     measures_by,
@@ -32,14 +34,21 @@ from segment_analytics_sandbox.generators.reporting_models import (
     sql_type,
 )
 from tap_segment_analytics.appstore.reports import snake_case
-from tests.meltano_pipeline import PROJECT_ROOT, Pipeline, meltano_pipeline, ok, run_captured
+from tests.meltano_pipeline import (
+    DEV,
+    DEV_SCHEMA,
+    PROJECT_ROOT,
+    Pipeline,
+    meltano_pipeline,
+    ok,
+    run_captured,
+)
+from tests.promised_streams import STREAM_KEYS
 from tests.warehouse import braze_truth, compare
 
 pytestmark = pytest.mark.e2e
 
 BRAZE_DAYS = 20
-# Only the reports the reporting tables read: what they sum is all this test checks.
-REPORTS = sorted({m.report for m in measures_by(None)})
 PACKAGE_SCHEMA = "from_package"
 # The row the duplicate test loads twice.
 DUPLICATED_TABLE = "appstore_app_downloads_standard"
@@ -51,29 +60,38 @@ PROCESSED = re.compile(r"/(\d{8})/")
 
 @pytest.fixture(scope="module")
 def job() -> Iterator[Pipeline]:
-    """The main job, run once, on a sandbox whose instances drop a third of the rows they
-    restate."""
+    """The `dev` main job, run once on a fresh database, on a sandbox whose instances drop a
+    third of the rows they restate."""
     sandbox = start_sandbox(drop_share=0.3, braze_segments=3, braze_days=BRAZE_DAYS)
     with meltano_pipeline(sandbox) as pipeline:
         pipeline.install(TRANSFORMER)
-        ok(run_job(pipeline))
+        ok(pipeline.meltano("run", JOB, environment=DEV))
         yield pipeline
 
 
-def run_job(pipeline: Pipeline) -> subprocess.CompletedProcess[str]:
-    """`meltano run segment-analytics`, reading only REPORTS."""
-    names = json.dumps(REPORTS)
-    return pipeline.meltano(
-        "run",
-        JOB,
-        extra_env={
-            "TAP_SEGMENT_ANALYTICS__BATCH_APPSTORE_REPORT_NAMES": names,
-            "TAP_SEGMENT_ANALYTICS_APPSTORE_REPORT_NAMES": names,
-        },
+def test_the_dev_main_job_ends_with_a_current_rows_view_per_loaded_report_table(
+    job: Pipeline,
+) -> None:
+    tables = landed(job.pg, DEV_SCHEMA)
+    views = landed(job.pg, DEV_SCHEMA, views=True)
+    schemas = job.pg.query(
+        "select schema_name from information_schema.schemata "
+        "where schema_name like 'tap_segment_analytics%'"
     )
 
+    report_tables = [t for t in tables if (PROJECT_ROOT / MODELS / f"{t}_current.sql").exists()]
+    reporting = {path.stem for path in (PROJECT_ROOT / "transform/models/reporting").glob("*.sql")}
+    assert set(tables) == set(STREAM_KEYS) | reporting
+    assert report_tables
+    assert set(views) == {f"{table}_current" for table in report_tables}
+    # Restatements dropped rows: those rows stay in the tables, not in the views.
+    assert all(0 < views[f"{t}_current"] <= tables[t] for t in report_tables)
+    assert any(views[f"{t}_current"] < tables[t] for t in report_tables)
+    # The BATCH extractor loaded into the base's schema, not one named after itself.
+    assert schemas == [(DEV_SCHEMA,)]
 
-def rows(pipeline: Pipeline, relation: str, schema: str = TARGET_SCHEMA) -> list[dict[str, Any]]:
+
+def rows(pipeline: Pipeline, relation: str, schema: str = DEV_SCHEMA) -> list[dict[str, Any]]:
     """A table's rows, as JSON objects."""
     found = pipeline.pg.query(f"select row_to_json(t) from {schema}.{relation} t")
     return [json.loads(row) for (row,) in found]
@@ -105,7 +123,7 @@ def truth_sums(pipeline: Pipeline, dimension: str | None) -> dict[Key, dict[str,
 
 
 def model_sums(
-    pipeline: Pipeline, dimension: str | None, schema: str = TARGET_SCHEMA
+    pipeline: Pipeline, dimension: str | None, schema: str = DEV_SCHEMA
 ) -> dict[Key, dict[str, float | int]]:
     """The same, from the reporting table."""
     measures = [m.name for m in measures_by(dimension)]
@@ -197,7 +215,7 @@ def test_another_dbt_project_installs_the_package_builds_the_same_tables_and_doc
                 "profile": "tap_segment_analytics",
                 "flags": {"send_anonymous_usage_stats": False},
                 # Where target-postgres loaded: the package's sources read it from this var.
-                "vars": {"tap_segment_analytics_schema": TARGET_SCHEMA},
+                "vars": {"tap_segment_analytics_schema": DEV_SCHEMA},
             }
         )
     )
@@ -231,22 +249,40 @@ def test_a_fact_loaded_twice_fails_the_job_naming_the_test_and_its_rows(job: Pip
         name
         for (name,) in job.pg.query(
             "select column_name from information_schema.columns "
-            f"where table_schema = '{TARGET_SCHEMA}' and table_name = '{DUPLICATED_TABLE}' "
+            f"where table_schema = '{DEV_SCHEMA}' and table_name = '{DUPLICATED_TABLE}' "
             "order by ordinal_position"
         )
     ]
     copied = ", ".join("md5(row_key)" if c == "row_key" else c for c in columns)
     job.pg.query(
-        f"insert into {TARGET_SCHEMA}.{DUPLICATED_TABLE} "
-        f"select {copied} from {TARGET_SCHEMA}.{DUPLICATED_TABLE}_current "
+        f"insert into {DEV_SCHEMA}.{DUPLICATED_TABLE} "
+        f"select {copied} from {DEV_SCHEMA}.{DUPLICATED_TABLE}_current "
         "where granularity = 'DAILY' limit 1"
     )
 
     # The job's last block: `meltano run` stops a job at the block that fails.
-    result = job.meltano("run", f"{TRANSFORMER}:build")
+    result = job.meltano("run", f"{TRANSFORMER}:build", environment=DEV)
 
     assert result.returncode != 0
     assert f"Failure in test {DUPLICATED_TABLE}_current_valid" in result.stderr
     assert "Got 1 result, configured to fail if != 0" in result.stderr
     # dbt skipped the tables over that view: they keep the last good run's sums.
     assert not compare(model_sums(job, None), truth_sums(job, None))
+
+
+def test_dbt_fails_naming_a_schema_that_holds_no_table_of_the_tap(job: Pipeline) -> None:
+    run = job.meltano(
+        "invoke",
+        TRANSFORMER,
+        "run",
+        "--select",
+        "appstore_app_crashes_current",
+        environment=DEV,
+        extra_env={"DBT_POSTGRES_SCHEMA": "nothing_loaded"},
+    )
+
+    assert run.returncode != 0
+    assert (
+        "schema nothing_loaded holds no table of tap-segment-analytics: the load wrote to "
+        "another schema" in run.stdout + run.stderr
+    )

@@ -2,8 +2,9 @@
 
 The page's recipe runs as it is (`meltano init`, the tap added from meltano-hub/ with pip_url
 pointed at this checkout, `meltano config set`, the main job), with the sandbox's values in the
-environment variables it names; then `meltano config set`, settings from environment variables,
-and the scale-out recipe's shards run in parallel in the project it made. One project per module
+environment variables it names; then every setting from environment variables, and the
+scale-out recipe's shards (their arrays from `meltano config set`) run in parallel in the project
+it made. One project per module
 (plugins installed once); the sandbox as the sources; MeltanoLabs target-postgres into an
 EmbeddedPostgres. Each scenario has its own Meltano environment, target schema and system
 (state) database.
@@ -38,7 +39,7 @@ from segment_analytics_sandbox.generators import meltano_plugin
 from segment_analytics_sandbox.generators.current_rows_models import MODELS
 from segment_analytics_sandbox.postgres import EmbeddedPostgres
 from tests.conftest import segment_bookmarks
-from tests.meltano_pipeline import meltano_command, run_captured
+from tests.meltano_pipeline import bookmarked, meltano_command, run_captured
 from tests.promised_streams import ALL_STREAM_KEYS, STREAM_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -239,39 +240,6 @@ def test_the_recipes_batch_folder_and_files_are_the_owners_alone(project: Projec
     assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
 
 
-def test_array_settings_from_meltano_config_set_reach_the_tap_and_land(project: Project) -> None:
-    environment = "dev"
-    arrays = {
-        "appstore_app_ids": [APP_IDS[0]],
-        "braze_segment_ids": listed_segment_ids(project.sandbox)[:2],
-    }
-    for name, value in arrays.items():
-        project.config_set(EXTRACTOR, name, value, environment=environment)
-    the_rest = environment_variables(
-        {k: v for k, v in sandbox_settings(project.sandbox).items() if k not in arrays}
-    )
-
-    config = project.tap_config(EXTRACTOR, environment=environment, extra_env=the_rest)
-    assert {name: config[name] for name in arrays} == arrays
-
-    project.meltano(
-        "run",
-        EXTRACTOR,
-        LOADER,
-        environment=environment,
-        state_db="configured",
-        extra_env={**the_rest, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "configured"},
-    )
-
-    assert set(landed(project.pg, "configured")) == set(STREAM_KEYS)
-    assert project.pg.query("select distinct app_id from configured.appstore_report_requests") == [
-        (APP_IDS[0],)
-    ]
-    assert sorted(project.pg.query("select id from configured.braze_segments")) == sorted(
-        (segment_id,) for segment_id in arrays["braze_segment_ids"]
-    )
-
-
 def test_every_setting_from_an_environment_variable(project: Project) -> None:
     """Each kind from the environment: string, password, array, integer, boolean, date, number
     (which crashed Meltano as a `decimal`), object."""
@@ -336,8 +304,9 @@ def test_every_setting_from_an_environment_variable(project: Project) -> None:
 def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
     project: Project,
 ) -> None:
-    """The README's scale-out recipe: shards inherit from the extractor with their own app and
-    segment ids and state; the tables are created first, then the shards run in parallel."""
+    """The scale-out recipe: shards inherit from the extractor with their own app and segment
+    ids (arrays, by `meltano config set`) and state; the tables are created first, then the
+    shards run in parallel."""
     environment = "staging"
     segments = listed_segment_ids(project.sandbox)
     shard_ids = {
@@ -424,6 +393,12 @@ def test_two_shards_in_parallel_land_the_same_tables_as_one_unsharded_run(
                 "state", "get", state_id, environment=environment, state_db="sharded"
             ).stdout
         )
+        # The arrays `meltano config set` stored reached the shard: its own apps and segments.
         braze = project.sandbox.braze
         served = {s.id for s in braze.segments if braze.serves_series(s)}
         assert set(segment_bookmarks(state)) == set(settings["braze_segment_ids"]) & served
+        instances = bookmarked(state["singer_state"]["bookmarks"], "appstore_report_instances")
+        assert instances
+        assert {dict(context)["app_id"] for context in instances} == set(
+            settings["appstore_app_ids"]
+        )
