@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -72,6 +73,8 @@ class InstalledWheel:
         return subprocess.run(
             [str(self.bin / args[0]), *args[1:]],
             cwd=self.workdir,
+            # uv installed the venv without bytecode: let the first run write it.
+            env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -39,8 +39,20 @@ TRANSFORMER = "dbt-postgres"
 JOB = "segment-analytics"  # meltano.yml: BATCH_EXTRACTOR LOADER TRANSFORMER:build
 ENVIRONMENT = "demo"
 TARGET_SCHEMA = "segment_analytics"  # the load schema of meltano.yml's demo environment
-# Settings from the caller's environment would override the demo environment's.
-IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_", "DBT_", "PG")
+# Settings from the caller's environment would override the demo environment's. And
+# PYTHONDONTWRITEBYTECODE (set on some machines and CI images) goes too: Meltano installs the
+# plugins with uv, which writes no bytecode, so under it every tap, target-postgres and dbt
+# process compiles all it imports again (measured here: 2.5 s more per `meltano run`, 3.5 s more
+# per dbt build). The bytecode lands in the plugins' own folders (and in an editable checkout's
+# __pycache__/, which git ignores).
+IGNORED_ENV_PREFIXES = (
+    "TAP_SEGMENT_ANALYTICS_",
+    "TARGET_POSTGRES_",
+    "MELTANO_",
+    "DBT_",
+    "PG",
+    "PYTHONDONTWRITEBYTECODE",
+)
 LOG_NAME = "meltano-demo.log"
 # Installed once into <project>/.meltano; after that `meltano run` reinstalls a plugin only when
 # its pip_url changes (the tap is installed editable, so code changes need no reinstall).
