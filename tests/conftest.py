@@ -21,7 +21,7 @@ settings.load_profile("shared_machine")
 FIRST_RUN_DAYS = 250
 
 # The files that take longest (`--durations`), longest first: `./test` hands whole files to its
-# two workers in collection order (`--dist loadfile --no-loadscope-reorder`), so these start
+# workers in collection order (`--dist loadfile --no-loadscope-reorder`), so these start
 # first and the short ones fill in around them, instead of one long file running alone at the
 # end. Order only: no test depends on it.
 LONGEST_FILES_FIRST = (
