@@ -7,7 +7,6 @@ scenario, and what landed per table."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,10 +18,10 @@ from typing import IO
 from segment_analytics_sandbox.demo import (
     ENVIRONMENT,
     EXTRACTOR,
-    IGNORED_ENV_PREFIXES,
     LOADER,
     TARGET_SCHEMA,
     TRANSFORMER,
+    caller_env,
     find_meltano,
     landed,
     meltano_env,
@@ -112,7 +111,7 @@ class Pipeline:
         environment variables and the warehouse as libpq's (nothing else: no BATCH root, no dbt
         folders); only the plugins are this process's."""
         return {
-            **{k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)},
+            **caller_env(),
             **self.sandbox.tap_env(),
             **self.pg.connection_env(),
             "MELTANO_SYS_DIR_ROOT": str(self.plugins),

@@ -16,9 +16,7 @@ from datetime import date, timedelta
 import pytest
 import yaml
 
-from segment_analytics_sandbox.demo import (
-    TARGET_SCHEMA,
-)
+from segment_analytics_sandbox.demo import TARGET_SCHEMA
 from segment_analytics_sandbox.environment import APP_IDS, start_sandbox
 from tests.meltano_pipeline import (
     PROJECT_ROOT,
@@ -207,8 +205,8 @@ def test_interrupted_run_then_normal_run_equals_the_uninterrupted_runs(pipeline:
         ("braze_segment_sizes", "segment_id, time::date, size"),
         (RESTATED_TABLE, "row_key, counts::bigint"),
     ):
-        resumed, clean = (
+        resumed, uninterrupted = (
             set(pipeline.pg.query(f"select {columns} from {schema}.{table}"))
             for schema in ("resumed", TARGET_SCHEMA)
         )
-        assert resumed == clean, table
+        assert resumed == uninterrupted, table

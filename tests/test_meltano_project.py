@@ -4,10 +4,9 @@ The page's recipe runs as it is (`meltano init`, the tap added from meltano-hub/
 pointed at this checkout, `meltano config set`, the main job), with the sandbox's values in the
 environment variables it names; then every setting from environment variables, and the
 scale-out recipe's shards (their arrays from `meltano config set`) run in parallel in the project
-it made. One project per module
-(plugins installed once); the sandbox as the sources; MeltanoLabs target-postgres into an
-EmbeddedPostgres. Each scenario has its own Meltano environment, target schema and system
-(state) database.
+it made. One project per module (plugins installed once); the sandbox as the sources; MeltanoLabs
+target-postgres into an EmbeddedPostgres. Each scenario has its own Meltano environment, target
+schema and system (state) database.
 """
 
 # SQL here is built from this module's constants and the sandbox's ids, never from input.
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from segment_analytics_sandbox.demo import IGNORED_ENV_PREFIXES, find_meltano, landed
+from segment_analytics_sandbox.demo import caller_env, find_meltano, landed
 from segment_analytics_sandbox.environment import (
     APP_IDS,
     ISSUER_ID,
@@ -166,7 +165,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
         scratch = tmp_path_factory.mktemp("meltano-project")
         meltano = find_meltano()
         assert meltano
-        env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
+        env = caller_env()
         env.update(
             {
                 **pg.connection_env(),

@@ -39,20 +39,8 @@ TRANSFORMER = "dbt-postgres"
 JOB = "segment-analytics"  # meltano.yml: BATCH_EXTRACTOR LOADER TRANSFORMER:build
 ENVIRONMENT = "demo"
 TARGET_SCHEMA = "segment_analytics"  # the load schema of meltano.yml's demo environment
-# Settings from the caller's environment would override the demo environment's. And
-# PYTHONDONTWRITEBYTECODE (set on some machines and CI images) goes too: Meltano installs the
-# plugins with uv, which writes no bytecode, so under it every tap, target-postgres and dbt
-# process compiles all it imports again (measured here: 2.5 s more per `meltano run`, 3.5 s more
-# per dbt build). The bytecode lands in the plugins' own folders (and in an editable checkout's
-# __pycache__/, which git ignores).
-IGNORED_ENV_PREFIXES = (
-    "TAP_SEGMENT_ANALYTICS_",
-    "TARGET_POSTGRES_",
-    "MELTANO_",
-    "DBT_",
-    "PG",
-    "PYTHONDONTWRITEBYTECODE",
-)
+# Settings from the caller's environment would override the demo environment's.
+IGNORED_ENV_PREFIXES = ("TAP_SEGMENT_ANALYTICS_", "TARGET_POSTGRES_", "MELTANO_", "DBT_", "PG")
 LOG_NAME = "meltano-demo.log"
 # Installed once into <project>/.meltano; after that `meltano run` reinstalls a plugin only when
 # its pip_url changes (the tap is installed editable, so code changes need no reinstall).
@@ -81,11 +69,25 @@ def find_meltano() -> str | None:
     return shutil.which("meltano")
 
 
+def caller_env() -> dict[str, str]:
+    """The caller's environment for Meltano: without its tap, target, Meltano, dbt and libpq
+    settings (IGNORED_ENV_PREFIXES), and without PYTHONDONTWRITEBYTECODE (set on some machines
+    and CI images): Meltano installs the plugins with uv, which writes no bytecode, so under it
+    every tap, target-postgres and dbt process compiles all it imports again (measured here:
+    2.5 s more per `meltano run`, 3.5 s more per dbt build). The bytecode lands in the plugins'
+    own folders (and in an editable checkout's __pycache__/, which git ignores)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(IGNORED_ENV_PREFIXES) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+
+
 def meltano_env(
     project: Path, scratch: Path, sandbox: Sandbox, pg: EmbeddedPostgres
 ) -> dict[str, str]:
-    """The caller's environment minus tap/target/meltano settings, plus sandbox and PostgreSQL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(IGNORED_ENV_PREFIXES)}
+    """The caller's environment (caller_env) plus sandbox and PostgreSQL."""
+    env = caller_env()
     env.update(sandbox.env())
     env.update(pg.connection_env())
     batches = (scratch / "batches").as_uri()  # of BATCH_EXTRACTOR (the only one with BATCH)
